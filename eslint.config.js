@@ -1,0 +1,36 @@
+// Flat config. The one architectural rule that matters most: plugins talk to core only through core/sdk.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', '.data/**', 'helm/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-throw-literal': 'error',
+    },
+  },
+  {
+    files: ['plugins/**/*.ts'],
+    ignores: ['plugins/index.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          regex: '^(\\.\\./)+core/(?!sdk(/|$))',
+          message: 'Plugins may import only core/sdk (DESIGN §2).',
+        }, {
+          regex: '^(\\.\\./)+(migrations|tenants|test)/',
+          message: 'Plugins may import only core/sdk (DESIGN §2).',
+        }],
+      }],
+    },
+  },
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-unused-expressions': 'off' },
+  },
+);
