@@ -1,0 +1,109 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Knex } from 'knex';
+import { assertSchemaName } from '../tenancy/schema-name.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+
+export interface Migration { name: string; sql: string }
+
+/** Migrations are plain SQL files, applied in name order; the same list serves every tenant. */
+export function loadMigrations(kind: 'platform' | 'tenant'): Migration[] {
+  const dir = path.join(ROOT, kind);
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()
+    .map((f) => ({ name: f.replace(/\.sql$/, ''), sql: fs.readFileSync(path.join(dir, f), 'utf8') }));
+}
+
+const LOCK_PLATFORM = 'migrate:platform';
+
+/**
+ * Brings the platform schema up to date under one advisory lock. Versions live in platform.schema_migrations,
+ * which this creates first because the platform migrations themselves create the schema.
+ */
+export async function migratePlatform(db: Knex): Promise<string[]> {
+  const applied: string[] = [];
+  await db.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [LOCK_PLATFORM]);
+    await trx.raw('create schema if not exists platform');
+    await trx.raw('create table if not exists platform.schema_migrations (name text primary key, applied_at timestamptz not null default now())');
+    const done = new Set((await trx('platform.schema_migrations').select('name')).map((r: { name: string }) => r.name));
+    for (const m of loadMigrations('platform')) {
+      if (done.has(m.name)) continue;
+      await trx.raw(m.sql);
+      await trx('platform.schema_migrations').insert({ name: m.name });
+      applied.push(m.name);
+    }
+    // The login role searches nothing by default, so a query that escapes withTenant() fails loudly (42P01)
+    // instead of finding some schema's table. Scoped to this database so a shared server isn't affected.
+    await trx.raw(`do $$ begin execute format('alter role %I in database %I set search_path = %L', current_user, current_database(), ''); end $$`);
+  });
+  return applied;
+}
+
+export interface TenantMigrationResult { tenantId: string; schema: string; applied: number; error?: string }
+
+/**
+ * Migrates one tenant schema in one transaction: lock, create schema, scope, apply every pending file in a
+ * single round trip, record the version. A failure rolls the tenant back whole and is recorded, not thrown.
+ */
+export async function migrateTenant(db: Knex, t: { id: string; schema: string; version: string | null }, migrations = loadMigrations('tenant')): Promise<TenantMigrationResult> {
+  assertSchemaName(t.schema);
+  const pending = migrations.filter((m) => t.version === null || m.name > t.version);
+  const last = migrations.at(-1)?.name ?? null;
+  if (pending.length === 0) return { tenantId: t.id, schema: t.schema, applied: 0 };
+  try {
+    await db.transaction(async (trx) => {
+      await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`migrate:${t.schema}`]);
+      // Re-read under the lock: a concurrent runner may have done the work already.
+      const row = await trx('platform.tenant_migrations').where({ tenant_id: t.id }).first('version');
+      const todo = migrations.filter((m) => !row?.version || m.name > row.version);
+      if (todo.length === 0) return;
+      await trx.raw(`set local lock_timeout = '5s'`);
+      await trx.raw('create schema if not exists ??', [t.schema]);
+      await trx.raw("select set_config('search_path', ?, true)", [t.schema]);
+      await trx.raw(todo.map((m) => m.sql).join('\n;\n'));
+      await trx('platform.tenant_migrations')
+        .insert({ tenant_id: t.id, schema_name: t.schema, version: last, state: 'current', error: null, updated_at: trx.fn.now() })
+        .onConflict('tenant_id').merge();
+    });
+    return { tenantId: t.id, schema: t.schema, applied: pending.length };
+  } catch (e) {
+    const error = e instanceof Error ? e.message : String(e);
+    await db('platform.tenant_migrations')
+      .insert({ tenant_id: t.id, schema_name: t.schema, version: t.version, state: 'failed', error, updated_at: db.fn.now() })
+      .onConflict('tenant_id').merge(['state', 'error', 'updated_at']);
+    return { tenantId: t.id, schema: t.schema, applied: 0, error };
+  }
+}
+
+export interface MigrateAllReport { total: number; current: number; migrated: number; failed: TenantMigrationResult[]; ms: number }
+
+/**
+ * Migrates every non-offboarded tenant that is behind, `concurrency` at a time. Tenants already at the latest
+ * version are skipped from the platform table alone, so a no-op deploy costs one query, not one per schema.
+ */
+export async function migrateAllTenants(db: Knex, o: { concurrency?: number; onProgress?: (done: number, total: number, r: TenantMigrationResult) => void } = {}): Promise<MigrateAllReport> {
+  const t0 = performance.now();
+  const migrations = loadMigrations('tenant');
+  const latest = migrations.at(-1)?.name ?? '';
+  const rows: { id: string; schema_name: string; version: string | null }[] = await db('platform.tenants as t')
+    .leftJoin('platform.tenant_migrations as m', 'm.tenant_id', 't.id')
+    .whereNot('t.status', 'offboarded')
+    .select('t.id', 't.schema_name', 'm.version');
+  const behind = rows.filter((r) => r.version !== latest);
+  const failed: TenantMigrationResult[] = [];
+  let migrated = 0;
+  let done = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < behind.length) {
+      const r = behind[next++]!;
+      const res = await migrateTenant(db, { id: r.id, schema: r.schema_name, version: r.version }, migrations);
+      if (res.error) failed.push(res); else migrated++;
+      o.onProgress?.(++done, behind.length, res);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 2) }, worker));
+  return { total: rows.length, current: rows.length - behind.length, migrated, failed, ms: performance.now() - t0 };
+}

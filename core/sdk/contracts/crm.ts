@@ -1,0 +1,25 @@
+import type { CallOptions, Customer, ServiceRecord, Vehicle } from './common.js';
+
+/**
+ * A CRM connector. All methods are async, take an options object and honour `signal`.
+ * Throw {@link PluginError} for vendor failures; return `[]`/`null` for "nothing found".
+ *
+ * @remarks Capabilities a CRM may declare: `vehicles` (stores vehicles), `serviceHistory`, `interactions`
+ * (can log calls), `createCustomers`.
+ */
+export interface CrmConnector {
+  /** Find customers by exact E.164 phone, or by name (case-insensitive prefix on first/last name). */
+  findCustomers(o: CallOptions & { phone?: string; name?: string; limit?: number }): Promise<Customer[]>;
+  getCustomer(o: CallOptions & { id: string }): Promise<Customer | null>;
+  createCustomer(o: CallOptions & { firstName: string; lastName: string; phone?: string; email?: string; zip?: string }): Promise<Customer>;
+  listVehicles(o: CallOptions & { customerId: string }): Promise<Vehicle[]>;
+  addVehicle(o: CallOptions & { customerId: string; vin?: string; year?: number; make?: string; model?: string; mileage?: number }): Promise<Vehicle>;
+  getServiceHistory(o: CallOptions & { customerId: string; vehicleId?: string; limit?: number }): Promise<ServiceRecord[]>;
+  /** Record a finished call against the customer (a note, activity or task in the CRM). */
+  logInteraction(o: CallOptions & {
+    customerId: string; callId: string; startedAt: string; durationMs: number; summary: string;
+    outcome: 'booked' | 'cancelled' | 'rescheduled' | 'info' | 'transferred' | 'callback' | 'voicemail' | 'other';
+  }): Promise<{ externalId: string }>;
+  /** Release sockets and timers. Called on config change and shutdown. */
+  close?(): Promise<void>;
+}

@@ -1,0 +1,96 @@
+import type { CallOptions, VehicleInfo } from './common.js';
+
+/** Audio on the phone leg: 8 kHz μ-law, mono, no container. */
+export interface AudioFormat { encoding: 'mulaw'; sampleRateHz: 8000 }
+
+/** What a live STT session reports. `final.speechFinal` marks the end of the caller's turn. */
+export type TranscriptEvent =
+  | { type: 'speech_started' }
+  | { type: 'interim'; text: string }
+  | { type: 'final'; text: string; speechFinal: boolean }
+  | { type: 'utterance_end' }
+  | { type: 'closed'; error?: Error };
+
+/** A live speech-to-text session. `push` is on the hot path: no allocation beyond what the transport needs. */
+export interface SttSession {
+  push(chunk: Uint8Array): void;
+  /** Ask the provider to emit what it has now (end of caller turn forced by DTMF or silence). */
+  finalize(): void;
+  /** Idempotent; resolves when the provider socket is closed. */
+  close(): Promise<void>;
+}
+
+/** @remarks Capabilities: `interim`, `vad`, `languages` (string[]). */
+export interface SttProvider {
+  open(o: CallOptions & AudioFormat & { language?: string; onEvent: (e: TranscriptEvent) => void }): Promise<SttSession>;
+  close?(): Promise<void>;
+}
+
+/** A live text-to-speech session: text in clause by clause, μ-law audio out in arbitrary chunk sizes. */
+export interface TtsSession {
+  speak(text: string): void;
+  /** Ends a clause; returns its sequence number, echoed in `onFlushed` when its audio is complete. */
+  flush(): number;
+  /** Drop queued text and audio now (barge-in). */
+  clear(): void;
+  close(): Promise<void>;
+}
+
+/** @remarks Capabilities: `streamingInput`, `clear`. */
+export interface TtsProvider {
+  open(o: CallOptions & AudioFormat & {
+    voice?: string;
+    onAudio: (chunk: Buffer) => void;
+    onFlushed: (sequence: number) => void;
+    onError: (e: Error) => void;
+  }): Promise<TtsSession>;
+  /** One-shot synthesis, used for cached greetings and scripted lines. */
+  synthesize(o: CallOptions & AudioFormat & { text: string; voice?: string }): Promise<Buffer>;
+  close?(): Promise<void>;
+}
+
+/** Provider-neutral chat message (OpenAI chat shape, which most vendors accept). */
+export type ChatMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string | null; tool_calls?: ToolCall[] }
+  | { role: 'tool'; tool_call_id: string; content: string };
+
+export interface ToolCall { id: string; type: 'function'; function: { name: string; arguments: string } }
+
+/** A tool offered to the model: JSON Schema parameters, provider formats it. */
+export interface ToolSchema { name: string; description: string; parameters: Record<string, unknown> }
+
+/** Streamed model output. Tool calls arrive whole (the plugin accumulates fragments). */
+export type LlmDelta =
+  | { type: 'text'; text: string }
+  | { type: 'tool_call'; call: ToolCall }
+  | { type: 'done'; finishReason: 'stop' | 'tool_calls' | 'length' | 'content_filter' | 'other'; usage?: { promptTokens: number; completionTokens: number } };
+
+/** @remarks Capabilities: `tools`, `parallelToolCalls`. */
+export interface LlmProvider {
+  /** Streams deltas; aborting `signal` must close the vendor stream at once (barge-in). */
+  generate(o: CallOptions & { messages: ChatMessage[]; tools?: ToolSchema[]; model?: string; temperature?: number }): AsyncIterable<LlmDelta>;
+  close?(): Promise<void>;
+}
+
+/** Outbound call control for a telephony vendor. Inbound webhooks and media streams are handled in core. */
+export interface TelephonyProvider {
+  hangUp(o: CallOptions & { callSid: string }): Promise<void>;
+  /** Bridges the caller to `to` (the tenant's transfer number, never one chosen by the model). */
+  transfer(o: CallOptions & { callSid: string; to: string }): Promise<void>;
+  placeCall(o: CallOptions & { to: string; from: string; twiml: string; statusCallbackUrl: string; machineDetection?: boolean; amdCallbackUrl?: string }): Promise<{ callSid: string }>;
+  /** Points a number the account owns at this deployment. `configured: false` with a reason when it can't. */
+  configureNumber(o: CallOptions & { e164: string; voiceUrl: string; statusCallbackUrl: string }): Promise<{ configured: boolean; reason?: string; providerSid?: string }>;
+  close?(): Promise<void>;
+}
+
+export interface NotifyProvider {
+  send(o: CallOptions & { to: string; subject: string; text: string }): Promise<{ messageId: string }>;
+  close?(): Promise<void>;
+}
+
+export interface VehicleDecoder {
+  /** `vin` is already validated by core (length, alphabet, check digit). */
+  decodeVin(o: CallOptions & { vin: string }): Promise<VehicleInfo | null>;
+  close?(): Promise<void>;
+}

@@ -1,0 +1,11 @@
+/**
+ * The ServiceLane plugin SDK: the only module plugins import. See docs/plugins.md.
+ * @packageDocumentation
+ */
+export * from './define-plugin.js';
+export * from './errors.js';
+export type * from './contracts/common.js';
+export type * from './contracts/crm.js';
+export type * from './contracts/calendar.js';
+export type * from './contracts/voice.js';
+export { normalizeVin, vinCheckDigit, isValidVin, type VinCheck } from './vin.js';
