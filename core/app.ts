@@ -1,0 +1,148 @@
+import http from 'node:http';
+import express from 'express';
+import type { Knex } from 'knex';
+import { type AppConfig } from './config.js';
+import { createKnex } from './db/knex.js';
+import { startEmbeddedPostgres, type EmbeddedHandle } from './db/embedded.js';
+import { migratePlatform, migrateAllTenants } from './db/migrate.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { registry as metricsRegistry } from './observability/metrics.js';
+import { RedisStateStore } from './state/redis-store.js';
+import { PostgresStateStore } from './state/postgres-store.js';
+import type { StateStore } from './state/store.js';
+import { TenantService } from './tenancy/tenants.js';
+import { isServiceLaneError, ServiceLaneError } from './errors.js';
+import type { PluginRegistry } from './registry/registry.js';
+import type { Jobs } from './jobs/jobs.js';
+import type { Scheduler } from './scheduling/scheduler.js';
+import type { Toolbox } from './tools/toolbox.js';
+import type { Telephony } from './telephony/telephony.js';
+import type { VoiceService } from './voice/voice-service.js';
+
+/**
+ * Everything a role needs, built once per process. Components are plain objects wired here and nowhere else,
+ * so a test builds the same graph as `npm start` with only the environment changed.
+ */
+export interface Platform {
+  cfg: AppConfig;
+  logger: Logger;
+  db: Knex;
+  databaseUrl: string;
+  state: StateStore;
+  tenants: TenantService;
+  /** Flipped by drain: readiness fails, new streams are refused, live calls finish. */
+  draining: boolean;
+  ready: boolean;
+  /** Shutdown steps, run last-registered first. */
+  onClose: (fn: () => Promise<void>) => void;
+  close: () => Promise<void>;
+  // COMPONENTS (each owner adds its field here; construction order: registry → jobs → scheduler → toolbox → telephony → voice)
+  registry: PluginRegistry;
+  jobs: Jobs;
+  scheduler: Scheduler;
+  toolbox: Toolbox;
+  telephony: Telephony;
+  voice: VoiceService;
+}
+
+export interface BuildOptions {
+  logger?: Logger;
+  /** Extra key prefix for soft state, so parallel test runs on one Redis don't meet. */
+  statePrefix?: string;
+  /** Skip tenant migrations at boot (the migrate Job does them in production). */
+  migrateTenants?: boolean;
+}
+
+export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Promise<Platform> {
+  const logger = opts.logger ?? createLogger({ level: cfg.logLevel, production: cfg.production });
+  const closers: (() => Promise<void>)[] = [];
+  let embedded: EmbeddedHandle | undefined;
+  let databaseUrl = cfg.databaseUrl;
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres({ dataDir: `${cfg.dataDir}/pg`, port: cfg.embeddedPgPort, log: (m) => logger.debug({ pg: m }, 'embedded postgres') });
+    databaseUrl = embedded.url;
+    closers.push(() => embedded!.stop());
+  }
+  const db = createKnex({ databaseUrl, logger, poolMax: 10 });
+  closers.push(() => db.destroy());
+
+  await migratePlatform(db);
+  if (opts.migrateTenants ?? true) {
+    const r = await migrateAllTenants(db, { concurrency: 2 });
+    for (const f of r.failed) logger.error({ tenantId: f.tenantId, err: f.error }, 'tenant migration failed; tenant keeps running on its old schema');
+  }
+
+  let state: StateStore;
+  if (cfg.redisUrl) {
+    const rs = new RedisStateStore({ url: cfg.redisUrl, prefix: `sl:${opts.statePrefix ?? ''}` });
+    await rs.ready();
+    state = rs;
+  } else {
+    state = new PostgresStateStore(db, { databaseUrl, prefix: opts.statePrefix });
+  }
+  closers.push(() => state.close());
+
+  const tenants = new TenantService({ db, state, credentialsKey: cfg.credentialsKey, logger });
+  await tenants.start();
+  closers.push(() => tenants.stop());
+
+  // Components are assigned below in dependency order; the cast covers the moment between.
+  const p = {
+    cfg, logger, db, databaseUrl, state, tenants, draining: false, ready: false,
+    onClose: (fn) => { closers.push(fn); },
+    close: async () => {
+      for (const fn of closers.splice(0).reverse()) {
+        try { await fn(); } catch (e) { logger.warn({ err: (e as Error).message }, 'shutdown step failed'); }
+      }
+    },
+  } as Platform;
+  // COMPONENT WIRING (each owner adds its construction here, in dependency order)
+
+  p.ready = true;
+  return p;
+}
+
+/** JSON error body for anything thrown in a route: coded errors as-is, the rest as ADM_ERR_INTERNAL. */
+export function errorHandler(logger: Logger): express.ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    let e: ServiceLaneError;
+    if (isServiceLaneError(err)) e = err;
+    else if ((err as { type?: string }).type === 'entity.too.large') e = new ServiceLaneError('ADM_ERR_PAYLOAD_TOO_LARGE', 'request body too large');
+    else if ((err as { type?: string }).type === 'entity.parse.failed') e = new ServiceLaneError('ADM_ERR_VALIDATION', 'request body is not valid JSON');
+    else {
+      logger.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, path: req.path }, 'unhandled route error');
+      e = new ServiceLaneError('ADM_ERR_INTERNAL', 'internal error');
+    }
+    res.status(e.status).json(e.toJSON());
+  };
+}
+
+/** The HTTP app for the api/voice roles: health, metrics, then each role's routers. */
+export function createHttpApp(p: Platform): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.get('/healthz', (_req, res) => { res.json({ ok: true }); });
+  app.get('/readyz', async (_req, res) => {
+    const dbOk = await p.db.raw('select 1').then(() => true, () => false);
+    const ok = p.ready && !p.draining && dbOk;
+    res.status(ok ? 200 : 503).json({ ok, db: dbOk, state: p.state.kind, draining: p.draining });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
+  });
+  // ROUTES (each owner mounts its router here)
+
+  app.use((_req, _res, next) => next(new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such route')));
+  app.use(errorHandler(p.logger));
+  return app;
+}
+
+/** Starts the HTTP (and WebSocket) server for the chosen role. */
+export async function listen(p: Platform, app: express.Express): Promise<http.Server> {
+  const server = http.createServer(app);
+  // MEDIA SERVER (voice owner attaches the WebSocket upgrade handler here)
+  await new Promise<void>((resolve) => server.listen(p.cfg.port, '0.0.0.0', resolve));
+  p.onClose(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }));
+  return server;
+}

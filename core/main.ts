@@ -1,0 +1,39 @@
+import type { AddressInfo } from 'node:net';
+import { loadConfig, missingProviderKeys } from './config.js';
+import { buildPlatform, createHttpApp, listen } from './app.js';
+import { createLogger } from './observability/logger.js';
+
+/**
+ * Entrypoint: parse the role, build the platform, start, and drain on SIGTERM/SIGINT. Dev conveniences
+ * (embedded Postgres, seeded demo, printed token) happen only in the `all` role outside production.
+ */
+async function main(): Promise<void> {
+  let cfg;
+  try { cfg = loadConfig(); } catch (e) {
+    process.stderr.write(`servicelane: ${(e as Error).message}\n`);
+    process.exit(78);
+  }
+  const logger = createLogger({ level: cfg.logLevel, production: cfg.production });
+  const p = await buildPlatform(cfg, { logger });
+  const server = cfg.role === 'worker' ? null : await listen(p, createHttpApp(p));
+  const port = server ? (server.address() as AddressInfo).port : cfg.port;
+  // BANNER (seed + banner owner prints here)
+  logger.info({ role: cfg.role, port, missingKeys: missingProviderKeys(cfg) }, 'servicelane started');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining');
+    p.draining = true;
+    await p.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((e) => {
+  process.stderr.write(`servicelane failed to start: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,103 @@
+import { Redis, type Result } from 'ioredis';
+import { casLoop, type CasResult, type StateStore } from './store.js';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** [1, newVersion] written | [0, currentVersion] stale | [-1, 0] missing */
+    docCas(key: string, expectedVersion: string, doc: string, ttlSec: string): Result<[number, number], Context>;
+    docCreate(key: string, doc: string, ttlSec: string): Result<number, Context>;
+  }
+}
+
+// JSON stays an opaque string inside Lua: a cjson round trip turns [] into {} and mangles big numbers.
+const CAS = `
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return {-1, 0} end
+if v ~= ARGV[1] then return {0, tonumber(v)} end
+local nv = tonumber(v) + 1
+redis.call('HSET', KEYS[1], 'v', nv, 'doc', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return {1, nv}`;
+const CREATE = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', 1, 'doc', ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
+/**
+ * Redis adapter. Scripts are called on their own, never inside multi(), where NOSCRIPT would not recover.
+ * `enableOfflineQueue: false` makes commands fail fast when Redis is gone, so a live call keeps going from
+ * its in-process state instead of hanging.
+ */
+export class RedisStateStore implements StateStore {
+  readonly kind = 'redis' as const;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private subscriber?: Redis;
+  private readonly handlers = new Map<string, Set<(m: string) => void>>();
+
+  constructor(o: { url: string; prefix?: string; commandTimeoutMs?: number }) {
+    this.prefix = o.prefix ?? 'sl:';
+    this.redis = new Redis(o.url, { keyPrefix: this.prefix, enableOfflineQueue: false, commandTimeout: o.commandTimeoutMs ?? 1000, maxRetriesPerRequest: 1, lazyConnect: false });
+    this.redis.on('error', () => { /* surfaced per command; reconnects on its own */ });
+    this.redis.defineCommand('docCas', { numberOfKeys: 1, lua: CAS });
+    this.redis.defineCommand('docCreate', { numberOfKeys: 1, lua: CREATE });
+  }
+
+  /** Waits for the first connection (offline queue is off, so early commands would fail). */
+  async ready(): Promise<void> {
+    if (this.redis.status === 'ready') return;
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('redis not ready after 5s')), 5000);
+      this.redis.once('ready', () => { clearTimeout(t); resolve(); });
+    });
+  }
+
+  async createDoc(key: string, doc: unknown, ttlSec: number): Promise<boolean> {
+    return (await this.redis.docCreate(key, JSON.stringify(doc), String(ttlSec))) === 1;
+  }
+  async getDoc<T>(key: string): Promise<{ doc: T; version: number } | null> {
+    const [v, doc] = await this.redis.hmget(key, 'v', 'doc');
+    if (v == null || doc == null) return null;
+    return { doc: JSON.parse(doc) as T, version: Number(v) };
+  }
+  async casDoc(key: string, expectedVersion: number, doc: unknown, ttlSec: number): Promise<CasResult> {
+    const [code, version] = await this.redis.docCas(key, String(expectedVersion), JSON.stringify(doc), String(ttlSec));
+    if (code === 1) return { ok: true, version };
+    return { ok: false, reason: code === 0 ? 'stale' : 'missing', version };
+  }
+  updateDoc<T>(key: string, fn: (doc: T) => T, ttlSec: number) { return casLoop<T>(this, key, fn, ttlSec); }
+  async extend(key: string, ttlSec: number): Promise<boolean> { return (await this.redis.expire(key, ttlSec)) === 1; }
+  async delete(key: string): Promise<void> { await this.redis.del(key); }
+  async setIfAbsent(key: string, value: string, ttlSec: number): Promise<boolean> {
+    return (await this.redis.set(key, value, 'EX', ttlSec, 'NX')) === 'OK';
+  }
+  async get(key: string): Promise<string | null> { return this.redis.get(key); }
+  async set(key: string, value: string, ttlSec: number): Promise<void> { await this.redis.set(key, value, 'EX', ttlSec); }
+  async take(key: string): Promise<string | null> { return this.redis.getdel(key); }
+  async hit(key: string, windowSec: number): Promise<number> {
+    // pipeline (not multi): plain commands, and INCR+EXPIRE NX keeps the first window's expiry.
+    const res = await this.redis.pipeline().incr(key).expire(key, windowSec, 'NX').exec();
+    return Number(res?.[0]?.[1] ?? 0);
+  }
+  async publish(channel: string, message: string): Promise<void> { await this.redis.publish(this.prefix + channel, message); }
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+    const full = this.prefix + channel;
+    if (!this.subscriber) {
+      this.subscriber = this.redis.duplicate({ keyPrefix: '', enableOfflineQueue: true });
+      this.subscriber.on('error', () => { /* reconnects; resubscribes automatically */ });
+      this.subscriber.on('message', (ch: string, msg: string) => { for (const h of this.handlers.get(ch) ?? []) h(msg); });
+    }
+    let set = this.handlers.get(full);
+    if (!set) { set = new Set(); this.handlers.set(full, set); await this.subscriber.subscribe(full); }
+    set.add(onMessage);
+    return async () => { set.delete(onMessage); };
+  }
+  async ping(): Promise<boolean> {
+    try { return (await this.redis.ping()) === 'PONG'; } catch { return false; }
+  }
+  async close(): Promise<void> {
+    this.subscriber?.disconnect();
+    this.redis.disconnect();
+  }
+}

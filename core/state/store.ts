@@ -1,0 +1,44 @@
+/**
+ * Soft state: live call sessions, short caches, rate-limit counters, idempotency keys and one-time tokens.
+ * Two adapters (Redis, Postgres) behind this one interface pass one shared test suite. Nothing here is
+ * authoritative for money or bookings: Postgres tables are.
+ */
+export type CasResult = { ok: true; version: number } | { ok: false; reason: 'stale' | 'missing'; version: number };
+
+export interface StateStore {
+  readonly kind: 'redis' | 'postgres';
+  /** Creates a versioned document (version 1) unless the key exists. */
+  createDoc(key: string, doc: unknown, ttlSec: number): Promise<boolean>;
+  getDoc<T>(key: string): Promise<{ doc: T; version: number } | null>;
+  /** Atomic compare-and-set on the version; resets the TTL. */
+  casDoc(key: string, expectedVersion: number, doc: unknown, ttlSec: number): Promise<CasResult>;
+  /** Read-modify-write with retries on version conflicts. Returns null when the doc is missing. */
+  updateDoc<T>(key: string, fn: (doc: T) => T, ttlSec: number): Promise<{ doc: T; version: number } | null>;
+  extend(key: string, ttlSec: number): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  /** SET NX with TTL: idempotency keys, locks, "one stream per call". */
+  setIfAbsent(key: string, value: string, ttlSec: number): Promise<boolean>;
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, ttlSec: number): Promise<void>;
+  /** Atomically reads and deletes: one-time tokens. */
+  take(key: string): Promise<string | null>;
+  /** Fixed-window counter: increments and returns the count within the window. */
+  hit(key: string, windowSec: number): Promise<number>;
+  publish(channel: string, message: string): Promise<void>;
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Shared retry loop for updateDoc so both adapters get identical semantics. */
+export async function casLoop<T>(store: Pick<StateStore, 'getDoc' | 'casDoc'>, key: string, fn: (doc: T) => T, ttlSec: number): Promise<{ doc: T; version: number } | null> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const cur = await store.getDoc<T>(key);
+    if (!cur) return null;
+    const next = fn(cur.doc);
+    const r = await store.casDoc(key, cur.version, next, ttlSec);
+    if (r.ok) return { doc: next, version: r.version };
+    if (r.reason === 'missing') return null;
+  }
+  throw new Error(`state update on ${key} lost 20 races in a row`);
+}

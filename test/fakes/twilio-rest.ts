@@ -1,0 +1,388 @@
+// Fake Twilio REST API (protocols.md §3): Calls and IncomingPhoneNumbers under /2010-04-01, with
+// Twilio's snake_case JSON, RFC 2822 dates, list envelopes and error bodies, so the real `twilio`
+// SDK (routed here by an httpClient override) parses every answer exactly as in production.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { newSid, rfc2822 } from './twilio-webhooks.js';
+
+export type FormValue = string | string[];
+export type FormBody = Record<string, FormValue>;
+
+export interface RecordedTwilioRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** Parsed x-www-form-urlencoded body; repeated keys (e.g. StatusCallbackEvent) become arrays. */
+  form: FormBody;
+  headers: http.IncomingHttpHeaders;
+  status: number;
+}
+
+export interface FakeCall {
+  sid: string;
+  to: string;
+  from: string;
+  status: string;
+  direction: string;
+  dateCreated: Date;
+  dateUpdated: Date;
+  startTime: Date | null;
+  endTime: Date | null;
+  duration: number | null;
+  answeredBy: string | null;
+  /** The form body of the create request. */
+  params: FormBody;
+  /** Form bodies of every update, in order. */
+  updates: FormBody[];
+}
+
+export interface FakeNumber {
+  sid: string;
+  phoneNumber: string;
+  friendlyName: string;
+  voiceUrl: string;
+  voiceMethod: string;
+  statusCallback: string;
+  statusCallbackMethod: string;
+  voiceFallbackUrl: string;
+  voiceFallbackMethod: string;
+  dateCreated: Date;
+  dateUpdated: Date;
+}
+
+export interface TwilioErrorSpec {
+  code?: number;
+  message?: string;
+}
+
+export interface FakeTwilioRestOptions {
+  accountSid: string;
+  authToken: string;
+  /** Reject From numbers not added with addNumber() (error 21210). Default false. */
+  requireOwnedFrom?: boolean;
+}
+
+export interface FakeTwilioRest {
+  /** `http://127.0.0.1:<port>`; route the SDK here with an httpClient that rewrites the origin. */
+  url: string;
+  accountSid: string;
+  requests: RecordedTwilioRequest[];
+  calls: Map<string, FakeCall>;
+  readonly lastCall: FakeCall | undefined;
+  numbers: Map<string, FakeNumber>;
+  /** Seed an owned number (E.164); returns it (existing numbers are returned unchanged). */
+  addNumber(phoneNumber: string, init?: Partial<Pick<FakeNumber, 'voiceUrl' | 'voiceMethod' | 'statusCallback' | 'statusCallbackMethod' | 'friendlyName'>>): FakeNumber;
+  /** The next request (after auth) fails with this status and a Twilio error body. */
+  failNext(status: number, err?: TwilioErrorSpec): void;
+  /** Move a call along (e.g. to `in-progress` or `completed`) as the PSTN would. */
+  setCallStatus(sid: string, status: string, answeredBy?: string): FakeCall;
+  /** The JSON Twilio would return for a call (what CallInstance parses). */
+  callJson(call: FakeCall): Record<string, unknown>;
+  numberJson(num: FakeNumber): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+const API = '2010-04-01';
+const TERMINAL = new Set(['completed', 'busy', 'no-answer', 'failed', 'canceled']);
+
+function parseForm(raw: string): FormBody {
+  const out: FormBody = {};
+  for (const [k, v] of new URLSearchParams(raw)) {
+    const prev = out[k];
+    if (prev === undefined) out[k] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else out[k] = [prev, v];
+  }
+  return out;
+}
+
+function first(v: FormValue | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function isPhoneOrClient(s: string): boolean {
+  return /^\+[1-9]\d{6,14}$/.test(s) || /^(client|sip):\S+$/.test(s);
+}
+
+function friendly(e164: string): string {
+  const m = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164);
+  return m ? `(${m[1]}) ${m[2]}-${m[3]}` : e164;
+}
+
+export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<FakeTwilioRest> {
+  const { accountSid, authToken } = opts;
+  const requests: RecordedTwilioRequest[] = [];
+  const calls = new Map<string, FakeCall>();
+  const numbers = new Map<string, FakeNumber>();
+  const faults: Array<{ status: number; err?: TwilioErrorSpec }> = [];
+  const base = `/${API}/Accounts/${accountSid}`;
+
+  const callJson = (c: FakeCall): Record<string, unknown> => ({
+    sid: c.sid,
+    account_sid: accountSid,
+    parent_call_sid: null,
+    date_created: rfc2822(c.dateCreated),
+    date_updated: rfc2822(c.dateUpdated),
+    to: c.to,
+    to_formatted: friendly(c.to),
+    from: c.from,
+    from_formatted: friendly(c.from),
+    phone_number_sid: [...numbers.values()].find((n) => n.phoneNumber === c.from)?.sid ?? null,
+    status: c.status,
+    start_time: c.startTime ? rfc2822(c.startTime) : null,
+    end_time: c.endTime ? rfc2822(c.endTime) : null,
+    duration: c.duration === null ? null : String(c.duration),
+    price: null,
+    price_unit: 'USD',
+    direction: c.direction,
+    answered_by: c.answeredBy,
+    api_version: API,
+    forwarded_from: null,
+    group_sid: null,
+    caller_name: null,
+    queue_time: '0',
+    trunk_sid: null,
+    uri: `${base}/Calls/${c.sid}.json`,
+    subresource_uris: {
+      notifications: `${base}/Calls/${c.sid}/Notifications.json`,
+      recordings: `${base}/Calls/${c.sid}/Recordings.json`,
+      streams: `${base}/Calls/${c.sid}/Streams.json`,
+    },
+  });
+
+  const numberJson = (n: FakeNumber): Record<string, unknown> => ({
+    account_sid: accountSid,
+    address_requirements: 'none',
+    address_sid: null,
+    api_version: API,
+    beta: false,
+    bundle_sid: null,
+    capabilities: { voice: true, sms: true, mms: true, fax: false },
+    date_created: rfc2822(n.dateCreated),
+    date_updated: rfc2822(n.dateUpdated),
+    emergency_address_sid: null,
+    emergency_address_status: 'unregistered',
+    emergency_status: 'Inactive',
+    friendly_name: n.friendlyName,
+    identity_sid: null,
+    origin: 'twilio',
+    phone_number: n.phoneNumber,
+    sid: n.sid,
+    sms_application_sid: '',
+    sms_fallback_method: 'POST',
+    sms_fallback_url: '',
+    sms_method: 'POST',
+    sms_url: '',
+    status: 'in-use',
+    status_callback: n.statusCallback,
+    status_callback_method: n.statusCallbackMethod,
+    trunk_sid: null,
+    uri: `${base}/IncomingPhoneNumbers/${n.sid}.json`,
+    voice_application_sid: '',
+    voice_caller_id_lookup: false,
+    voice_fallback_method: n.voiceFallbackMethod,
+    voice_fallback_url: n.voiceFallbackUrl,
+    voice_method: n.voiceMethod,
+    voice_receive_mode: 'voice',
+    voice_url: n.voiceUrl,
+    subresource_uris: { assigned_add_ons: `${base}/IncomingPhoneNumbers/${n.sid}/AssignedAddOns.json` },
+  });
+
+  const addNumber: FakeTwilioRest['addNumber'] = (phoneNumber, init = {}) => {
+    const existing = [...numbers.values()].find((n) => n.phoneNumber === phoneNumber);
+    if (existing) return existing;
+    const now = new Date();
+    const n: FakeNumber = {
+      sid: newSid('PN'),
+      phoneNumber,
+      friendlyName: init.friendlyName ?? friendly(phoneNumber),
+      voiceUrl: init.voiceUrl ?? '',
+      voiceMethod: init.voiceMethod ?? 'POST',
+      statusCallback: init.statusCallback ?? '',
+      statusCallbackMethod: init.statusCallbackMethod ?? 'POST',
+      voiceFallbackUrl: '',
+      voiceFallbackMethod: 'POST',
+      dateCreated: now,
+      dateUpdated: now,
+    };
+    numbers.set(n.sid, n);
+    return n;
+  };
+
+  const setCallStatus: FakeTwilioRest['setCallStatus'] = (sid, status, answeredBy) => {
+    const c = calls.get(sid);
+    if (!c) throw new Error(`fake twilio: no call ${sid}`);
+    const now = new Date();
+    if (status === 'in-progress' && !c.startTime) c.startTime = now;
+    if (TERMINAL.has(status) && !c.endTime) {
+      c.endTime = now;
+      c.duration = c.startTime ? Math.round((now.getTime() - c.startTime.getTime()) / 1000) : 0;
+    }
+    if (answeredBy !== undefined) c.answeredBy = answeredBy;
+    c.status = status;
+    c.dateUpdated = now;
+    return c;
+  };
+
+  type Reply = { status: number; body: unknown };
+  const err = (status: number, code: number, message: string): Reply => ({
+    status,
+    body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`, status },
+  });
+  const notFound = (path: string): Reply => err(404, 20404, `The requested resource ${path} was not found`);
+
+  function route(method: string, path: string, query: Record<string, string>, form: FormBody): Reply {
+    if (!path.startsWith(`${base}/`)) return notFound(path);
+    const rest = path.slice(base.length);
+
+    if (rest === '/Calls.json' && method === 'POST') {
+      const to = first(form.To);
+      const from = first(form.From);
+      if (!to) return err(400, 21201, "No 'To' number is specified");
+      if (!from) return err(400, 21213, "No 'From' number is specified");
+      if (!isPhoneOrClient(to)) return err(400, 21211, `Invalid 'To' Phone Number: ${to}`);
+      if (!isPhoneOrClient(from)) return err(400, 21212, `Invalid 'From' Phone Number: ${from}`);
+      if (!form.Url && !form.Twiml && !form.ApplicationSid) return err(400, 21205, 'Url parameter is required.');
+      const twiml = first(form.Twiml);
+      if (twiml !== undefined && twiml.length > 4000) return err(400, 21232, 'Twiml exceeds the 4000 character limit.');
+      if (opts.requireOwnedFrom && ![...numbers.values()].some((n) => n.phoneNumber === from)) {
+        return err(400, 21210, `The source phone number provided, ${from}, is not yet verified for your account.`);
+      }
+      const now = new Date();
+      const call: FakeCall = {
+        sid: newSid('CA'), to, from, status: 'queued', direction: 'outbound-api', dateCreated: now, dateUpdated: now,
+        startTime: null, endTime: null, duration: null, answeredBy: null, params: form, updates: [],
+      };
+      calls.set(call.sid, call);
+      return { status: 201, body: callJson(call) };
+    }
+
+    const callMatch = /^\/Calls\/([^/]+)\.json$/.exec(rest);
+    if (callMatch) {
+      const call = calls.get(callMatch[1]!);
+      if (!call) return notFound(path);
+      if (method === 'GET') return { status: 200, body: callJson(call) };
+      if (method === 'POST') {
+        call.updates.push(form);
+        const status = first(form.Status);
+        if (status !== undefined) {
+          if (status !== 'completed' && status !== 'canceled') return err(400, 21218, `Invalid Status: ${status}`);
+          // A call that already ended keeps its final status, as on Twilio.
+          if (!TERMINAL.has(call.status)) setCallStatus(call.sid, status);
+        }
+        call.dateUpdated = new Date();
+        return { status: 200, body: callJson(call) };
+      }
+      if (method === 'DELETE') {
+        calls.delete(call.sid);
+        return { status: 204, body: undefined };
+      }
+      return err(405, 20004, 'Method not allowed');
+    }
+
+    if (rest === '/IncomingPhoneNumbers.json' && method === 'GET') {
+      const pageSize = Number(query.PageSize ?? '50') || 50;
+      let list = [...numbers.values()];
+      if (query.PhoneNumber) list = list.filter((n) => n.phoneNumber.includes(query.PhoneNumber!));
+      if (query.FriendlyName) list = list.filter((n) => n.friendlyName === query.FriendlyName);
+      const shown = list.slice(0, pageSize);
+      const uri = `${base}/IncomingPhoneNumbers.json?PageSize=${pageSize}&Page=0`;
+      return {
+        status: 200,
+        body: {
+          first_page_uri: uri,
+          end: Math.max(0, shown.length - 1),
+          previous_page_uri: null,
+          incoming_phone_numbers: shown.map(numberJson),
+          uri,
+          page_size: pageSize,
+          start: 0,
+          next_page_uri: null,
+          page: 0,
+        },
+      };
+    }
+
+    const numMatch = /^\/IncomingPhoneNumbers\/([^/]+)\.json$/.exec(rest);
+    if (numMatch) {
+      const num = numbers.get(numMatch[1]!);
+      if (!num) return notFound(path);
+      if (method === 'GET') return { status: 200, body: numberJson(num) };
+      if (method === 'POST') {
+        const set = (key: string, apply: (v: string) => void): void => {
+          const v = first(form[key]);
+          if (v !== undefined) apply(v);
+        };
+        set('VoiceUrl', (v) => (num.voiceUrl = v));
+        set('VoiceMethod', (v) => (num.voiceMethod = v));
+        set('StatusCallback', (v) => (num.statusCallback = v));
+        set('StatusCallbackMethod', (v) => (num.statusCallbackMethod = v));
+        set('VoiceFallbackUrl', (v) => (num.voiceFallbackUrl = v));
+        set('VoiceFallbackMethod', (v) => (num.voiceFallbackMethod = v));
+        set('FriendlyName', (v) => (num.friendlyName = v));
+        num.dateUpdated = new Date();
+        return { status: 200, body: numberJson(num) };
+      }
+      return err(405, 20004, 'Method not allowed');
+    }
+    return notFound(path);
+  }
+
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const method = req.method ?? 'GET';
+      const form = parseForm(Buffer.concat(chunks).toString('utf8'));
+      const query = Object.fromEntries(url.searchParams.entries());
+      let reply: Reply;
+      const auth = req.headers.authorization ?? '';
+      const expected = 'Basic ' + Buffer.from(`${accountSid}:${authToken}`).toString('base64');
+      if (auth !== expected) {
+        reply = err(401, 20003, 'Authenticate');
+      } else {
+        const fault = faults.shift();
+        reply = fault
+          ? err(fault.status, fault.err?.code ?? (fault.status === 429 ? 20429 : fault.status >= 500 ? 20500 : 20001), fault.err?.message ?? 'Injected failure')
+          : route(method, url.pathname, query, form);
+      }
+      requests.push({ method, path: url.pathname, query, form, headers: req.headers, status: reply.status });
+      if (reply.body === undefined) {
+        res.writeHead(reply.status);
+        res.end();
+        return;
+      }
+      res.writeHead(reply.status, { 'content-type': 'application/json', 'twilio-request-id': newSid('RQ') });
+      res.end(JSON.stringify(reply.body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    accountSid,
+    requests,
+    calls,
+    get lastCall() {
+      let last: FakeCall | undefined;
+      for (const c of calls.values()) last = c;
+      return last;
+    },
+    numbers,
+    addNumber,
+    failNext(status, e) {
+      faults.push({ status, err: e });
+    },
+    setCallStatus,
+    callJson,
+    numberJson,
+    close() {
+      return new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}
