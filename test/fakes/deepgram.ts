@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { BYTES_PER_MS, FRAME_BYTES, energy, tone } from './mulaw.js';
+import { sleep } from './http-util.js';
 
 /** One scripted user utterance; a plain string is `{ transcript }`. */
 export interface ScriptedUtterance {
@@ -144,9 +145,6 @@ const NET0001 = 'Deepgram did not receive audio data or a text message within th
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function yieldLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));

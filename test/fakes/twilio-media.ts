@@ -131,12 +131,15 @@ export class FakeMediaCall {
   private readonly tracks: string[];
   private readonly customParameters: Record<string, string>;
   private static readonly silenceFrame = Buffer.alloc(FRAME_BYTES, SILENCE_BYTE);
+  private static readonly silencePayload = FakeMediaCall.silenceFrame.toString('base64');
+  private readonly streamSidJson: string;
 
   constructor(ws: WebSocket, opts: ConnectMediaStreamOptions) {
     this.ws = ws;
     this.callSid = opts.callSid ?? newSid('CA');
     this.accountSid = opts.accountSid ?? newSid('AC');
     this.streamSid = opts.streamSid ?? newSid('MZ');
+    this.streamSidJson = JSON.stringify(this.streamSid);
     this.fast = opts.fast ?? false;
     this.idleSilence = opts.idleSilence ?? true;
     this.recordAudio = opts.recordAudio ?? false;
@@ -315,14 +318,16 @@ export class FakeMediaCall {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(msg));
   }
 
+  // The hot path at 300 calls × 50 frames/s: a template instead of JSON.stringify, and the
+  // silence payload encoded once. Every value is a string with no characters JSON must escape.
   private sendFrame(frame: Buffer): void {
     this.framesSent++;
-    this.sendJson({
-      event: 'media',
-      sequenceNumber: this.nextSeq(),
-      streamSid: this.streamSid,
-      media: { track: 'inbound', chunk: String(this.framesSent), timestamp: String(this.mediaMs), payload: frame.toString('base64') },
-    });
+    const payload = frame === FakeMediaCall.silenceFrame ? FakeMediaCall.silencePayload : frame.toString('base64');
+    if (this.ws.readyState === WebSocket.OPEN) {
+      this.ws.send(
+        `{"event":"media","sequenceNumber":"${this.nextSeq()}","streamSid":${this.streamSidJson},"media":{"track":"inbound","chunk":"${this.framesSent}","timestamp":"${this.mediaMs}","payload":"${payload}"}}`,
+      );
+    }
     this.mediaMs += Math.round(frame.length / BYTES_PER_MS);
   }
 
