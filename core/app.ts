@@ -16,7 +16,7 @@ import type { PluginRegistry } from './registry/registry.js';
 import type { Jobs } from './jobs/jobs.js';
 import type { Scheduler } from './scheduling/scheduler.js';
 import type { Toolbox } from './tools/toolbox.js';
-import type { Telephony } from './telephony/telephony.js';
+import { Telephony } from './telephony/telephony.js';
 import type { VoiceService } from './voice/voice-service.js';
 
 /**
@@ -98,6 +98,13 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   } as Platform;
   // COMPONENT WIRING (each owner adds its construction here, in dependency order)
 
+  p.telephony = new Telephony({
+    cfg, tenants, registry: p.registry, state, logger,
+    startCall: (start, link) => p.voice.startCall(start, link),
+    isDraining: () => p.draining,
+  });
+  p.onClose(() => p.telephony.close());
+
   p.ready = true;
   return p;
 }
@@ -132,6 +139,7 @@ export function createHttpApp(p: Platform): express.Express {
     res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
   });
   // ROUTES (each owner mounts its router here)
+  if (p.cfg.role !== 'worker') app.use('/twilio', p.telephony.router());
 
   app.use((_req, _res, next) => next(new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such route')));
   app.use(errorHandler(p.logger));
@@ -142,6 +150,7 @@ export function createHttpApp(p: Platform): express.Express {
 export async function listen(p: Platform, app: express.Express): Promise<http.Server> {
   const server = http.createServer(app);
   // MEDIA SERVER (voice owner attaches the WebSocket upgrade handler here)
+  if (p.cfg.role === 'all' || p.cfg.role === 'voice') p.telephony.attach(server);
   await new Promise<void>((resolve) => server.listen(p.cfg.port, '0.0.0.0', resolve));
   p.onClose(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }));
   return server;

@@ -92,7 +92,7 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
       }
       const rows = await run(o.signal, (trx) => {
         // The caller-ID lookup runs on every inbound call: one statement on the phone index, nothing else.
-        const q = trx<CustomerRow>('customers').select(CUSTOMER_COLS).limit(limit);
+        const q = trx<CustomerRow>('customers').select(...CUSTOMER_COLS).limit(limit);
         if (o.phone !== undefined) q.where('phone', o.phone).orderBy('updated_at', 'desc');
         if (pattern !== undefined) {
           const p = pattern;
@@ -109,7 +109,7 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
 
     async getCustomer(o: CallOptions & { id: string }): Promise<Customer | null> {
       if (!isUuid(o.id)) return null;
-      const row = await run(o.signal, (trx) => trx<CustomerRow>('customers').where('id', o.id).first(CUSTOMER_COLS));
+      const row = await run(o.signal, (trx) => trx<CustomerRow>('customers').where('id', o.id).first(...CUSTOMER_COLS));
       return row ? toCustomer(row) : null;
     },
 
@@ -131,7 +131,7 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
     async listVehicles(o: CallOptions & { customerId: string }): Promise<Vehicle[]> {
       if (!isUuid(o.customerId)) return [];
       const rows = await run(o.signal, (trx) => trx<VehicleRow>('vehicles').where('customer_id', o.customerId)
-        .select(VEHICLE_COLS).orderBy([{ column: 'created_at' }, { column: 'id' }]));
+        .select(...VEHICLE_COLS).orderBy([{ column: 'created_at' }, { column: 'id' }]));
       return rows.map(toVehicle);
     },
 

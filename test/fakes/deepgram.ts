@@ -96,6 +96,11 @@ export interface FakeDeepgramListen {
   readonly lastSession: ListenSessionRecord | undefined;
   /** Queue transcripts; each speech burst (in any session) consumes the next one. */
   enqueueTranscripts(items: Array<string | ScriptedUtterance>): void;
+  /**
+   * Asked for a burst's transcript when the queue is empty (per-session scripts, benchmarks);
+   * `burst` counts from 0 within the session. Undefined → empty transcript. Null removes it.
+   */
+  respond(fn: ((session: ListenSessionRecord, burst: number) => string | ScriptedUtterance | undefined) | null): void;
   readonly pendingTranscripts: number;
   /** Refuse every upgrade with this HTTP status (null to stop). */
   refuseUpgrades(status: number | null): void;
@@ -105,6 +110,8 @@ export interface FakeDeepgramListen {
   kill(code?: number, reason?: string): void;
   /** Change the idle timeout for sessions opened from now on (null: off). */
   setIdleTimeout(ms: number | null): void;
+  /** Close every session (code default 1011) once it has received this much audio; null: off. */
+  closeAfterAudioMs(ms: number | null, code?: number): void;
   waitForSessions(n: number, timeoutMs?: number): Promise<ListenSessionRecord>;
 }
 
@@ -213,6 +220,8 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
   const chunkIntervalMs = speakOpts.chunkIntervalMs ?? 10;
 
   const script: ScriptedUtterance[] = [];
+  let responder: ((session: ListenSessionRecord, burst: number) => string | ScriptedUtterance | undefined) | null = null;
+  let closeAfter: { ms: number; code: number } | null = null;
   const listenRecords: ListenSessionRecord[] = [];
   const speakRecords: SpeakSessionRecord[] = [];
   const restRequests: SpeakRestRecord[] = [];
@@ -278,6 +287,13 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
     let interimCount = 0;
     let utteranceEndArmed = false;
     let lastWordEndMs = 0;
+    let bursts = 0;
+    const nextUtterance = (): ScriptedUtterance => {
+      const queued = script.shift();
+      if (queued) return queued;
+      const r = responder?.(rec, bursts);
+      return typeof r === 'string' ? { transcript: r } : (r ?? { transcript: '' });
+    };
 
     const results = (o: { transcript: string; words: string[]; startMs: number; endMs: number; isFinal: boolean; speechFinal: boolean; fromFinalize: boolean; confidence: number }): Record<string, unknown> => {
       const dur = Math.max(0, o.endMs - o.startMs);
@@ -328,7 +344,8 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
         if (!inUtterance) {
           inUtterance = true;
           utteranceEndArmed = false;
-          current = script.shift() ?? { transcript: '' };
+          current = nextUtterance();
+          bursts++;
           speechStartMs = frameStart;
           lastInterimMs = frameStart;
           interimCount = 0;
@@ -370,6 +387,7 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
         const buf = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
         rec.bytesReceived += buf.length;
         for (let off = 0; off < buf.length; off += FRAME_BYTES) onFrame(buf.subarray(off, Math.min(off + FRAME_BYTES, buf.length)));
+        if (closeAfter && rec.audioMs >= closeAfter.ms) ws.close(closeAfter.code, 'fake deepgram: closed after audio limit');
         return;
       }
       const msg = parseControl(data);
@@ -613,6 +631,12 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
       },
       setIdleTimeout(ms) {
         idleTimeoutMs = ms;
+      },
+      closeAfterAudioMs(ms, code = 1011) {
+        closeAfter = ms === null ? null : { ms, code };
+      },
+      respond(fn) {
+        responder = fn;
       },
       async waitForSessions(n, timeoutMs = 2000) {
         await until(() => listenRecords.length >= n, timeoutMs, `${n} listen session(s)`);

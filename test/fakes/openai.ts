@@ -129,7 +129,6 @@ async function until(pred: () => boolean, timeoutMs: number, what: string): Prom
 function errorType(status: number): string {
   if (status === 429) return 'requests';
   if (status >= 500) return 'server_error';
-  if (status === 401) return 'invalid_request_error';
   return 'invalid_request_error';
 }
 

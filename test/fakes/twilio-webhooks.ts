@@ -85,7 +85,7 @@ export function voiceWebhookParams(o: CallParamsBase & { callStatus?: string; di
     ApiVersion: '2010-04-01',
     CallSid: o.callSid ?? newSid('CA'),
     CallStatus: o.callStatus ?? 'ringing',
-    CallToken: direction === 'inbound' ? randomBytes(24).toString('hex') : '',
+    ...(direction === 'inbound' ? { CallToken: randomBytes(24).toString('hex') } : {}),
     Called: o.to,
     CalledCity: '',
     CalledCountry: 'US',

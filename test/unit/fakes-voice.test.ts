@@ -269,6 +269,17 @@ describe('fake Deepgram with the real @deepgram/sdk', () => {
     fake.listen.kill();
     await until(() => b.closes.length > 0);
     assert.equal(b.closes[0], 1011);
+
+    fake.listen.closeAfterAudioMs(500);
+    fake.listen.respond((session, burst) => `session ${session.id} burst ${burst}`);
+    const c = await openListen();
+    sendFrames(c.conn, Buffer.concat([tone(100, 220), silence(320)]));
+    await until(() => c.msgs.some((m) => m.is_final === true));
+    const alt = (c.msgs.find((m) => m.is_final === true)!.channel as { alternatives: Array<{ transcript: string }> }).alternatives[0]!;
+    assert.equal(alt.transcript, 'session 3 burst 0');
+    sendFrames(c.conn, silence(100));
+    await until(() => c.closes.length > 0);
+    assert.equal(c.closes[0], 1011);
   });
 
   it('synthesises Speak+Flush as chunked μ-law Blobs then Flushed, and stops on Clear', async () => {

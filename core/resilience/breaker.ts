@@ -1,0 +1,121 @@
+import CircuitBreaker from 'opossum';
+import { isPluginError, type CallOptions } from '../sdk/index.js';
+import { isServiceLaneError, ServiceLaneError } from '../errors.js';
+import { metrics } from '../observability/metrics.js';
+import { withTimeout } from './timeout.js';
+import type { CallFn } from './types.js';
+
+export interface BreakerOptions {
+  /** Names the breaker in errors; `metricLabel` (default: name) labels `sl_breaker_open`. */
+  name: string;
+  metricLabel?: string;
+  /** When set, each call also gets {@link withTimeout} (abort-aware), instead of opossum's own timer. */
+  timeoutMs?: number;
+  /** Failure percentage within the rolling window that opens the breaker. */
+  errorThresholdPercentage: number;
+  /** How long the breaker stays open before letting one trial call through (half-open). */
+  resetTimeoutMs: number;
+  /** Calls needed in the window before the breaker may open at all. */
+  volumeThreshold: number;
+  /** Rolling statistics window; opossum's default is 10 s. */
+  rollingCountTimeoutMs?: number;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half_open' | 'shutdown';
+
+/** A circuit breaker that can guard several methods of one vendor instance. */
+export interface Breaker {
+  readonly name: string;
+  state(): BreakerState;
+  /** Rolling-window counts, for tests and the admin status view. */
+  stats(): { fires: number; failures: number; rejects: number; successes: number };
+  /** Runs `thunk` through the breaker. `o.signal` tells a caller abort apart from a provider failure. */
+  run<R>(thunk: () => Promise<R>, o?: CallOptions): Promise<R>;
+  /** Stops timers; later calls fail with PLG_ERR_SLOT_DISABLED. */
+  shutdown(): void;
+}
+
+const COUNTED_CATEGORIES: ReadonlySet<string> = new Set(['upstream', 'connectivity', 'timeout', 'rate_limit']);
+
+/**
+ * What counts toward opening: provider-side failures only. A not_found, a bad request or bad credentials say
+ * nothing about the vendor's health, a caller abort (barge-in) is not a failure, and core errors are ours.
+ * Errors that are neither PluginError nor core errors are a plugin bug and do count, so a crashing plugin
+ * fails fast.
+ */
+export function countsAsBreakerFailure(e: unknown, o?: CallOptions): boolean {
+  if (o?.signal?.aborted) return false;
+  if (isPluginError(e)) return e.retryable || COUNTED_CATEGORIES.has(e.category);
+  return !isServiceLaneError(e);
+}
+
+type Thunk = () => Promise<unknown>;
+
+/** Builds a named breaker (opossum 9) that fails fast with PLG_ERR_BREAKER_OPEN while open. */
+export function createBreaker(opts: BreakerOptions): Breaker {
+  const cb = new CircuitBreaker((thunk: Thunk) => thunk(), {
+    name: opts.name,
+    // Timeouts are ours (withTimeout aborts the call's signal); opossum's timer can't stop the work.
+    timeout: false,
+    errorThresholdPercentage: opts.errorThresholdPercentage,
+    resetTimeout: opts.resetTimeoutMs,
+    volumeThreshold: opts.volumeThreshold,
+    rollingCountTimeout: opts.rollingCountTimeoutMs ?? 10_000,
+    enableSnapshots: false,
+    // opossum passes fire()'s arguments after the error: (err, thunk, callOptions).
+    errorFilter: (err: unknown, _thunk: unknown, o: CallOptions | undefined) => !countsAsBreakerFailure(err, o),
+  });
+  const label = { plugin: opts.metricLabel ?? opts.name };
+  // The gauge counts open breakers per label, so several tenants' breakers for one plugin add up correctly.
+  let counted = false;
+  const setOpen = (open: boolean) => {
+    if (open === counted) return;
+    counted = open;
+    if (open) metrics.breakerState.inc(label); else metrics.breakerState.dec(label);
+  };
+  cb.on('open', () => setOpen(true));
+  cb.on('halfOpen', () => setOpen(false));
+  cb.on('close', () => setOpen(false));
+
+  return {
+    name: opts.name,
+    state: () => cb.isShutdown ? 'shutdown' : cb.opened ? 'open' : cb.halfOpen ? 'half_open' : 'closed',
+    stats: () => {
+      const s = cb.stats;
+      return { fires: s.fires, failures: s.failures, rejects: s.rejects, successes: s.successes };
+    },
+    run: async <R>(thunk: () => Promise<R>, o?: CallOptions): Promise<R> => {
+      try {
+        return (await cb.fire(thunk, o)) as R;
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code === 'EOPENBREAKER' && CircuitBreaker.isOurError(e as Error)) {
+          throw new ServiceLaneError('PLG_ERR_BREAKER_OPEN', `${opts.name}: circuit open, call not attempted`, { breaker: opts.name });
+        }
+        if (code === 'ESHUTDOWN' && CircuitBreaker.isOurError(e as Error)) {
+          throw new ServiceLaneError('PLG_ERR_SLOT_DISABLED', `${opts.name}: plugin instance was closed`, { breaker: opts.name, reason: 'instance closed' });
+        }
+        throw e;
+      }
+    },
+    shutdown: () => { setOpen(false); cb.shutdown(); },
+  };
+}
+
+/**
+ * Guards `fn` with a circuit breaker. Pass options to get a breaker of its own, or an existing {@link Breaker}
+ * to share one across the methods of a vendor. The returned function exposes `breaker` for state checks.
+ *
+ * @example
+ * ```ts
+ * const open = withBreaker((o: { signal?: AbortSignal }) => stt.open({ ...fmt, ...o, onEvent }), {
+ *   name: 'stt-deepgram', timeoutMs: 3000, errorThresholdPercentage: 50, resetTimeoutMs: 30_000, volumeThreshold: 5,
+ * });
+ * ```
+ */
+export function withBreaker<O extends CallOptions, R>(fn: CallFn<O, R>, opts: BreakerOptions | Breaker): CallFn<O, R> & { breaker: Breaker } {
+  const breaker = 'run' in opts ? opts : createBreaker(opts);
+  const timed = !('run' in opts) && opts.timeoutMs !== undefined ? withTimeout(fn, { ms: opts.timeoutMs, name: opts.name }) : fn;
+  const guarded = (o: O) => breaker.run(() => timed(o), o);
+  return Object.assign(guarded, { breaker });
+}

@@ -1,0 +1,16 @@
+/**
+ * Twilio call status as a monotonic state machine: callbacks arrive late, duplicated and out of order,
+ * so a status only ever moves a call forward (completed before in-progress leaves it completed).
+ */
+const RANK: Record<string, number> = {
+  queued: 0, initiated: 1, ringing: 2, 'in-progress': 3, answered: 3,
+  completed: 4, busy: 4, 'no-answer': 4, failed: 4, canceled: 4,
+};
+
+export function statusRank(status: string): number | null {
+  return RANK[status] ?? null;
+}
+
+export function isTerminal(status: string): boolean {
+  return RANK[status] === 4;
+}

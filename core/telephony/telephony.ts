@@ -1,0 +1,72 @@
+import type http from 'node:http';
+import type express from 'express';
+import type { AppConfig } from '../config.js';
+import { ServiceLaneError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { PluginRegistry } from '../registry/registry.js';
+import type { StateStore } from '../state/store.js';
+import type { TenantService } from '../tenancy/tenants.js';
+import type { CallHandler, CallStart, MediaLink } from './media-link.js';
+import { attachMediaServer } from './media-server.js';
+import { createTwilioRouter } from './webhooks.js';
+
+/**
+ * Telephony for the platform: signed webhooks, the media socket, and call control through the tenant's
+ * telephony plugin. Voice is reached through `startCall`, supplied late because voice is built after us.
+ */
+export class Telephony {
+  private media?: { close(): Promise<void> };
+
+  constructor(private readonly o: {
+    cfg: AppConfig; tenants: TenantService; registry: PluginRegistry; state: StateStore; logger: Logger;
+    startCall: (start: CallStart, link: MediaLink) => Promise<CallHandler>;
+    isDraining: () => boolean;
+  }) {}
+
+  /** Express router for `/twilio` (voice and status webhooks). */
+  router(): express.Router {
+    return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, state: this.o.state, logger: this.o.logger });
+  }
+
+  /** Attaches the media WebSocket upgrade handler to the HTTP server. */
+  attach(server: http.Server): void {
+    this.media = attachMediaServer(server, { state: this.o.state, logger: this.o.logger, startCall: this.o.startCall, isDraining: this.o.isDraining });
+  }
+
+  async close(): Promise<void> { await this.media?.close(); }
+
+  private async provider(tenantId: string) {
+    const t = await this.o.registry.tryGet(tenantId, 'telephony');
+    if (!t) throw new ServiceLaneError('PLG_ERR_SLOT_DISABLED', 'tenant has no telephony plugin configured', { slot: 'telephony' });
+    return t;
+  }
+
+  /**
+   * Points a number's voice and status webhooks at this deployment when the configured account owns it, so
+   * onboarding needs no trip to the Twilio console. Never fails the attach: the result says what happened.
+   */
+  async configureNumber(o: { tenantId: string; e164: string }): Promise<{ configured: boolean; reason?: string }> {
+    const base = this.o.cfg.publicBaseUrl.replace(/\/$/, '');
+    try {
+      const t = await this.provider(o.tenantId);
+      const r = await t.configureNumber({ e164: o.e164, voiceUrl: `${base}/twilio/voice`, statusCallbackUrl: `${base}/twilio/status` });
+      if (r.configured) await this.o.tenants.markNumberConfigured(o.e164, r.providerSid);
+      return { configured: r.configured, ...(r.reason ? { reason: r.reason } : {}) };
+    } catch (e) {
+      this.o.logger.warn({ tenantId: o.tenantId, err: (e as Error).message }, 'number webhook configuration failed');
+      return { configured: false, reason: (e as Error).message };
+    }
+  }
+
+  async hangUp(o: { tenantId: string; callSid: string }): Promise<void> {
+    await (await this.provider(o.tenantId)).hangUp({ callSid: o.callSid });
+  }
+
+  /** Transfers to the tenant's configured transfer number only; the model never picks the destination. */
+  async transfer(o: { tenantId: string; callSid: string }): Promise<void> {
+    const tenant = await this.o.tenants.getActive(o.tenantId);
+    const to = tenant.config?.transferNumber;
+    if (!to) throw new ServiceLaneError('TEL_ERR_PROVIDER', 'tenant has no transfer number configured');
+    await (await this.provider(o.tenantId)).transfer({ callSid: o.callSid, to });
+  }
+}

@@ -1,0 +1,101 @@
+import twilio from 'twilio';
+import type RequestClient from 'twilio/lib/base/RequestClient.js';
+import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
+import { API_VERSION, definePlugin, PluginError, toPluginError, type PluginContext, type TelephonyProvider } from '../../core/sdk/index.js';
+
+interface Settings { statusCallbackEvents?: string[] }
+interface Credentials { accountSid: string; authToken: string }
+
+/**
+ * Twilio has no base-URL option: region/edge only rewrite *.twilio.com hosts. A RequestClient that rewrites
+ * the origin is the one override that reaches every endpoint, so tests point the real SDK at a loopback fake.
+ */
+class OriginRewritingRequestClient extends twilio.RequestClient {
+  constructor(private readonly target: string) { super(); }
+  override request<T>(opts: RequestClient.RequestOptions<T>): Promise<TwilioHttpResponse.default<T>> {
+    const u = new URL(opts.uri);
+    opts.uri = new URL(u.pathname + u.search, this.target).href;
+    return super.request(opts);
+  }
+}
+
+function mapTwilioError(e: unknown): PluginError {
+  // RestException carries the HTTP status; toPluginError classifies it.
+  return toPluginError(e, 'twilio');
+}
+
+function createTwilioTelephony(ctx: PluginContext, creds: Credentials | undefined): TelephonyProvider {
+  const accountSid = creds?.accountSid ?? ctx.env.TWILIO_ACCOUNT_SID;
+  const authToken = creds?.authToken ?? ctx.env.TWILIO_AUTH_TOKEN;
+  const base = ctx.env.TWILIO_API_BASE_URL;
+  let client: ReturnType<typeof twilio> | undefined;
+  const api = () => {
+    if (!accountSid || !authToken) throw new PluginError('auth', 'Twilio account SID and auth token are not configured', { provider: 'twilio', retryable: false });
+    client ??= twilio(accountSid, authToken, base ? { httpClient: new OriginRewritingRequestClient(base) } : {});
+    return client;
+  };
+  return {
+    async hangUp({ callSid }) {
+      try { await api().calls(callSid).update({ status: 'completed' }); } catch (e) {
+        const pe = mapTwilioError(e);
+        if (pe.category === 'not_found') return; // already gone: hanging up is idempotent
+        throw pe;
+      }
+    },
+    async transfer({ callSid, to }) {
+      const vr = new twilio.twiml.VoiceResponse();
+      vr.dial({ timeout: 30 }, to);
+      try { await api().calls(callSid).update({ twiml: vr.toString() }); } catch (e) { throw mapTwilioError(e); }
+    },
+    async placeCall({ to, from, twiml, statusCallbackUrl, machineDetection, amdCallbackUrl }) {
+      try {
+        const call = await api().calls.create({
+          to, from, twiml, statusCallback: statusCallbackUrl, statusCallbackMethod: 'POST',
+          statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'],
+          ...(machineDetection ? { machineDetection: 'DetectMessageEnd', asyncAmd: 'true', asyncAmdStatusCallback: amdCallbackUrl, asyncAmdStatusCallbackMethod: 'POST' } : {}),
+        });
+        return { callSid: call.sid };
+      } catch (e) { throw mapTwilioError(e); }
+    },
+    async configureNumber({ e164, voiceUrl, statusCallbackUrl }) {
+      if (!accountSid || !authToken) return { configured: false, reason: 'TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set' };
+      try {
+        const owned = await api().incomingPhoneNumbers.list({ phoneNumber: e164, limit: 1 });
+        const num = owned[0];
+        if (!num) return { configured: false, reason: 'number is not owned by the configured Twilio account' };
+        await api().incomingPhoneNumbers(num.sid).update({
+          voiceUrl, voiceMethod: 'POST', statusCallback: statusCallbackUrl, statusCallbackMethod: 'POST',
+        });
+        return { configured: true, providerSid: num.sid };
+      } catch (e) { throw mapTwilioError(e); }
+    },
+  };
+}
+
+export default definePlugin<'telephony', Settings, Credentials>({
+  id: 'telephony-twilio',
+  kind: 'telephony',
+  version: '1.0.0',
+  apiVersion: API_VERSION,
+  description: 'Twilio Programmable Voice call control (hang-up, transfer, outbound calls, number webhooks) through the official SDK.',
+  settingsSchema: {
+    type: 'object', additionalProperties: false, required: [],
+    properties: { statusCallbackEvents: { type: 'array', nullable: true, items: { type: 'string' } } },
+  },
+  credentialsSchema: {
+    type: 'object', additionalProperties: false, required: ['accountSid', 'authToken'],
+    properties: { accountSid: { type: 'string', pattern: '^AC[0-9a-fA-F]{32}$' }, authToken: { type: 'string', minLength: 16 } },
+  },
+  capabilities: { hangUp: true, transfer: true, outbound: true, configureNumber: true, amd: true },
+  async testConnection(ctx, config) {
+    const sid = config.credentials?.accountSid ?? ctx.env.TWILIO_ACCOUNT_SID;
+    const token = config.credentials?.authToken ?? ctx.env.TWILIO_AUTH_TOKEN;
+    if (!sid || !token) return { ok: false, detail: 'no Twilio credentials' };
+    const base = ctx.env.TWILIO_API_BASE_URL;
+    try {
+      await twilio(sid, token, base ? { httpClient: new OriginRewritingRequestClient(base) } : {}).api.v2010.accounts(sid).fetch();
+      return { ok: true };
+    } catch (e) { return { ok: false, detail: mapTwilioError(e).message }; }
+  },
+  create: (ctx, config) => createTwilioTelephony(ctx, config.credentials),
+});
