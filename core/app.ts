@@ -4,7 +4,8 @@ import type { Knex } from 'knex';
 import { type AppConfig } from './config.js';
 import { createKnex } from './db/knex.js';
 import { startEmbeddedPostgres, type EmbeddedHandle } from './db/embedded.js';
-import { migratePlatform, migrateAllTenants } from './db/migrate.js';
+import { migratePlatform, migrateAllTenants, migrationStatus } from './db/migrate.js';
+import { ADMIN_BASE_PATH, createAdminRouter } from './admin-api/router.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { registry as metricsRegistry } from './observability/metrics.js';
 import { RedisStateStore } from './state/redis-store.js';
@@ -128,17 +129,24 @@ export function errorHandler(logger: Logger): express.ErrorRequestHandler {
 export function createHttpApp(p: Platform): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // A hop count, never `true`: with `true` any client could pick its rate-limit key via X-Forwarded-For.
+  app.set('trust proxy', p.cfg.trustProxyHops ?? false);
   app.get('/healthz', (_req, res) => { res.json({ ok: true }); });
   app.get('/readyz', async (_req, res) => {
     const dbOk = await p.db.raw('select 1').then(() => true, () => false);
-    const ok = p.ready && !p.draining && dbOk;
-    res.status(ok ? 200 : 503).json({ ok, db: dbOk, state: p.state.kind, draining: p.draining });
+    const mig = dbOk ? await migrationStatus(p.db).catch(() => null) : null;
+    const migrationsDone = mig?.platformCurrent ?? false;
+    const ok = p.ready && !p.draining && dbOk && migrationsDone;
+    res.status(ok ? 200 : 503).json({
+      ok, db: dbOk, migrations: mig ? { done: migrationsDone, tenantsBehind: mig.tenantsBehind, tenantsFailed: mig.tenantsFailed } : { done: false },
+      state: p.state.kind, draining: p.draining,
+    });
   });
   app.get('/metrics', async (_req, res) => {
     res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
   });
   // ROUTES (each owner mounts its router here)
+  app.use(ADMIN_BASE_PATH, createAdminRouter(p));
   if (p.cfg.role !== 'worker') app.use('/twilio', p.telephony.router());
 
   app.use((_req, _res, next) => next(new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such route')));

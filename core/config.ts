@@ -26,6 +26,10 @@ export interface AppConfig {
   nhtsaBaseUrl: string;
   /** Extra third-party plugin packages (comma-separated npm names in PLUGIN_PACKAGES). */
   pluginPackages: string[];
+  /** Proxy hops in front of the app (TRUST_PROXY_HOPS); false = use the socket address, never X-Forwarded-For. */
+  trustProxyHops: number | false;
+  /** Admin API requests per minute, per token and per client IP (ADMIN_RATE_LIMIT_PER_MIN). */
+  adminRateLimitPerMin: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -41,6 +45,14 @@ function urlOrUndefined(env: Env, name: string, bad: string[], protocols = ['htt
     bad.push(`${name} must be a ${protocols.join(' or ')} URL`);
     return undefined;
   }
+}
+
+function intOrDefault(env: Env, o: { name: string; min: number; max: number; bad: string[] }): number | undefined {
+  const v = env[o.name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < o.min || n > o.max) { o.bad.push(`${o.name} must be an integer ${o.min}-${o.max}`); return undefined; }
+  return n;
 }
 
 /** Reads a dev secret from .data, creating it once; never used when the variable is set. */
@@ -111,6 +123,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     },
     nhtsaBaseUrl: urlOrUndefined(env, 'NHTSA_BASE_URL', bad) ?? 'https://vpic.nhtsa.dot.gov',
     pluginPackages: (env.PLUGIN_PACKAGES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    trustProxyHops: intOrDefault(env, { name: 'TRUST_PROXY_HOPS', min: 0, max: 10, bad }) ?? false,
+    adminRateLimitPerMin: intOrDefault(env, { name: 'ADMIN_RATE_LIMIT_PER_MIN', min: 1, max: 1_000_000, bad }) ?? 600,
   };
   if (bad.length) throw new ServiceLaneError('CFG_ERR_ENV_INVALID', `invalid environment: ${bad.join('; ')}`, { variables: bad });
   return cfg;

@@ -42,6 +42,9 @@ export const ERROR_CODES = {
   VOI_ERR_NOT_VERIFIED: { status: 403, text: 'The tool needs a verified caller.' },
   VOI_ERR_NOT_OWNED: { status: 403, text: 'The appointment or vehicle id does not belong to the verified caller.' },
   VOI_ERR_SLOT_TAKEN: { status: 409, text: 'The slot was just taken; alternatives are offered.' },
+  VOI_ERR_BOOKING_INVALID: { status: 422, text: 'A booking or availability request is invalid; details.reason is date, start, service_type, past, beyond_horizon, closed, not_a_slot or field.' },
+  VOI_ERR_APPOINTMENT_NOT_FOUND: { status: 404, text: 'No appointment with that id in this tenant.' },
+  VOI_ERR_APPOINTMENT_STATE: { status: 409, text: 'The appointment is cancelled, completed or a no-show and cannot be changed.' },
   VOI_ERR_INVALID_VIN: { status: 400, text: 'The VIN failed the length, alphabet or check-digit rule.' },
   // admin api
   ADM_ERR_UNAUTHENTICATED: { status: 401, text: 'Missing, malformed, expired or wrongly signed bearer token.' },

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig, missingProviderKeys } from './config.js';
 import { buildPlatform, createHttpApp, listen } from './app.js';
 import { createLogger } from './observability/logger.js';
+import { devStartBanner } from './admin-api/dev-banner.js';
 
 /**
  * Entrypoint: parse the role, build the platform, start, and drain on SIGTERM/SIGINT. Dev conveniences
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
   const server = cfg.role === 'worker' ? null : await listen(p, createHttpApp(p));
   const port = server ? (server.address() as AddressInfo).port : cfg.port;
   // BANNER (seed + banner owner prints here)
+  if (cfg.role === 'all' && !cfg.production) process.stdout.write(`${await devStartBanner(p, { port })}\n`);
   logger.info({ role: cfg.role, port, missingKeys: missingProviderKeys(cfg) }, 'servicelane started');
 
   let stopping = false;

@@ -83,14 +83,15 @@ export interface MigrateAllReport { total: number; current: number; migrated: nu
  * Migrates every non-offboarded tenant that is behind, `concurrency` at a time. Tenants already at the latest
  * version are skipped from the platform table alone, so a no-op deploy costs one query, not one per schema.
  */
-export async function migrateAllTenants(db: Knex, o: { concurrency?: number; onProgress?: (done: number, total: number, r: TenantMigrationResult) => void } = {}): Promise<MigrateAllReport> {
+export async function migrateAllTenants(db: Knex, o: { concurrency?: number; onProgress?: (done: number, total: number, r: TenantMigrationResult) => void; migrations?: Migration[] } = {}): Promise<MigrateAllReport> {
   const t0 = performance.now();
-  const migrations = loadMigrations('tenant');
+  const migrations = o.migrations ?? loadMigrations('tenant');
   const latest = migrations.at(-1)?.name ?? '';
   const rows: { id: string; schema_name: string; version: string | null }[] = await db('platform.tenants as t')
     .leftJoin('platform.tenant_migrations as m', 'm.tenant_id', 't.id')
     .whereNot('t.status', 'offboarded')
-    .select('t.id', 't.schema_name', 'm.version');
+    .select('t.id', 't.schema_name', 'm.version')
+    .orderBy([{ column: 't.created_at' }, { column: 't.id' }]);
   const behind = rows.filter((r) => r.version !== latest);
   const failed: TenantMigrationResult[] = [];
   let migrated = 0;
@@ -106,4 +107,26 @@ export async function migrateAllTenants(db: Knex, o: { concurrency?: number; onP
   };
   await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 2) }, worker));
   return { total: rows.length, current: rows.length - behind.length, migrated, failed, ms: performance.now() - t0 };
+}
+
+export interface MigrationStatus { platformCurrent: boolean; platformPending: string[]; tenantsBehind: number; tenantsFailed: number; latestTenantVersion: string | null }
+
+let fileNames: { platform: string[]; tenantLatest: string | null } | undefined;
+
+/**
+ * What /readyz and the admin API report: the platform schema must be current for a pod to serve; tenants
+ * behind or failed are counted (a failed tenant keeps serving on its old schema, it doesn't block others).
+ */
+export async function migrationStatus(db: Knex): Promise<MigrationStatus> {
+  fileNames ??= { platform: loadMigrations('platform').map((m) => m.name), tenantLatest: loadMigrations('tenant').at(-1)?.name ?? null };
+  const done = new Set<string>((await db('platform.schema_migrations').select('name')).map((r: { name: string }) => r.name));
+  const platformPending = fileNames.platform.filter((n) => !done.has(n));
+  const [row] = await db('platform.tenants as t')
+    .leftJoin('platform.tenant_migrations as m', 'm.tenant_id', 't.id')
+    .whereNot('t.status', 'offboarded')
+    .select(
+      db.raw('count(*) filter (where m.version is distinct from ?) as behind', [fileNames.tenantLatest]),
+      db.raw("count(*) filter (where m.state = 'failed') as failed"),
+    ) as { behind: number; failed: number }[];
+  return { platformCurrent: platformPending.length === 0, platformPending, tenantsBehind: Number(row?.behind ?? 0), tenantsFailed: Number(row?.failed ?? 0), latestTenantVersion: fileNames.tenantLatest };
 }

@@ -264,9 +264,12 @@ export class Jobs {
 
   /** A job's state, attempts and result, or null when unknown (never added, or removed after 7/30 days). */
   async getJob(queue: QueueName, jobId: string): Promise<JobSnapshot | null> {
-    const job = await this.queue(queue).getJob(jobId);
+    const q = this.queue(queue);
+    let job = await q.getJob(jobId);
     if (!job) return null;
     const state = (await job.getState()) as JobStateName;
+    // The job may have finished between the two reads: re-read so the result matches the state.
+    if (state === 'completed' || state === 'failed') job = (await q.getJob(jobId)) ?? job;
     return {
       id: job.id ?? jobId, state, attemptsMade: job.attemptsMade, data: job.data,
       ...(job.returnvalue !== undefined && job.returnvalue !== null ? { returnValue: job.returnvalue } : {}),

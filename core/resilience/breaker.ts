@@ -53,7 +53,7 @@ type Thunk = () => Promise<unknown>;
 
 /** Builds a named breaker (opossum 9) that fails fast with PLG_ERR_BREAKER_OPEN while open. */
 export function createBreaker(opts: BreakerOptions): Breaker {
-  const cb = new CircuitBreaker((thunk: Thunk) => thunk(), {
+  const cb = new CircuitBreaker<[Thunk, CallOptions | undefined], unknown>((thunk: Thunk) => thunk(), {
     name: opts.name,
     // Timeouts are ours (withTimeout aborts the call's signal); opossum's timer can't stop the work.
     timeout: false,
@@ -62,8 +62,8 @@ export function createBreaker(opts: BreakerOptions): Breaker {
     volumeThreshold: opts.volumeThreshold,
     rollingCountTimeout: opts.rollingCountTimeoutMs ?? 10_000,
     enableSnapshots: false,
-    // opossum passes fire()'s arguments after the error: (err, thunk, callOptions).
-    errorFilter: (err: unknown, _thunk: unknown, o: CallOptions | undefined) => !countsAsBreakerFailure(err, o),
+    // opossum passes fire()'s arguments after the error, (err, thunk, callOptions); @types/opossum omits them.
+    errorFilter: ((err: unknown, _thunk: unknown, o: CallOptions | undefined) => !countsAsBreakerFailure(err, o)) as (err: unknown) => boolean,
   });
   const label = { plugin: opts.metricLabel ?? opts.name };
   // The gauge counts open breakers per label, so several tenants' breakers for one plugin add up correctly.

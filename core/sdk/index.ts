@@ -9,4 +9,4 @@ export type * from './contracts/crm.js';
 export type * from './contracts/calendar.js';
 export type * from './contracts/voice.js';
 export { normalizeVin, vinCheckDigit, isValidVin, type VinCheck } from './vin.js';
-export { checkManifest, PLUGIN_ID_PATTERN, type ManifestProblem } from './manifest-check.js';
+export { checkManifest, missingMethods, REQUIRED_METHODS, PLUGIN_ID_PATTERN, type ManifestProblem } from './manifest-check.js';

@@ -59,3 +59,24 @@ export function checkManifest(m: unknown): ManifestProblem[] {
   }
   return out;
 }
+
+/**
+ * The methods an instance of each kind must have. The registry refuses an instance missing one
+ * (PLG_ERR_SHAPE) and the conformance suites check it first.
+ */
+export const REQUIRED_METHODS: Readonly<Record<PluginKind, readonly string[]>> = {
+  crm: ['findCustomers', 'getCustomer', 'createCustomer', 'listVehicles', 'addVehicle', 'getServiceHistory', 'logInteraction'],
+  calendar: ['getBusy', 'createAppointment', 'updateAppointment', 'cancelAppointment'],
+  stt: ['open'],
+  llm: ['generate'],
+  tts: ['open', 'synthesize'],
+  telephony: ['hangUp', 'transfer', 'placeCall', 'configureNumber'],
+  notify: ['send'],
+  vehicle: ['decodeVin'],
+};
+
+/** Names of the {@link REQUIRED_METHODS} of `kind` that `instance` lacks (empty = complete). */
+export function missingMethods(kind: PluginKind, instance: unknown): string[] {
+  if (typeof instance !== 'object' || instance === null) return [...REQUIRED_METHODS[kind]];
+  return REQUIRED_METHODS[kind].filter((m) => typeof (instance as Record<string, unknown>)[m] !== 'function');
+}

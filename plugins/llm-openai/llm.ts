@@ -25,6 +25,18 @@ function toOpenAiTool(t: ToolSchema): ChatCompletionTool {
   return { type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } };
 }
 
+/** SDK errors to categories: a mid-stream SSE error has no status, a dropped socket hides its code in `cause`. */
+function toLlmError(e: unknown): PluginError {
+  if (e instanceof OpenAI.APIError && e.status === undefined && !(e instanceof OpenAI.APIConnectionError)) {
+    return new PluginError('upstream', 'openai stream reported an error', { provider: PROVIDER, cause: e });
+  }
+  const cause = (e as { cause?: { code?: unknown } } | undefined)?.cause;
+  if (typeof cause?.code === 'string' && /^(UND_ERR|ECONN|EPIPE)/.test(cause.code)) {
+    return new PluginError('connectivity', `openai stream dropped (${cause.code})`, { provider: PROVIDER, cause: e });
+  }
+  return toPluginError(e, PROVIDER);
+}
+
 function mapFinish(r: string | null | undefined): FinishReason {
   return r === 'stop' || r === 'tool_calls' || r === 'length' || r === 'content_filter' ? r : 'other';
 }
@@ -77,7 +89,7 @@ export function createOpenAiLlm(ctx: PluginContext, settings: LlmOpenAiSettings,
         stream = await openStream();
       } catch (e) {
         if (o.signal?.aborted) return;
-        throw toPluginError(e, PROVIDER);
+        throw toLlmError(e);
       }
       const acc = new ToolCallAccumulator();
       let finish: string | null | undefined;
@@ -97,7 +109,7 @@ export function createOpenAiLlm(ctx: PluginContext, settings: LlmOpenAiSettings,
         complete = true;
       } catch (e) {
         if (o.signal?.aborted) return;
-        throw toPluginError(e, PROVIDER);
+        throw toLlmError(e);
       } finally {
         // The consumer stopped early (break/return): close the HTTP stream now, not when GC finds it.
         if (!complete) stream.controller.abort();

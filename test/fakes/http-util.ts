@@ -176,12 +176,9 @@ export function bearerToken(req: http.IncomingMessage): string | undefined {
   return m?.[1]?.trim();
 }
 
+/** Plain promise delay. The timer stays ref'd: a test awaiting it with no other handle open must not see the process exit. */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    // Latency injected into a fake must never keep the mocha process alive on its own.
-    t.unref();
-  });
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -229,7 +229,10 @@ export interface FakeNhtsa {
   /** `http://127.0.0.1:<port>`; the connector's base URL is `url + '/api/vehicles/'`. */
   readonly url: string;
   readonly requests: RecordedRequest[];
-  /** Fixture for one exact VIN (case-insensitive). Also answers partial VINs whose known characters agree with it. */
+  /**
+   * Fixture for a VIN (case-insensitive). Like vPIC, it also answers any VIN or partial VIN whose descriptor
+   * (positions 1–8 and 10–11; `*` = unknown) agrees with it, i.e. other check digits/serials decode the same.
+   */
   addVehicle(vin: string, data: NhtsaVehicleData): void;
   /** Fixture for every VIN starting with `prefix` (e.g. WMI+VDS, 3–11 chars). Longest prefix wins; exact VINs win over patterns. */
   addPattern(prefix: string, data: NhtsaVehicleData): void;
@@ -287,9 +290,11 @@ export async function startFakeNhtsa(opts: FakeNhtsaOptions = {}): Promise<FakeN
   function lookup(vin: string): NhtsaVehicleData | undefined {
     const exact = vehicles.get(vin);
     if (exact) return exact;
-    const partial = vin.length < 17 || vin.includes('*');
-    if (partial) {
-      for (const [k, v] of vehicles) if (agrees(vin, k)) return v;
+    // vPIC decodes from the descriptor (positions 1–8, 10–11), not the serial: a VIN that differs from a
+    // fixture only in the check digit or serial still decodes to that vehicle, as do partial VINs.
+    const descriptor = (x: string): string => `${x.slice(0, 8)}${x.slice(9, 11)}`;
+    if (vin.length >= 3) {
+      for (const [k, v] of vehicles) if (agrees(descriptor(vin), descriptor(k))) return v;
     }
     let best: [string, NhtsaVehicleData] | undefined;
     for (const [prefix, v] of patterns) {

@@ -479,6 +479,8 @@ function columnsOf(o: ObjectDef): Map<string, FieldDef> {
 const COMPARATORS = ['eq', 'neq', 'in', 'containsAny', 'is', 'gt', 'gte', 'lt', 'lte', 'startsWith', 'endsWith', 'like', 'ilike'] as const;
 type Comparator = (typeof COMPARATORS)[number];
 
+/** Parsed `filter` query parameter (what the real server's REST parser builds before validation). */
+export type TwentyFilterNode = FilterNode;
 type FilterNode =
   | { kind: 'and'; items: FilterNode[] }
   | { kind: 'or'; items: FilterNode[] }
@@ -578,6 +580,7 @@ function parseFilterString(q: string): FilterNode {
   return parseBaseFilter(q);
 }
 
+/** Parses a decoded `filter` string exactly as the fake server does (throws on a 400-worthy filter). */
 export function parseTwentyFilter(q: string): FilterNode {
   checkFilterQuery(q);
   const wrapped = CONJUNCTION_RE.test(q) ? q : `and(${q})`;

@@ -1,0 +1,222 @@
+import { DeepgramClient } from '@deepgram/sdk';
+import { PluginError, toPluginError, type PluginContext, type TtsProvider, type TtsSession } from '../../core/sdk/index.js';
+import type { TtsDeepgramSettings } from './index.js';
+
+const PROVIDER = 'deepgram';
+const DEFAULT_VOICE = 'aura-asteria-en';
+const OPEN_TIMEOUT_MS = 5000;
+const CLOSE_GRACE_MS = 1000;
+
+type SpeakSocket = Awaited<ReturnType<DeepgramClient['speak']['v1']['connect']>>;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+function waitOpen(conn: SpeakSocket, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let done = false;
+    const finish = (err?: unknown): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onAbort = (): void => finish(new PluginError('timeout', 'deepgram speak open aborted', { provider: PROVIDER }));
+    const timer = setTimeout(() => finish(new PluginError('timeout', 'deepgram speak open timed out', { provider: PROVIDER })), OPEN_TIMEOUT_MS);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    conn.waitForOpen().then(() => finish(), (e: unknown) => finish(e));
+  });
+}
+
+function openError(e: unknown): PluginError {
+  const msg = isObject(e) && typeof e.message === 'string' ? e.message : '';
+  const m = /Unexpected server response: (\d{3})/.exec(msg);
+  if (m) return toPluginError({ status: Number(m[1]) }, PROVIDER);
+  return toPluginError(e, PROVIDER);
+}
+
+interface SessionHooks {
+  onAudio: (chunk: Buffer) => void;
+  onFlushed: (sequence: number) => void;
+  onError: (e: Error) => void;
+}
+
+class DeepgramTtsSession implements TtsSession {
+  private seq = 0;
+  /** Bumped by clear(): audio and Flushed already queued in the chain for an older generation are dropped. */
+  private generation = 0;
+  /** Between clear() and the server's Cleared, whatever arrives was synthesised for the cleared text. */
+  private discarding = false;
+  /** Blob → Buffer is async; one chain keeps audio and Flushed in arrival order. */
+  private chain: Promise<void> = Promise.resolve();
+  private closing: Promise<void> | undefined;
+  private closed = false;
+  private started = false;
+  private onClosed: (() => void) | undefined;
+
+  constructor(
+    private readonly conn: SpeakSocket,
+    private readonly hooks: SessionHooks,
+    private readonly ctx: PluginContext,
+    private readonly release: () => void,
+  ) {
+    conn.on('message', (m: unknown) => this.onMessage(m));
+    conn.on('error', (err: Error) => ctx.logger.warn({ err: err.message }, 'deepgram speak socket error'));
+    conn.on('close', (ev: unknown) => this.handleClose(ev));
+  }
+
+  start(): void { this.started = true; }
+
+  private onMessage(m: unknown): void {
+    if (this.closed) return;
+    if (m instanceof Blob) {
+      if (this.discarding) return;
+      const gen = this.generation;
+      this.chain = this.chain.then(async () => {
+        const buf = Buffer.from(await m.arrayBuffer());
+        if (gen === this.generation && !this.closed) this.hooks.onAudio(buf);
+      }).catch((e: unknown) => this.ctx.logger.warn({ err: (e as Error).message }, 'deepgram speak audio handler failed'));
+      return;
+    }
+    if (!isObject(m)) return;
+    switch (m.type) {
+      case 'Flushed': {
+        if (this.discarding) return;
+        const gen = this.generation;
+        const seq = typeof m.sequence_id === 'number' ? m.sequence_id : -1;
+        this.chain = this.chain.then(() => {
+          if (gen === this.generation && !this.closed) this.hooks.onFlushed(seq);
+        }).catch((e: unknown) => this.ctx.logger.warn({ err: (e as Error).message }, 'deepgram speak flushed handler failed'));
+        return;
+      }
+      case 'Cleared':
+        this.discarding = false;
+        return;
+      case 'Warning':
+        this.ctx.logger.warn({ code: m.code, description: m.description }, 'deepgram speak warning');
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleClose(ev: unknown): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.release();
+    if (!this.started) return;
+    if (this.closing) {
+      this.onClosed?.();
+      return;
+    }
+    const code = isObject(ev) && typeof ev.code === 'number' ? ev.code : 0;
+    this.ctx.logger.warn({ code }, 'deepgram speak socket closed unexpectedly');
+    this.hooks.onError(new PluginError('connectivity', `deepgram speak socket closed (${code})`, { provider: PROVIDER }));
+  }
+
+  private send(fn: () => void): boolean {
+    if (this.closed || this.closing) return false;
+    try {
+      fn();
+      return true;
+    } catch (e) {
+      // The socket is no longer open; its close event reports the failure once.
+      this.ctx.logger.debug({ err: (e as Error).message }, 'deepgram speak send on a closed socket');
+      return false;
+    }
+  }
+
+  speak(text: string): void {
+    if (text) this.send(() => this.conn.sendText({ type: 'Speak', text }));
+  }
+
+  flush(): number {
+    const seq = this.seq++;
+    this.send(() => this.conn.sendFlush({ type: 'Flush' }));
+    return seq;
+  }
+
+  clear(): void {
+    this.generation++;
+    if (this.send(() => this.conn.sendClear({ type: 'Clear' }))) this.discarding = true;
+  }
+
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.generation++;
+    if (this.closed) return (this.closing = Promise.resolve());
+    this.closing = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.conn.close();
+        resolve();
+      }, CLOSE_GRACE_MS);
+      timer.unref();
+      this.onClosed = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      try {
+        this.conn.sendClose({ type: 'Close' });
+      } catch {
+        clearTimeout(timer);
+        this.conn.close();
+        resolve();
+      }
+    });
+    return this.closing;
+  }
+}
+
+export function createDeepgramTts(ctx: PluginContext, settings: TtsDeepgramSettings, tenantKey: string | undefined): TtsProvider {
+  const apiKey = tenantKey ?? ctx.env.DEEPGRAM_API_KEY;
+  const dg = new DeepgramClient({ apiKey: apiKey ?? '', baseUrl: ctx.env.DEEPGRAM_BASE_URL || undefined, maxRetries: 0 });
+  const live = new Set<DeepgramTtsSession>();
+  const noKey = (): PluginError => new PluginError('auth', 'no Deepgram API key configured', { provider: PROVIDER });
+
+  return {
+    async open(o) {
+      if (!apiKey) throw noKey();
+      let conn: SpeakSocket;
+      try {
+        conn = await dg.speak.v1.connect({
+          model: o.voice ?? settings.voice ?? DEFAULT_VOICE,
+          encoding: 'mulaw',
+          sample_rate: '8000',
+          reconnectAttempts: 0,
+          connectionTimeoutInSeconds: OPEN_TIMEOUT_MS / 1000,
+        });
+      } catch (e) {
+        throw toPluginError(e, PROVIDER);
+      }
+      const session: DeepgramTtsSession = new DeepgramTtsSession(conn, o, ctx, () => live.delete(session));
+      conn.connect();
+      try {
+        await waitOpen(conn, o.signal);
+      } catch (e) {
+        conn.close();
+        throw openError(e);
+      }
+      live.add(session);
+      session.start();
+      return session;
+    },
+    async synthesize(o) {
+      if (!apiKey) throw noKey();
+      try {
+        const audio = await dg.speak.v1.audio.generate(
+          { text: o.text, model: o.voice ?? settings.voice ?? DEFAULT_VOICE, encoding: 'mulaw', sample_rate: 8000, container: 'none' },
+          { abortSignal: o.signal },
+        );
+        return Buffer.from(await audio.arrayBuffer());
+      } catch (e) {
+        throw toPluginError(e, PROVIDER);
+      }
+    },
+    async close() {
+      await Promise.all([...live].map((s) => s.close()));
+    },
+  };
+}
