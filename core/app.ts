@@ -13,12 +13,14 @@ import { PostgresStateStore } from './state/postgres-store.js';
 import type { StateStore } from './state/store.js';
 import { TenantService } from './tenancy/tenants.js';
 import { isServiceLaneError, ServiceLaneError } from './errors.js';
-import type { PluginRegistry } from './registry/registry.js';
-import type { Jobs } from './jobs/jobs.js';
-import type { Scheduler } from './scheduling/scheduler.js';
-import type { Toolbox } from './tools/toolbox.js';
+import { PluginRegistry } from './registry/registry.js';
+import { pluginEnv } from './registry/env.js';
+import { Jobs } from './jobs/jobs.js';
+import { registerCalendarSync } from './jobs/calendar-sync.js';
+import { Scheduler } from './scheduling/scheduler.js';
+import { Toolbox } from './tools/toolbox.js';
 import { Telephony } from './telephony/telephony.js';
-import type { VoiceService } from './voice/voice-service.js';
+import { VoiceService } from './voice/voice-service.js';
 
 /**
  * Everything a role needs, built once per process. Components are plain objects wired here and nowhere else,
@@ -99,12 +101,29 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   } as Platform;
   // COMPONENT WIRING (each owner adds its construction here, in dependency order)
 
+  p.registry = new PluginRegistry({ tenants, state, logger, env: pluginEnv(cfg) });
+  await p.registry.loadPackages(cfg.pluginPackages);
+  p.onClose(() => p.registry.close());
+
+  // Same prefix as the state store, so parallel runs on one Redis never share queues.
+  p.jobs = new Jobs({ cfg, databaseUrl, logger, prefix: opts.statePrefix });
+  p.onClose(() => p.jobs.close());
+  await p.jobs.start();
+  p.scheduler = new Scheduler({ tenants, registry: p.registry, jobs: p.jobs, logger });
+  registerCalendarSync({ jobs: p.jobs, tenants, registry: p.registry, logger });
+  p.toolbox = new Toolbox({ tenants, registry: p.registry, scheduler: p.scheduler, logger, state });
+
   p.telephony = new Telephony({
     cfg, tenants, registry: p.registry, state, logger,
     startCall: (start, link) => p.voice.startCall(start, link),
     isDraining: () => p.draining,
   });
   p.onClose(() => p.telephony.close());
+
+  p.voice = new VoiceService({ cfg, tenants, registry: p.registry, toolbox: p.toolbox, state, jobs: p.jobs, logger, telephony: p.telephony });
+  p.jobs.register('crm-log', p.voice.crmLogHandler());
+  // Registered after telephony's close, so it runs before it: live calls end cleanly while the DB is still up.
+  p.onClose(() => p.voice.close());
 
   p.ready = true;
   return p;
@@ -146,7 +165,7 @@ export function createHttpApp(p: Platform): express.Express {
     res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
   });
   // ROUTES (each owner mounts its router here)
-  app.use(ADMIN_BASE_PATH, createAdminRouter(p));
+  if (p.cfg.role === 'all' || p.cfg.role === 'api') app.use(ADMIN_BASE_PATH, createAdminRouter(p));
   if (p.cfg.role !== 'worker') app.use('/twilio', p.telephony.router());
 
   app.use((_req, _res, next) => next(new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such route')));

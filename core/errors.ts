@@ -46,6 +46,7 @@ export const ERROR_CODES = {
   VOI_ERR_APPOINTMENT_NOT_FOUND: { status: 404, text: 'No appointment with that id in this tenant.' },
   VOI_ERR_APPOINTMENT_STATE: { status: 409, text: 'The appointment is cancelled, completed or a no-show and cannot be changed.' },
   VOI_ERR_INVALID_VIN: { status: 400, text: 'The VIN failed the length, alphabet or check-digit rule.' },
+  VOI_ERR_TOOL_FAILED: { status: 500, text: 'A tool failed unexpectedly (logged with tenantId/callSid); the model hears a neutral "can\'t do that right now".' },
   // admin api
   ADM_ERR_UNAUTHENTICATED: { status: 401, text: 'Missing, malformed, expired or wrongly signed bearer token.' },
   ADM_ERR_FORBIDDEN: { status: 403, text: 'The token may not act on this tenant or route.' },

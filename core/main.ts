@@ -16,8 +16,9 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ level: cfg.logLevel, production: cfg.production });
   const p = await buildPlatform(cfg, { logger });
-  const server = cfg.role === 'worker' ? null : await listen(p, createHttpApp(p));
-  const port = server ? (server.address() as AddressInfo).port : cfg.port;
+  // Every role listens: workers serve only /healthz, /readyz and /metrics (the Helm probes and Prometheus need them).
+  const server = await listen(p, createHttpApp(p));
+  const port = (server.address() as AddressInfo).port;
   // BANNER (seed + banner owner prints here)
   if (cfg.role === 'all' && !cfg.production) process.stdout.write(`${await devStartBanner(p, { port })}\n`);
   logger.info({ role: cfg.role, port, missingKeys: missingProviderKeys(cfg) }, 'servicelane started');

@@ -34,7 +34,7 @@ export async function devStartBanner(p: Platform, o: { port: number }): Promise<
     p.logger.warn({ err: (e as Error).message }, 'demo seed skipped');
     demo = `demo tenant:     not seeded (${(e as Error).message})`;
   }
-  const token = p.cfg.jwt.secret
+  const token = p.cfg.jwt.secret && !p.cfg.jwt.publicKey
     ? signDevToken({ secret: p.cfg.jwt.secret, role: 'platform_admin', ttlSec: DEV_TOKEN_TTL_SEC, sub: 'dev-banner' })
     : null;
   const missing = missingProviderKeys(p.cfg);

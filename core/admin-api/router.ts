@@ -4,7 +4,7 @@ import helmet from 'helmet';
 import type { Platform } from '../app.js';
 import { ERROR_CODES, ServiceLaneError, type ErrorCode } from '../errors.js';
 import { migrationStatus } from '../db/migrate.js';
-import { parseDealershipConfig, SLOT_NAMES, type SlotName } from '../tenancy/config.js';
+import { parseDealershipConfig, SLOT_NAMES, type DealershipConfig, type SlotName } from '../tenancy/config.js';
 import { seedDemoData } from '../tenancy/seed.js';
 import { toE164, type Tenant } from '../tenancy/tenants.js';
 import { authenticate, principalOf } from './auth.js';
@@ -33,7 +33,7 @@ const createTenantBody = bodyValidator<CreateTenantBody>({
 });
 const credentialBody = bodyValidator<{ value: unknown }>({
   type: 'object', additionalProperties: false, required: ['value'],
-  properties: { value: { type: ['string', 'object', 'number', 'boolean', 'array'] } },
+  properties: { value: { not: { type: 'null' } } },
 });
 const pageProps = {
   limit: { type: 'integer', minimum: 1, maximum: PAGE.maxLimit, default: PAGE.defaultLimit },
@@ -114,7 +114,7 @@ export function createAdminRouter(p: Platform): express.Router {
     if (pr.role === 'tenant_admin' && pr.tenant !== id) await forbid(req, { tenantId: TENANT_ID_RE.test(id) ? id : null, action });
     return p.tenants.get(id);
   };
-  const validatePlugins = (config: unknown) => {
+  const validatePlugins = (config: DealershipConfig) => {
     const issues = p.registry?.validateConfig?.(config) ?? [];
     if (issues.length) throw pluginConfigError(issues);
   };
@@ -166,6 +166,8 @@ export function createAdminRouter(p: Platform): express.Router {
     await requirePlatformAdmin(req, 'tenant.offboard', TENANT_ID_RE.test(param(req, 'id')) ? param(req, 'id') : null);
     const t = await p.tenants.get(param(req, 'id'));
     const { releasedNumbers } = await p.tenants.offboard(t.id);
+    // Jobs re-check the tenant's status when they run (TEN_ERR_OFFBOARDED → no-op); plugin instances close now.
+    await p.registry?.closeTenant?.(t.id);
     await audit(req, { action: 'tenant.offboard', tenantId: t.id, target: t.id, details: { releasedNumbers } });
     res.json({ id: t.id, status: 'offboarded', releasedNumbers });
   });

@@ -62,7 +62,13 @@ export async function migrateTenant(db: Knex, t: { id: string; schema: string; v
       await trx.raw(`set local lock_timeout = '5s'`);
       await trx.raw('create schema if not exists ??', [t.schema]);
       await trx.raw("select set_config('search_path', ?, true)", [t.schema]);
-      await trx.raw(todo.map((m) => m.sql).join('\n;\n'));
+      const sql = todo.map((m) => m.sql).join('\n;\n');
+      try { await trx.raw(sql); } catch (e) {
+        // knex prefixes the whole SQL batch to the message; keep only Postgres' own words for the status table.
+        const msg = (e as Error).message ?? String(e);
+        const why = msg.startsWith(sql) ? msg.slice(sql.length).replace(/^ - /, '') : msg;
+        throw new Error(`${todo[0]!.name}..${todo.at(-1)!.name}: ${why}`, { cause: e });
+      }
       await trx('platform.tenant_migrations')
         .insert({ tenant_id: t.id, schema_name: t.schema, version: last, state: 'current', error: null, updated_at: trx.fn.now() })
         .onConflict('tenant_id').merge();

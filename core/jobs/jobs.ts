@@ -152,7 +152,7 @@ function withDeadline<T>(p: Promise<T>, ms: number, onTimeout: () => Error): Pro
 }
 
 /** Errors that repeating cannot fix stop retrying at once (docs.bullmq.io/patterns/stop-retrying-jobs). */
-function isPermanent(e: unknown): boolean {
+export function isPermanentJobError(e: unknown): boolean {
   if (e instanceof UnrecoverableError) return true;
   if (isPluginError(e)) return !e.retryable;
   // Coded core errors below 500 are decisions about the input (not found, offboarded, stale), not outages.
@@ -223,7 +223,7 @@ export class Jobs {
         metrics.jobs.inc({ queue: name, outcome: 'completed' });
         return r;
       } catch (e) {
-        const permanent = isPermanent(e);
+        const permanent = isPermanentJobError(e);
         const last = permanent || info.attemptsMade + 1 >= info.attempts;
         metrics.jobs.inc({ queue: name, outcome: last ? 'failed' : 'retry' });
         log.warn({ queue: name, jobId: info.id, attempt: info.attemptsMade + 1, permanent, err: (e as Error).message, code: (e as { code?: string }).code }, last ? 'job failed for good' : 'job failed; will retry');

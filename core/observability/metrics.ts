@@ -14,9 +14,13 @@ export const metrics = {
   breakerState: new client.Gauge({ name: 'sl_breaker_open', help: '1 while a plugin breaker is open', labelNames: ['plugin'] as const, registers: [registry] }),
   activeCalls: new client.Gauge({ name: 'sl_active_calls', help: 'Live media streams in this process', registers: [registry] }),
   mediaFramesDropped: new client.Counter({ name: 'sl_media_frames_dropped_total', help: 'Malformed or unexpected media frames dropped', labelNames: ['reason'] as const, registers: [registry] }),
+  mediaFrames: new client.Counter({ name: 'sl_media_frames_total', help: 'Media frames forwarded by voice, counted per call (never per frame)', labelNames: ['direction'] as const, registers: [registry] }),
   bargeIns: new client.Counter({ name: 'sl_barge_ins_total', help: 'Caller interruptions', labelNames: ['kind'] as const, registers: [registry] }),
   turnStage: new client.Histogram({ name: 'sl_turn_stage_seconds', help: 'Per-turn latency by stage (stt_final→llm_first_token, →first_clause, →tts_first_byte, →first_audio_out)', labelNames: ['stage'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: [registry] }),
   toolCalls: new client.Histogram({ name: 'sl_tool_call_seconds', help: 'Agent tool latency', labelNames: ['tool', 'outcome'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
   webhooks: new client.Counter({ name: 'sl_twilio_webhooks_total', help: 'Twilio webhooks by route and outcome', labelNames: ['route', 'outcome'] as const, registers: [registry] }),
   jobs: new client.Counter({ name: 'sl_jobs_total', help: 'Jobs by queue and outcome', labelNames: ['queue', 'outcome'] as const, registers: [registry] }),
+  bookings: new client.Counter({ name: 'sl_bookings_total', help: 'Booking attempts by outcome (booked, idempotent, slot_taken, invalid)', labelNames: ['outcome'] as const, registers: [registry] }),
+  calendarDegraded: new client.Counter({ name: 'sl_calendar_busy_degraded_total', help: 'Availability computed from Postgres only because the external calendar failed', labelNames: ['reason'] as const, registers: [registry] }),
+  calendarSync: new client.Counter({ name: 'sl_calendar_sync_total', help: 'Calendar mirroring outcomes (created, updated, cancelled, up_to_date, failed, …)', labelNames: ['outcome'] as const, registers: [registry] }),
 };

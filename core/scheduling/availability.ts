@@ -160,12 +160,11 @@ function toSlot(c: Candidate, resourceId: string, zone: string): Slot {
   return { start: toLocalIso(c.startMs, zone), end: toLocalIso(c.endMs, zone), resourceId };
 }
 
-/** Free slots for one local date: the grid minus busy time, each on its first free allowed resource. */
-export function freeSlots(o: { config: AvailabilityConfig; date: string; serviceType: string; now: Date; busy: readonly BusyMs[]; limit?: number }): Slot[] {
-  const service = serviceTypeOf(o.config, o.serviceType);
-  const resourceIds = resourcesFor(o.config, service);
+/** Candidates minus busy time, each on its first free allowed resource. */
+export function assignResources(o: { config: AvailabilityConfig; serviceType: string; candidates: readonly Candidate[]; busy: readonly BusyMs[]; limit?: number }): Slot[] {
+  const resourceIds = resourcesFor(o.config, serviceTypeOf(o.config, o.serviceType));
   const out: Slot[] = [];
-  for (const c of candidateSlots(o)) {
+  for (const c of o.candidates) {
     const r = firstFreeResource({ resourceIds, startMs: c.startMs, endMs: c.endMs, busy: o.busy });
     if (r === null) continue;
     out.push(toSlot(c, r, o.config.timezone));
@@ -174,10 +173,9 @@ export function freeSlots(o: { config: AvailabilityConfig; date: string; service
   return out;
 }
 
-/** Local dates [from, to] as the UTC instants that bound them, for one range query covering several days. */
-export function localDayRange(o: { config: AvailabilityConfig; date: string; days?: number }): { fromMs: number; toMs: number } {
-  const day = parseLocalDate(o.date, o.config.timezone);
-  return { fromMs: day.toMillis(), toMs: day.plus({ days: o.days ?? 1 }).toMillis() };
+/** Free slots for one local date: the grid minus busy time, each on its first free allowed resource. */
+export function freeSlots(o: { config: AvailabilityConfig; date: string; serviceType: string; now: Date; busy: readonly BusyMs[]; limit?: number }): Slot[] {
+  return assignResources({ ...o, candidates: candidateSlots(o) });
 }
 
 /**

@@ -7,7 +7,13 @@ import type { LlmProvider, NotifyProvider, SttProvider, TelephonyProvider, TtsPr
 /** The contract version per kind that this core speaks. A manifest with another value is refused (PLG_ERR_API_VERSION). */
 export const API_VERSION = 1 as const;
 
-/** Instance interface per plugin kind. */
+/**
+ * Instance interface per plugin kind: what `create()` must return for a manifest of that `kind`.
+ *
+ * @remarks Request/response kinds (crm, calendar, vehicle, notify, telephony) are wrapped by core per method
+ * (timeout, retry of idempotent reads, circuit breaker, metrics); streaming kinds (stt, llm, tts) are guarded
+ * by the voice pipeline around session opens.
+ */
 export interface PluginKinds {
   crm: CrmConnector;
   calendar: CalendarProvider;
@@ -18,10 +24,22 @@ export interface PluginKinds {
   notify: NotifyProvider;
   vehicle: VehicleDecoder;
 }
+/** A plugin kind, which is also the tenant config slot it fills (`plugins.<kind>`). */
 export type PluginKind = keyof PluginKinds;
+/** Every plugin kind, in the order the admin API lists slots. */
 export const PLUGIN_KINDS: readonly PluginKind[] = ['crm', 'calendar', 'stt', 'llm', 'tts', 'telephony', 'notify', 'vehicle'];
 
-/** Minimal structured logger bound to tenant and plugin. Put PII only under a `pii` key. */
+/**
+ * Minimal structured logger, already bound to tenant and plugin (a pino child in production).
+ *
+ * @remarks Names, phone numbers, e-mail addresses, VINs and transcripts go only under a `pii` key, which
+ * production redacts; never in the message text. The conformance suites check this.
+ *
+ * @example
+ * ```ts
+ * ctx.logger.warn({ status: res.status, pii: { phone } }, 'people lookup failed');
+ * ```
+ */
 export interface PluginLogger {
   debug(obj: object, msg?: string): void;
   info(obj: object, msg?: string): void;
@@ -29,30 +47,62 @@ export interface PluginLogger {
   error(obj: object, msg?: string): void;
 }
 
-/** Namespaced key-value storage in the tenant's schema (plugin_kv), for tokens and sync cursors. */
+/**
+ * Namespaced key-value storage in the tenant's schema (plugin_kv), for tokens and sync cursors. Values are
+ * JSON; `ttlSec` makes a key read as absent after that many seconds.
+ *
+ * @example
+ * ```ts
+ * await ctx.store.set('oauth:access', token, { ttlSec: 3300 });
+ * const cached = await ctx.store.get<string>('oauth:access');
+ * ```
+ */
 export interface PluginStore {
   get<T = unknown>(key: string): Promise<T | undefined>;
   set(key: string, value: unknown, o?: { ttlSec?: number }): Promise<void>;
   delete(key: string): Promise<void>;
 }
 
-/** Runs `fn` in a transaction scoped to this tenant's schema (unqualified table names resolve there). */
+/**
+ * Runs `fn` in a transaction scoped to this tenant's schema (unqualified table names resolve there).
+ *
+ * @remarks For first-party plugins whose data lives in the tenant schema (crm-builtin, calendar-builtin).
+ * Third-party connectors talk to their vendor and should not need it.
+ */
 export type TenantDb = <T>(fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
 
 /**
- * A plugin's only door to core. Per-call data comes in method arguments, not here.
+ * A plugin's only door to core, built by the registry once per tenant instance. Per-call data (caller,
+ * call id, the call's `signal`) comes in method arguments, not here.
+ *
+ * @example
+ * ```ts
+ * create: (ctx, { credentials }) => ({
+ *   async findCustomers(o) {
+ *     const res = await ctx.http(`${credentials.baseUrl}/people?phone=${encodeURIComponent(o.phone ?? '')}`, { signal: o.signal });
+ *     if (!res.ok) throw fromHttpStatus(res.status, 'people lookup failed', { provider: 'acme' });
+ *     return mapPeople(await res.json());
+ *   },
+ *   // …
+ * }),
+ * ```
  */
 export interface PluginContext {
+  /** The dealership this instance serves. */
   tenantId: string;
+  /** This plugin's id, as in its manifest. */
   pluginId: string;
   /** The dealership's IANA zone, for vendors that want local times. */
   timezone: string;
+  /** Bound to `{ tenantId, plugin }`; PII only under `pii`. */
   logger: PluginLogger;
   /** fetch with a default timeout (`timeoutMs`, 10 s) that also honours `signal`. */
   http: (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
+  /** Key-value storage namespaced to this plugin and tenant. */
   store: PluginStore;
   /** Tenant-scoped database access, for first-party plugins whose data lives in the tenant schema. */
   tenantDb: TenantDb;
+  /** Milliseconds since the epoch; tests substitute a fixed clock. */
   clock: { now(): number };
   /** Aborted when the tenant's instance is closed (config change, offboarding, shutdown). */
   signal: AbortSignal;
@@ -60,8 +110,15 @@ export interface PluginContext {
   env: Readonly<Record<string, string | undefined>>;
 }
 
-/** What `create` and `testConnection` receive: validated settings and resolved credentials. */
-export interface PluginConfig<S, C> { settings: S; credentials: C }
+/**
+ * What `create` and `testConnection` receive: settings validated against `settingsSchema` (defaults applied)
+ * and credentials resolved from the tenant's encrypted store and validated against `credentialsSchema`
+ * (`{}` when the slot has no `credentialsRef`).
+ */
+export interface PluginConfig<S, C> {
+  settings: S;
+  credentials: C;
+}
 
 /**
  * A plugin manifest: a plain object, not a class.
@@ -102,12 +159,30 @@ export interface PluginManifest<K extends PluginKind = PluginKind, S = unknown, 
   create(ctx: PluginContext, config: PluginConfig<S, C>): PluginKinds[K] | Promise<PluginKinds[K]>;
 }
 
-/** Any manifest, for the registry. */
-// The settings/credentials generics are erased once a manifest sits in a heterogeneous list.
+/**
+ * Any manifest, for heterogeneous lists (plugins/index.ts, the registry).
+ *
+ * @remarks The settings/credentials generics are erased here. The schemas are widened to `object` because
+ * ajv's `JSONSchemaType<T>` is a conditional type: `JSONSchemaType<Settings>` is not assignable to
+ * `JSONSchemaType<any>`, so a typed manifest could not otherwise sit in the list.
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyPluginManifest = PluginManifest<PluginKind, any, any>;
+export interface AnyPluginManifest extends Omit<PluginManifest<PluginKind, any, any>, 'settingsSchema' | 'credentialsSchema'> {
+  settingsSchema: object;
+  credentialsSchema?: object | null;
+}
 
-/** Identity helper that gives a manifest literal its types. */
+/**
+ * Identity helper that gives a manifest literal its types: `S` and `C` tie `settingsSchema` and
+ * `credentialsSchema` (ajv `JSONSchemaType`) to what `create` receives, so schema and type can't drift.
+ *
+ * @example
+ * ```ts
+ * interface Settings { pageSize?: number }
+ * interface Credentials { apiKey: string; baseUrl: string }
+ * export default definePlugin<'crm', Settings, Credentials>({ id: 'crm-acme', kind: 'crm', … });
+ * ```
+ */
 export function definePlugin<K extends PluginKind, S, C = Record<string, never>>(m: PluginManifest<K, S, C>): PluginManifest<K, S, C> {
   return m;
 }

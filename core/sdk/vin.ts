@@ -26,6 +26,7 @@ export function vinCheckDigit(vin: string): string {
   return r === 10 ? 'X' : String(r);
 }
 
+/** The outcome of {@link isValidVin}: the normalised VIN, and why it failed when it did. */
 export type VinCheck = { ok: true; vin: string } | { ok: false; reason: 'length' | 'characters' | 'check_digit'; vin: string };
 
 /** Validates a VIN after {@link normalizeVin}; a check-digit mismatch usually means a mis-heard character. */

@@ -11,6 +11,9 @@ export function statusRank(status: string): number | null {
   return RANK[status] ?? null;
 }
 
+/** The rank of every final status (completed, busy, no-answer, failed, canceled). */
+export const TERMINAL_RANK = 4;
+
 export function isTerminal(status: string): boolean {
-  return RANK[status] === 4;
+  return RANK[status] === TERMINAL_RANK;
 }

@@ -35,6 +35,13 @@ interface TwilioFrame {
   mark?: { name?: unknown };
 }
 
+/** Bytes a well-formed base64 string decodes to (-1 when its length cannot be base64). */
+function base64Length(b64: string): number {
+  if (b64.length % 4 !== 0) return -1;
+  const pad = b64.endsWith('==') ? 2 : b64.endsWith('=') ? 1 : 0;
+  return (b64.length / 4) * 3 - pad;
+}
+
 /** Stream lifecycle for one socket: pre-start (only `connected`/`start`), started, ended. */
 class MediaConnection {
   private streamSid: string | null = null;
@@ -86,10 +93,13 @@ class MediaConnection {
         const payload = f.media?.payload;
         if (typeof payload !== 'string' || payload.length === 0 || payload.length > 8192) return this.drop('payload');
         const audio = Buffer.from(payload, 'base64');
-        if (audio.length === 0) return this.drop('base64');
+        // Node's decoder skips characters outside the alphabet, so bad base64 shows as a short decode.
+        if (audio.length === 0 || audio.length !== base64Length(payload)) return this.drop('base64');
         if (this.handler) this.handler.onAudio(audio);
-        else if (this.starting && this.early.length < MAX_EARLY_FRAMES) this.early.push(audio);
-        else this.drop('before_start');
+        else if (this.starting) {
+          // Real audio that arrived while voice was starting: keep the newest, never count it as malformed.
+          if (this.early.push(audio) > MAX_EARLY_FRAMES) { this.early.shift(); metrics.mediaFramesDropped.inc({ reason: 'early_overflow' }); }
+        } else this.drop('before_start');
         return;
       }
       case 'dtmf': {
@@ -130,13 +140,17 @@ class MediaConnection {
         this.o.logger.warn({ code: 'TEL_ERR_STREAM_TOKEN', callSid }, 'media stream refused: bad call token');
         return this.fail(1008, 'bad token', 'token');
       }
-      this.streamKey = `stream:${callSid}`;
-      if (!(await this.o.state.setIfAbsent(this.streamKey, streamSid, 3600))) {
-        this.streamKey = null;
+      const streamKey = `stream:${callSid}`;
+      if (!(await this.o.state.setIfAbsent(streamKey, streamSid, 3600))) {
         this.o.logger.warn({ code: 'TEL_ERR_STREAM_DUPLICATE', callSid }, 'second media stream for a live call refused');
         return this.fail(1008, 'duplicate stream', 'duplicate');
       }
-      if (this.ended) return this.end('socket_closed');
+      if (this.ended) {
+        // The socket went away while we claimed the call; end() has run, so release the claim here.
+        await this.o.state.delete(streamKey);
+        return;
+      }
+      this.streamKey = streamKey;
       this.streamSid = streamSid;
       const ws = this.ws;
       const prefix = `{"event":"media","streamSid":${JSON.stringify(streamSid)},"media":{"payload":"`;

@@ -17,6 +17,13 @@ export function apologyTwiml(text = 'Sorry, this number is not in service. Goodb
   return vr.toString();
 }
 
+/** Ends the call without a word: for replays of calls that are already over. */
+export function hangupTwiml(): string {
+  const vr = new twilio.twiml.VoiceResponse();
+  vr.hangup();
+  return vr.toString();
+}
+
 /** The media WebSocket URL Twilio dials, derived from the configured public base (never from request headers). */
 export function mediaUrl(publicBaseUrl: string): string {
   const u = new URL(publicBaseUrl);

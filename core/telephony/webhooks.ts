@@ -7,8 +7,8 @@ import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { StateStore } from '../state/store.js';
 import type { TenantService } from '../tenancy/tenants.js';
-import { isTerminal, statusRank } from './call-state.js';
-import { apologyTwiml, mediaUrl, streamTwiml } from './twiml.js';
+import { isTerminal, statusRank, TERMINAL_RANK } from './call-state.js';
+import { apologyTwiml, hangupTwiml, mediaUrl, streamTwiml } from './twiml.js';
 
 /** What the signed voice webhook hands the media socket, under a one-time token. */
 export interface StreamTicket {
@@ -36,7 +36,9 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
     const sig = req.header('x-twilio-signature');
     const token = cfg.twilio.authToken;
     const body = (req.body ?? {}) as Body;
-    const ok = !!token && !!sig && twilio.validateRequest(token, sig, base + req.originalUrl, body);
+    // Our webhook URLs carry no query (configureNumber sets them), so a query means a URL we never gave out;
+    // refusing it up front also sidesteps the SDK's re-encoding of ' and + in queries (twilio-node#1183).
+    const ok = !!token && !!sig && !req.originalUrl.includes('?') && twilio.validateRequest(token, sig, base + req.originalUrl, body);
     if (!ok) {
       metrics.webhooks.inc({ route, outcome: 'bad_signature' });
       // Fail closed even when misconfigured; the boot banner warns when TWILIO_AUTH_TOKEN is unset.
@@ -79,7 +81,9 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
         res.type('text/xml').send(apologyTwiml());
         return;
       }
-      const key = `twv:${req.header('i-twilio-idempotency-token') ?? callSid}`;
+      // Keyed by the signed CallSid, not by I-Twilio-Idempotency-Token: that header is unsigned, so a captured
+      // webhook replayed with a fresh header would otherwise mint a second stream token for a real call.
+      const key = `twv:${callSid}`;
       const twiml = await once(key, async () => {
         const tenant = await tenants.resolveNumber(to);
         if (!tenant || !tenant.config) {
@@ -88,14 +92,20 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
           return apologyTwiml();
         }
         const from = b.From && E164.test(b.From) ? b.From : null;
-        const callId = await tenants.withTenant(tenant.id, async (trx) => {
+        const row = await tenants.withTenant(tenant.id, async (trx) => {
           const ins = await trx('calls').insert({
             call_sid: callSid, direction: 'inbound', from_number: from, to_number: to,
             status: b.CallStatus ?? 'ringing', status_rank: statusRank(b.CallStatus ?? 'ringing') ?? 2,
-          }).onConflict('call_sid').ignore().returning('id');
-          if (ins[0]) return (ins[0] as { id: string }).id;
-          return ((await trx('calls').where({ call_sid: callSid }).first('id')) as { id: string }).id;
+          }).onConflict('call_sid').ignore().returning(['id', 'status_rank']);
+          if (ins[0]) return ins[0] as { id: string; status_rank: number };
+          return (await trx('calls').where({ call_sid: callSid }).first('id', 'status_rank')) as { id: string; status_rank: number };
         });
+        if (row.status_rank >= TERMINAL_RANK) {
+          // A replay that outlived the dedupe key: the call is over, so it gets no stream and no token.
+          metrics.webhooks.inc({ route: 'voice', outcome: 'replay_of_ended_call' });
+          return hangupTwiml();
+        }
+        const callId = row.id;
         await tenants.db('platform.call_routes').insert({ call_sid: callSid, tenant_id: tenant.id }).onConflict('call_sid').ignore();
         const callToken = crypto.randomBytes(24).toString('base64url');
         const ticket: StreamTicket = { callSid, accountSid: b.AccountSid ?? '', tenantId: tenant.id, callId, from, to, direction: 'inbound', params: {} };

@@ -3,7 +3,7 @@ import {
   normalizeVin, isValidVin, PluginError,
   type CallOptions, type CrmConnector, type Customer, type PluginContext, type ServiceRecord, type Vehicle,
 } from '../../core/sdk/index.js';
-import { PROVIDER, clampLimit, escapeLike, invalid, isUuid, mapDbError } from './db.js';
+import { PROVIDER, clampLimit, escapeLike, invalid, isUuid, mapDbError, parseIsoInstant } from './db.js';
 
 const E164_RE = /^\+[1-9][0-9]{6,14}$/;
 const ZIP_RE = /^[A-Za-z0-9][A-Za-z0-9 -]{1,9}$/;
@@ -177,8 +177,8 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
       if (!isUuid(o.customerId)) throw new PluginError('not_found', 'customer not found', { provider: PROVIDER });
       const callId = o.callId.trim();
       if (callId.length < 1 || callId.length > 100) throw invalid('callId must be 1-100 characters');
-      const startedAt = new Date(o.startedAt);
-      if (Number.isNaN(startedAt.getTime())) throw invalid('startedAt must be an ISO 8601 instant');
+      const startedAt = parseIsoInstant(o.startedAt);
+      if (!startedAt) throw invalid('startedAt must be an ISO 8601 instant');
       if (!Number.isInteger(o.durationMs) || o.durationMs < 0) throw invalid('durationMs must be a non-negative integer');
       if (!OUTCOMES.has(o.outcome)) throw invalid('outcome is not one of the known values');
       const summary = o.summary.slice(0, SUMMARY_MAX);

@@ -32,7 +32,8 @@ export function apiRoot(baseUrl: string): string {
 
 /** The one place that speaks HTTP to Twenty: auth header, timeout, and transport failures → PluginError. */
 export class TwentyClient {
-  private readonly root: string;
+  /** The workspace root the client talks to (no trailing slash, no `/rest`). */
+  readonly root: string;
   constructor(private readonly ctx: PluginContext, private readonly o: { credentials: TwentyCredentials; timeoutMs: number }) {
     this.root = apiRoot(o.credentials.baseUrl);
   }

@@ -4,7 +4,7 @@ import {
   type CallOptions, type CrmConnector, type Customer, type PluginContext, type ServiceRecord, type Vehicle,
 } from '../../core/sdk/index.js';
 import { PROVIDER, TwentyClient, dataRecord, isAlreadyExists, isUnknownField, type TwentyCredentials, type TwentyResponse } from './client.js';
-import { UUID_RE, nameFilter, nameMatches, normalizeName, personMatchesPhone, phoneFilter, splitE164, toCustomer, toVehicle } from './mappers.js';
+import { UUID_RE, parseIsoInstant, nameFilter, nameMatches, normalizeName, personMatchesPhone, phoneFilter, splitE164, toCustomer, toVehicle } from './mappers.js';
 import { SchemaCache, type WorkspaceSchema } from './schema.js';
 
 export interface TwentySettings {
@@ -241,7 +241,7 @@ export function createTwentyCrm(ctx: PluginContext, o: { settings: TwentySetting
       if (!UUID_RE.test(q.customerId)) throw new PluginError('not_found', 'customer not found', { provider: PROVIDER });
       const callId = q.callId.trim();
       if (callId.length < 1 || callId.length > 100) throw invalid('callId must be 1-100 characters');
-      if (Number.isNaN(Date.parse(q.startedAt))) throw invalid('startedAt must be an ISO 8601 instant');
+      if (!parseIsoInstant(q.startedAt)) throw invalid('startedAt must be an ISO 8601 instant');
       if (!Number.isInteger(q.durationMs) || q.durationMs < 0) throw invalid('durationMs must be a non-negative integer');
       if (!OUTCOMES.has(q.outcome)) throw invalid('outcome is not one of the known values');
       const s = await schema.get(q.signal);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { PluginContext } from '../../core/sdk/index.js';
 import { isObject, type TwentyClient } from './client.js';
 
@@ -103,7 +104,6 @@ export function schemaFromMetadata(body: unknown, vehicleObject: string | undefi
   };
 }
 
-const STORE_KEY = 'schema:v1';
 const STORE_TTL_SEC = 3600;
 
 /**
@@ -113,8 +113,12 @@ const STORE_TTL_SEC = 3600;
 export class SchemaCache {
   private pending: Promise<WorkspaceSchema> | undefined;
   private current: WorkspaceSchema | undefined;
+  /** Keyed by workspace URL: a tenant that re-points its credentials at another workspace must not reuse this one. */
+  private readonly storeKey: string;
 
-  constructor(private readonly ctx: PluginContext, private readonly client: TwentyClient, private readonly vehicleObject: string | undefined) {}
+  constructor(private readonly ctx: PluginContext, private readonly client: TwentyClient, private readonly vehicleObject: string | undefined) {
+    this.storeKey = `schema:v1:${createHash('sha256').update(client.root).digest('hex').slice(0, 16)}`;
+  }
 
   async get(signal?: AbortSignal): Promise<WorkspaceSchema> {
     if (this.current) return this.current;
@@ -134,7 +138,7 @@ export class SchemaCache {
 
   private async persist(s: WorkspaceSchema): Promise<void> {
     try {
-      await this.ctx.store.set(STORE_KEY, { vehicleObject: this.vehicleObject ?? null, schema: s }, { ttlSec: STORE_TTL_SEC });
+      await this.ctx.store.set(this.storeKey, { vehicleObject: this.vehicleObject ?? null, schema: s }, { ttlSec: STORE_TTL_SEC });
     } catch (e) {
       this.ctx.logger.warn({ err: (e as Error).message }, 'twenty schema could not be cached; it will be re-read');
     }
@@ -142,7 +146,7 @@ export class SchemaCache {
 
   private async load(signal?: AbortSignal): Promise<WorkspaceSchema> {
     try {
-      const stored = await this.ctx.store.get<{ vehicleObject: string | null; schema: WorkspaceSchema }>(STORE_KEY);
+      const stored = await this.ctx.store.get<{ vehicleObject: string | null; schema: WorkspaceSchema }>(this.storeKey);
       if (stored && stored.vehicleObject === (this.vehicleObject ?? null)) return stored.schema;
     } catch (e) {
       this.ctx.logger.warn({ err: (e as Error).message }, 'twenty schema cache unreadable; reading metadata');

@@ -79,7 +79,6 @@ class DeepgramSttSession implements SttSession {
     private readonly conn: ListenSocket,
     private readonly onEvent: (e: TranscriptEvent) => void,
     private readonly ctx: PluginContext,
-    private readonly release: () => void,
   ) {
     conn.on('message', (m: unknown) => {
       const e = mapListenMessage(m);
@@ -102,7 +101,6 @@ class DeepgramSttSession implements SttSession {
     if (this.closed) return;
     this.closed = true;
     if (this.keepAlive) clearInterval(this.keepAlive);
-    this.release();
     if (!this.started) return;
     const code = isObject(ev) && typeof ev.code === 'number' ? ev.code : 0;
     if (this.closing) {
@@ -165,7 +163,6 @@ class DeepgramSttSession implements SttSession {
 export function createDeepgramStt(ctx: PluginContext, settings: SttDeepgramSettings, tenantKey: string | undefined): SttProvider {
   const apiKey = tenantKey ?? ctx.env.DEEPGRAM_API_KEY;
   const dg = new DeepgramClient({ apiKey: apiKey ?? '', baseUrl: ctx.env.DEEPGRAM_BASE_URL || undefined, maxRetries: 0 });
-  const live = new Set<DeepgramSttSession>();
 
   return {
     async open(o) {
@@ -191,22 +188,19 @@ export function createDeepgramStt(ctx: PluginContext, settings: SttDeepgramSetti
       } catch (e) {
         throw toPluginError(e, PROVIDER);
       }
-      const session: DeepgramSttSession = new DeepgramSttSession(conn, o.onEvent, ctx, () => live.delete(session));
+      const session = new DeepgramSttSession(conn, o.onEvent, ctx);
       conn.connect();
       try {
         await waitOpen(conn, o.signal);
       } catch (e) {
         // Stop the handshake (or the half-open socket) so nothing lingers after a failed open.
         conn.close();
-        live.delete(session);
         throw openError(e);
       }
-      live.add(session);
       session.start();
       return session;
     },
-    async close() {
-      await Promise.all([...live].map((s) => s.close()));
-    },
+    // Live sessions belong to their calls, which close them; a config change must not cut a call short.
+    async close() {},
   };
 }

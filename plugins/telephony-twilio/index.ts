@@ -4,7 +4,8 @@ import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
 import { API_VERSION, definePlugin, PluginError, toPluginError, type PluginContext, type TelephonyProvider } from '../../core/sdk/index.js';
 
 interface Settings { statusCallbackEvents?: string[] }
-interface Credentials { accountSid: string; authToken: string }
+/** A dealership's own Twilio (sub)account; without it the platform account (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN) is used. */
+interface Credentials { accountSid?: string; authToken?: string }
 
 /**
  * Twilio has no base-URL option: region/edge only rewrite *.twilio.com hosts. A RequestClient that rewrites
@@ -60,8 +61,9 @@ function createTwilioTelephony(ctx: PluginContext, creds: Credentials | undefine
     async configureNumber({ e164, voiceUrl, statusCallbackUrl }) {
       if (!accountSid || !authToken) return { configured: false, reason: 'TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set' };
       try {
-        const owned = await api().incomingPhoneNumbers.list({ phoneNumber: e164, limit: 1 });
-        const num = owned[0];
+        // The PhoneNumber filter is a pattern match (partial numbers match), so pick the exact number.
+        const owned = await api().incomingPhoneNumbers.list({ phoneNumber: e164, limit: 20 });
+        const num = owned.find((n) => n.phoneNumber === e164);
         if (!num) return { configured: false, reason: 'number is not owned by the configured Twilio account' };
         await api().incomingPhoneNumbers(num.sid).update({
           voiceUrl, voiceMethod: 'POST', statusCallback: statusCallbackUrl, statusCallbackMethod: 'POST',
@@ -83,8 +85,13 @@ export default definePlugin<'telephony', Settings, Credentials>({
     properties: { statusCallbackEvents: { type: 'array', nullable: true, items: { type: 'string' } } },
   },
   credentialsSchema: {
-    type: 'object', additionalProperties: false, required: ['accountSid', 'authToken'],
-    properties: { accountSid: { type: 'string', pattern: '^AC[0-9a-fA-F]{32}$' }, authToken: { type: 'string', minLength: 16 } },
+    type: 'object', additionalProperties: false, required: [],
+    // Both or neither: half a subaccount would sign with one account and call control with another.
+    dependentRequired: { accountSid: ['authToken'], authToken: ['accountSid'] },
+    properties: {
+      accountSid: { type: 'string', nullable: true, pattern: '^AC[0-9a-fA-F]{32}$' },
+      authToken: { type: 'string', nullable: true, minLength: 16 },
+    },
   },
   capabilities: { hangUp: true, transfer: true, outbound: true, configureNumber: true, amd: true },
   async testConnection(ctx, config) {

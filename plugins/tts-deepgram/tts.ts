@@ -61,7 +61,6 @@ class DeepgramTtsSession implements TtsSession {
     private readonly conn: SpeakSocket,
     private readonly hooks: SessionHooks,
     private readonly ctx: PluginContext,
-    private readonly release: () => void,
   ) {
     conn.on('message', (m: unknown) => this.onMessage(m));
     conn.on('error', (err: Error) => ctx.logger.warn({ err: err.message }, 'deepgram speak socket error'));
@@ -106,7 +105,6 @@ class DeepgramTtsSession implements TtsSession {
   private handleClose(ev: unknown): void {
     if (this.closed) return;
     this.closed = true;
-    this.release();
     if (!this.started) return;
     if (this.closing) {
       this.onClosed?.();
@@ -173,7 +171,6 @@ class DeepgramTtsSession implements TtsSession {
 export function createDeepgramTts(ctx: PluginContext, settings: TtsDeepgramSettings, tenantKey: string | undefined): TtsProvider {
   const apiKey = tenantKey ?? ctx.env.DEEPGRAM_API_KEY;
   const dg = new DeepgramClient({ apiKey: apiKey ?? '', baseUrl: ctx.env.DEEPGRAM_BASE_URL || undefined, maxRetries: 0 });
-  const live = new Set<DeepgramTtsSession>();
   const noKey = (): PluginError => new PluginError('auth', 'no Deepgram API key configured', { provider: PROVIDER });
 
   return {
@@ -191,7 +188,7 @@ export function createDeepgramTts(ctx: PluginContext, settings: TtsDeepgramSetti
       } catch (e) {
         throw toPluginError(e, PROVIDER);
       }
-      const session: DeepgramTtsSession = new DeepgramTtsSession(conn, o, ctx, () => live.delete(session));
+      const session = new DeepgramTtsSession(conn, o, ctx);
       conn.connect();
       try {
         await waitOpen(conn, o.signal);
@@ -199,7 +196,6 @@ export function createDeepgramTts(ctx: PluginContext, settings: TtsDeepgramSetti
         conn.close();
         throw openError(e);
       }
-      live.add(session);
       session.start();
       return session;
     },
@@ -215,8 +211,7 @@ export function createDeepgramTts(ctx: PluginContext, settings: TtsDeepgramSetti
         throw toPluginError(e, PROVIDER);
       }
     },
-    async close() {
-      await Promise.all([...live].map((s) => s.close()));
-    },
+    // Live sessions belong to their calls, which close them; a config change must not cut a call short.
+    async close() {},
   };
 }

@@ -14,6 +14,7 @@ export interface Customer {
   notes?: string;
 }
 
+/** A vehicle on file with the CRM. `id` is the CRM's own id; `customerId` the owning {@link Customer}'s id. */
 export interface Vehicle {
   id: string;
   customerId: string;
@@ -24,6 +25,7 @@ export interface Vehicle {
   mileage?: number;
 }
 
+/** One past service visit from the CRM, newest first when listed. */
 export interface ServiceRecord {
   id: string;
   vehicleId: string;

@@ -20,7 +20,13 @@ export interface SttSession {
   close(): Promise<void>;
 }
 
-/** @remarks Capabilities: `interim`, `vad`, `languages` (string[]). */
+/**
+ * A streaming speech-to-text vendor. `open` resolves with a live session (or rejects with a PluginError);
+ * failures after that arrive as a `closed` event carrying the error.
+ *
+ * @remarks Capabilities: `interim`, `vad`, `languages` (string[]). Must reject `open` when `signal` is
+ * already aborted, and close the vendor socket when it aborts later.
+ */
 export interface SttProvider {
   open(o: CallOptions & AudioFormat & { language?: string; onEvent: (e: TranscriptEvent) => void }): Promise<SttSession>;
   close?(): Promise<void>;
@@ -36,7 +42,12 @@ export interface TtsSession {
   close(): Promise<void>;
 }
 
-/** @remarks Capabilities: `streamingInput`, `clear`. */
+/**
+ * A text-to-speech vendor: a streaming session for the live call and one-shot `synthesize` for cached lines.
+ * Audio is raw μ-law 8 kHz, never in a container.
+ *
+ * @remarks Capabilities: `streamingInput`, `clear`.
+ */
 export interface TtsProvider {
   open(o: CallOptions & AudioFormat & {
     voice?: string;
@@ -55,6 +66,7 @@ export type ChatMessage =
   | { role: 'assistant'; content: string | null; tool_calls?: ToolCall[] }
   | { role: 'tool'; tool_call_id: string; content: string };
 
+/** A complete tool call from the model; `arguments` is the JSON text the model produced (core validates it). */
 export interface ToolCall { id: string; type: 'function'; function: { name: string; arguments: string } }
 
 /** A tool offered to the model: JSON Schema parameters, provider formats it. */
@@ -84,11 +96,19 @@ export interface TelephonyProvider {
   close?(): Promise<void>;
 }
 
+/**
+ * Sends a message to dealership staff (callback requests, failed-sync alerts). Not idempotent: core does
+ * not retry `send`.
+ */
 export interface NotifyProvider {
   send(o: CallOptions & { to: string; subject: string; text: string }): Promise<{ messageId: string }>;
   close?(): Promise<void>;
 }
 
+/**
+ * Decodes VINs into vehicle facts. Answer `null` for a VIN the vendor doesn't know; throw a PluginError only
+ * for vendor failures.
+ */
 export interface VehicleDecoder {
   /** `vin` is already validated by core (length, alphabet, check digit). */
   decodeVin(o: CallOptions & { vin: string }): Promise<VehicleInfo | null>;

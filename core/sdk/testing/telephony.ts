@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import type { AnyPluginManifest, PluginManifest } from '../define-plugin.js';
+import { describeConformance, expectRejection, faultScenarios } from './common.js';
+import type { ConformanceHarness } from './harness.js';
+
+/** Fixtures for {@link describeTelephonyProvider}: numbers the (fake) account knows. */
+export interface TelephonyFixtures {
+  /** A number the account owns, used as caller id and for configureNumber. */
+  from: string;
+  to: string;
+  transferTo: string;
+  publicBaseUrl: string;
+}
+
+/**
+ * The telephony provider contract: `placeCall` returns a call id; `transfer` and `hangUp` act on it and
+ * `hangUp` is idempotent; `configureNumber` answers `{ configured }` with a reason when it can't; an aborted
+ * signal rejects; vendor failures surface as PluginError categories.
+ */
+export function describeTelephonyProvider<S, C>(manifest: PluginManifest<'telephony', S, C> | AnyPluginManifest, harness: ConformanceHarness<TelephonyFixtures>): void {
+  describeConformance({
+    kind: 'telephony',
+    manifest: manifest as AnyPluginManifest,
+    harness,
+    defaults: { from: '+14085550100', to: '+14085550123', transferTo: '+14085550177', publicBaseUrl: 'https://servicelane.test' },
+    scenarios: (state) => {
+      let callSid: string | undefined;
+      const placed = () => callSid ?? assert.fail('placeCall did not succeed earlier in this suite');
+      const place = (signal?: AbortSignal) => {
+        const f = state().fixtures;
+        return state().instance.placeCall({
+          to: f.to, from: f.from, twiml: '<Response><Say>Conformance</Say></Response>',
+          statusCallbackUrl: `${f.publicBaseUrl}/twilio/status`, signal,
+        });
+      };
+
+      it('places a call and returns its id', async () => {
+        const r = await place();
+        assert.equal(typeof r.callSid, 'string');
+        assert.ok(r.callSid.length > 0);
+        callSid = r.callSid;
+      });
+
+      it('transfers the live call', async () => {
+        await state().instance.transfer({ callSid: placed(), to: state().fixtures.transferTo });
+      });
+
+      it('hangs up, and hanging up again is harmless', async () => {
+        await state().instance.hangUp({ callSid: placed() });
+        await state().instance.hangUp({ callSid: placed() });
+      });
+
+      it('configures an owned number, answering configured with a reason when it cannot', async () => {
+        const f = state().fixtures;
+        const r = await state().instance.configureNumber({ e164: f.from, voiceUrl: `${f.publicBaseUrl}/twilio/voice`, statusCallbackUrl: `${f.publicBaseUrl}/twilio/status` });
+        assert.equal(typeof r.configured, 'boolean');
+        if (!r.configured) assert.ok(r.reason, 'a reason when not configured');
+      });
+
+      it('rejects a call whose signal is already aborted', async () => {
+        await expectRejection(place(AbortSignal.abort()), 'placeCall with an aborted signal');
+      });
+
+      faultScenarios(state, 'placeCall', (_t, signal) => place(signal));
+    },
+  });
+}

@@ -1,0 +1,227 @@
+// Runs EVERY plugin in plugins/index.ts through its kind's conformance suite. A registered plugin without a
+// harness here fails the first test, so no plugin escapes conformance.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import type { Knex } from 'knex';
+import { firstPartyPlugins } from '../../plugins/index.js';
+import type { AnyPluginManifest, PluginKind } from '../../core/sdk/index.js';
+import {
+  describeCalendarProvider, describeCrmConnector, describeLlmProvider, describeNotifyProvider, describeSttProvider,
+  describeTelephonyProvider, describeTtsProvider, describeVehicleDecoder,
+  type ConformanceHarness, type FaultHooks, type VendorFault,
+} from '../../core/sdk/testing/index.js';
+import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { startFakeTwenty } from '../fakes/twenty.js';
+import { startFakeNhtsa } from '../fakes/nhtsa.js';
+import { startFakeGoogle } from '../fakes/google.js';
+import { startFakeOpenAI, type ChatRequestBody, type FakeOpenAI, type FakeTurn } from '../fakes/openai.js';
+import { startFakeDeepgram } from '../fakes/deepgram.js';
+import { startFakeTwilioRest } from '../fakes/twilio-rest.js';
+import { silence, tone } from '../fakes/mulaw.js';
+import type { DownMode } from '../fakes/http-util.js';
+
+const demo = JSON.parse(fs.readFileSync(new URL('../../tenants/examples/demo-dealership.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+
+// ---- shared backing services -----------------------------------------------------------------------
+
+let platform: Promise<TestPlatform> | undefined;
+const getPlatform = () => (platform ??= startTestPlatform());
+
+/** A fresh tenant on the shared test platform: builtin plugins get its schema through ctx.tenantDb. */
+async function tenantContext() {
+  const tp = await getPlatform();
+  const t = await tp.p.tenants.create({ name: 'Conformance Motors', config: demo });
+  const tenantDb = <T>(fn: (trx: Knex.Transaction) => Promise<T>) => tp.p.tenants.withTenant(t.id, fn);
+  return { tenantId: t.id, tenantDb };
+}
+
+/** Fault switches for fakes built on test/fakes/http-util FaultInjector (`setDown`). */
+function downFaults(fake: { setDown(down: boolean, mode?: DownMode, status?: number): void }): FaultHooks {
+  const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 503 };
+  return {
+    supported: ['auth', 'rate_limit', 'upstream', 'timeout'],
+    set: (f) => (f === 'timeout' ? fake.setDown(true, 'timeout') : fake.setDown(true, 'error', status[f])),
+    clear: () => fake.setDown(false),
+  };
+}
+
+// ---- LLM fake script -------------------------------------------------------------------------------
+
+function lastUserText(body: ChatRequestBody): string {
+  const last = [...body.messages].reverse().find((m) => m.role === 'user');
+  return typeof last?.content === 'string' ? last.content : '';
+}
+
+/** Text by default; a call to the first offered tool when the user message says TOOL. */
+function llmScript(body: ChatRequestBody): FakeTurn {
+  const tool = (body.tools?.[0] as { function?: { name?: string } } | undefined)?.function?.name;
+  if (tool && lastUserText(body).includes('TOOL')) return { toolCalls: [{ name: tool, arguments: { city: 'Sunnyvale' } }] };
+  return { text: 'Hello from the fake model, nice to meet you.' };
+}
+
+function openAiFaults(fake: FakeOpenAI): FaultHooks {
+  const turn: Record<VendorFault, FakeTurn> = {
+    auth: { error: { status: 401, message: 'Incorrect API key provided', code: 'invalid_api_key' } },
+    rate_limit: { error: { status: 429, message: 'Rate limit reached' } },
+    upstream: { error: { status: 500, message: 'The server had an error' } },
+    timeout: { text: 'too late', firstTokenDelayMs: 30_000 },
+  };
+  return {
+    supported: ['auth', 'rate_limit', 'upstream', 'timeout'],
+    set: (f) => fake.respond(() => turn[f]),
+    clear: () => fake.respond(llmScript),
+  };
+}
+
+// ---- harnesses, one per registered plugin -----------------------------------------------------------
+
+const TWILIO_SID = `AC${'c0ffee00'.repeat(4)}`;
+const TWILIO_TOKEN = 'conformance-auth-token-0123';
+const OPENAI_KEY = 'sk-conformance';
+const DEEPGRAM_KEY = 'dg-conformance';
+
+// Fixture types differ per kind; the table is keyed by plugin id and each entry is used with its kind's suite.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyHarness = ConformanceHarness<any>;
+
+const HARNESSES: Record<string, AnyHarness> = {
+  'crm-builtin': {
+    settings: {}, credentials: {},
+    async setup() {
+      const { tenantId, tenantDb } = await tenantContext();
+      return { ctxOverrides: { tenantId, tenantDb }, cleanup: async () => {} };
+    },
+  },
+  'crm-twenty': {
+    settings: {}, credentials: { apiKey: 'twenty-test-key', baseUrl: 'http://127.0.0.1:9' },
+    async setup() {
+      const fake = await startFakeTwenty({ rateLimit: false });
+      return { credentials: { apiKey: 'twenty-test-key', baseUrl: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'calendar-builtin': {
+    settings: {}, credentials: {},
+    async setup() {
+      const { tenantId, tenantDb } = await tenantContext();
+      // What core writes when it books: the appointments row is the built-in calendar's record.
+      const seedBusy = async (b: { resourceId: string; start: string; end: string }) => {
+        await tenantDb((trx) => trx('appointments').insert({ customer_id: 'conformance', resource_id: b.resourceId, service_type: 'oil_change', starts_at: b.start, ends_at: b.end }));
+      };
+      return { ctxOverrides: { tenantId, tenantDb }, fixtures: { seedBusy }, cleanup: async () => {} };
+    },
+  },
+  'calendar-google': {
+    settings: {}, credentials: { clientId: 'conformance-client', clientSecret: 'conformance-secret', refreshToken: 'fake-refresh-token' },
+    async setup() {
+      const fake = await startFakeGoogle();
+      const seedBusy = async (b: { start: string; end: string }) => {
+        fake.seedEvent('primary', { summary: 'Existing booking', start: { dateTime: b.start }, end: { dateTime: b.end } });
+      };
+      return {
+        env: { GOOGLE_API_ROOT_URL: `${fake.url}/`, GOOGLE_TOKEN_URL: `${fake.url}/token` },
+        fixtures: { seedBusy }, faults: downFaults(fake), cleanup: () => fake.close(),
+      };
+    },
+  },
+  'vehicle-nhtsa': {
+    settings: {}, credentials: {},
+    async setup() {
+      const fake = await startFakeNhtsa();
+      return { env: { NHTSA_BASE_URL: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'notify-log': {
+    settings: {}, credentials: {},
+    async setup() {
+      return { cleanup: async () => {} };
+    },
+  },
+  'telephony-twilio': {
+    settings: {}, credentials: {},
+    async setup() {
+      const fake = await startFakeTwilioRest({ accountSid: TWILIO_SID, authToken: TWILIO_TOKEN });
+      fake.addNumber('+14085550100');
+      const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
+      return {
+        env: { TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_API_BASE_URL: fake.url },
+        // The fake fails only the next request, which is exactly the one call each fault scenario makes.
+        faults: { supported: ['auth', 'rate_limit', 'upstream'], set: (f) => fake.failNext(status[f as Exclude<VendorFault, 'timeout'>]), clear: () => {} },
+        cleanup: () => fake.close(),
+      };
+    },
+  },
+  'llm-openai': {
+    settings: {}, credentials: {},
+    async setup() {
+      const fake = await startFakeOpenAI({ apiKey: OPENAI_KEY });
+      fake.respond(llmScript);
+      return { env: { OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${fake.url}/v1` }, faults: openAiFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'stt-deepgram': {
+    settings: {}, credentials: {},
+    async setup() {
+      const fake = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY });
+      fake.listen.respond(() => 'I would like to book an oil change');
+      const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
+      return {
+        env: { DEEPGRAM_API_KEY: DEEPGRAM_KEY, DEEPGRAM_BASE_URL: fake.url },
+        fixtures: { audio: Buffer.concat([silence(200), tone(800), silence(1200)]), expectTranscript: 'book an oil change' },
+        faults: {
+          supported: ['auth', 'rate_limit', 'upstream'],
+          set: (f) => fake.listen.refuseUpgrades(status[f as Exclude<VendorFault, 'timeout'>]),
+          clear: () => fake.listen.refuseUpgrades(null),
+        },
+        cleanup: () => fake.close(),
+      };
+    },
+  },
+  'tts-deepgram': {
+    settings: {}, credentials: {},
+    async setup() {
+      const fake = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY, speak: { msPerChar: 5, chunkIntervalMs: 0 } });
+      const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
+      return {
+        env: { DEEPGRAM_API_KEY: DEEPGRAM_KEY, DEEPGRAM_BASE_URL: fake.url },
+        faults: {
+          supported: ['auth', 'rate_limit', 'upstream'],
+          set: (f) => fake.speak.refuseUpgrades(status[f as Exclude<VendorFault, 'timeout'>]),
+          clear: () => fake.speak.refuseUpgrades(null),
+        },
+        cleanup: () => fake.close(),
+      };
+    },
+  },
+};
+
+const SUITES: Record<PluginKind, (m: AnyPluginManifest, h: AnyHarness) => void> = {
+  crm: describeCrmConnector,
+  calendar: describeCalendarProvider,
+  vehicle: describeVehicleDecoder,
+  llm: describeLlmProvider,
+  stt: describeSttProvider,
+  tts: describeTtsProvider,
+  telephony: describeTelephonyProvider,
+  notify: describeNotifyProvider,
+};
+
+describe('first-party plugin conformance', () => {
+  after(async () => {
+    if (platform) await (await platform).close();
+  });
+
+  it('has a conformance harness for every plugin in plugins/index.ts', () => {
+    const missing = firstPartyPlugins.map((m) => m.id).filter((id) => !(id in HARNESSES));
+    assert.deepEqual(missing, [], `add a harness to test/conformance/plugins.test.ts for: ${missing.join(', ')}`);
+  });
+
+  it('lists each plugin id once', () => {
+    const ids = firstPartyPlugins.map((m) => m.id);
+    assert.deepEqual(ids.filter((id, i) => ids.indexOf(id) !== i), []);
+  });
+
+  for (const m of firstPartyPlugins) {
+    const h = HARNESSES[m.id];
+    if (h) SUITES[m.kind](m, h);
+  }
+});
