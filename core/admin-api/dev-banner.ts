@@ -29,7 +29,7 @@ export async function devStartBanner(p: Platform, o: { port: number }): Promise<
   let demo: string;
   try {
     const d = await seedDemo(p);
-    demo = `demo tenant:     ${d.tenantId}\n  demo number:     ${d.number}  (call it once Twilio points here)`;
+    demo = `demo tenant:     ${d.tenantId}\n  demo number:     ${d.number}  (fictional 555 number: attach your Twilio number to call in)`;
   } catch (e) {
     p.logger.warn({ err: (e as Error).message }, 'demo seed skipped');
     demo = `demo tenant:     not seeded (${(e as Error).message})`;

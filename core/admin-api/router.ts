@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import type { Platform } from '../app.js';
 import { ERROR_CODES, ServiceLaneError, type ErrorCode } from '../errors.js';
 import { migrationStatus } from '../db/migrate.js';
+import type { PluginConfigIssue } from '../registry/types.js';
 import { parseDealershipConfig, SLOT_NAMES, type DealershipConfig, type SlotName } from '../tenancy/config.js';
 import { seedDemoData } from '../tenancy/seed.js';
 import { toE164, type Tenant } from '../tenancy/tenants.js';
@@ -72,9 +73,9 @@ function param(req: express.Request, name: string): string {
 }
 
 /** Registry issues → one 422 listing each; the first issue's code wins when it is a 422 plugin code. */
-function pluginConfigError(issues: { slot: string; code: string; message: string; details?: unknown }[]): ServiceLaneError {
-  const first = issues[0]?.code as ErrorCode | undefined;
-  const code: ErrorCode = first && first in ERROR_CODES && ERROR_CODES[first].status === 422 ? first : 'PLG_ERR_CONFIG_INVALID';
+function pluginConfigError(issues: PluginConfigIssue[]): ServiceLaneError {
+  const first = issues[0]?.code;
+  const code: ErrorCode = first && ERROR_CODES[first].status === 422 ? first : 'PLG_ERR_CONFIG_INVALID';
   return new ServiceLaneError(code, 'plugin configuration is invalid', { errors: issues });
 }
 
@@ -115,7 +116,7 @@ export function createAdminRouter(p: Platform): express.Router {
     return p.tenants.get(id);
   };
   const validatePlugins = (config: DealershipConfig) => {
-    const issues = p.registry?.validateConfig?.(config) ?? [];
+    const issues = p.registry.validateConfig(config);
     if (issues.length) throw pluginConfigError(issues);
   };
 
@@ -145,7 +146,7 @@ export function createAdminRouter(p: Platform): express.Router {
       p.tenants.listNumbers(t.id),
       p.tenants.listCredentialNames(t.id),
       p.db('platform.tenant_migrations').where({ tenant_id: t.id }).first('version', 'state', 'error', 'updated_at'),
-      p.registry?.status ? Promise.resolve(p.registry.status(t.id)) : Promise.resolve(null),
+      p.registry.status(t.id),
     ]);
     res.json({
       ...tenantDto(t), config: t.rawConfig, configErrors: t.configErrors ?? null, numbers, credentials, plugins,
@@ -167,7 +168,7 @@ export function createAdminRouter(p: Platform): express.Router {
     const t = await p.tenants.get(param(req, 'id'));
     const { releasedNumbers } = await p.tenants.offboard(t.id);
     // Jobs re-check the tenant's status when they run (TEN_ERR_OFFBOARDED → no-op); plugin instances close now.
-    await p.registry?.closeTenant?.(t.id);
+    await p.registry.closeTenant(t.id);
     await audit(req, { action: 'tenant.offboard', tenantId: t.id, target: t.id, details: { releasedNumbers } });
     res.json({ id: t.id, status: 'offboarded', releasedNumbers });
   });
@@ -179,7 +180,7 @@ export function createAdminRouter(p: Platform): express.Router {
     const e164 = toE164(param(req, 'e164'));
     const t = await p.tenants.getActive(param(req, 'id'));
     const { created } = await p.tenants.attachNumber(t.id, e164);
-    const wh = (await p.telephony?.configureNumber?.({ tenantId: t.id, e164 })) ?? { configured: false, reason: 'telephony is not running in this process' };
+    const wh = await p.telephony.configureNumber({ tenantId: t.id, e164 });
     await audit(req, { action: 'number.attach', tenantId: t.id, target: e164, details: { created, webhooksConfigured: wh.configured } });
     res.status(created ? 201 : 200).json({ e164, tenantId: t.id, webhooksConfigured: wh.configured, reason: wh.reason ?? null });
   });
@@ -217,7 +218,6 @@ export function createAdminRouter(p: Platform): express.Router {
 
   r.get('/tenants/:id/plugins', async (req, res) => {
     const t = await tenantFor(req, 'plugin.status');
-    if (!p.registry?.status) throw new ServiceLaneError('PLG_ERR_SLOT_DISABLED', 'the plugin registry is not running in this process');
     res.json({ slots: await p.registry.status(t.id) });
   });
 
@@ -227,8 +227,7 @@ export function createAdminRouter(p: Platform): express.Router {
     if (!SLOT_NAMES.includes(slot as SlotName)) {
       throw new ServiceLaneError('ADM_ERR_VALIDATION', 'unknown plugin slot', { errors: [{ path: '/slot', message: `must be one of ${SLOT_NAMES.join(', ')}` }] });
     }
-    if (!p.registry?.testConnection) throw new ServiceLaneError('PLG_ERR_SLOT_DISABLED', 'the plugin registry is not running in this process');
-    const result: unknown = await p.registry.testConnection(t.id, slot as SlotName);
+    const result = await p.registry.testConnection(t.id, slot as SlotName);
     await audit(req, { action: 'plugin.test', tenantId: t.id, target: slot });
     res.json({ slot, result });
   });

@@ -59,14 +59,17 @@ export async function migrateTenant(db: Knex, t: { id: string; schema: string; v
       const row = await trx('platform.tenant_migrations').where({ tenant_id: t.id }).first('version');
       const todo = migrations.filter((m) => !row?.version || m.name > row.version);
       if (todo.length === 0) return;
-      await trx.raw(`set local lock_timeout = '5s'`);
-      await trx.raw('create schema if not exists ??', [t.schema]);
-      await trx.raw("select set_config('search_path', ?, true)", [t.schema]);
+      // One round trip for the whole tenant (the schema name passed the generated-name regex above, so it is
+      // safe as a literal). synchronous_commit off skips the WAL flush wait at commit (~5 ms of a ~40 ms
+      // tenant): the transaction is atomic, so a crash loses the whole tenant, version row included, and the
+      // next run redoes it.
       const sql = todo.map((m) => m.sql).join('\n;\n');
-      try { await trx.raw(sql); } catch (e) {
+      const prelude = `set local synchronous_commit = off; set local lock_timeout = '5s'; create schema if not exists "${t.schema}"; `
+        + `select set_config('search_path', '${t.schema}', true);\n`;
+      try { await trx.raw(prelude + sql); } catch (e) {
         // knex prefixes the whole SQL batch to the message; keep only Postgres' own words for the status table.
         const msg = (e as Error).message ?? String(e);
-        const why = msg.startsWith(sql) ? msg.slice(sql.length).replace(/^ - /, '') : msg;
+        const why = msg.startsWith(prelude + sql) ? msg.slice(prelude.length + sql.length).replace(/^ - /, '') : msg;
         throw new Error(`${todo[0]!.name}..${todo.at(-1)!.name}: ${why}`, { cause: e });
       }
       await trx('platform.tenant_migrations')

@@ -151,23 +151,45 @@ export function firstFreeResource(o: { resourceIds: readonly string[]; startMs: 
   return null;
 }
 
-/** ISO 8601 in the dealership's zone with its offset, e.g. 2027-03-14T01:45:00-08:00. */
-export function toLocalIso(ms: number, zone: string): string {
-  return DateTime.fromMillis(ms, { zone }).toISO({ suppressMilliseconds: true }) ?? new Date(ms).toISOString();
+function formatWithOffset(ms: number, offsetMin: number): string {
+  const local = new Date(ms + offsetMin * MIN).toISOString();
+  const abs = Math.abs(offsetMin);
+  const frac = ms % 1000 === 0 ? '' : local.slice(19, 23);
+  return `${local.slice(0, 19)}${frac}${offsetMin < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
 
-function toSlot(c: Candidate, resourceId: string, zone: string): Slot {
-  return { start: toLocalIso(c.startMs, zone), end: toLocalIso(c.endMs, zone), resourceId };
+/** ISO 8601 in the dealership's zone with its offset, e.g. 2027-03-14T01:45:00-08:00. */
+export function toLocalIso(ms: number, zone: string): string {
+  const z = IANAZone.create(zone);
+  return z.isValid ? formatWithOffset(ms, z.offset(ms)) : new Date(ms).toISOString();
+}
+
+/**
+ * A formatter for many instants inside [fromMs, toMs]. A zone offset lookup costs ~10 µs (Intl), and a day
+ * lists dozens of slots; when the offset is the same at both ends (no transition between), it is looked up once.
+ */
+function localIsoFormatter(zone: string, fromMs: number, toMs: number): (ms: number) => string {
+  const z = IANAZone.create(zone);
+  if (!z.isValid) return (ms) => new Date(ms).toISOString();
+  const a = z.offset(fromMs);
+  if (a === z.offset(toMs)) return (ms) => formatWithOffset(ms, a);
+  return (ms) => formatWithOffset(ms, z.offset(ms));
+}
+
+function toSlot(c: Candidate, resourceId: string, fmt: (ms: number) => string): Slot {
+  return { start: fmt(c.startMs), end: fmt(c.endMs), resourceId };
 }
 
 /** Candidates minus busy time, each on its first free allowed resource. */
 export function assignResources(o: { config: AvailabilityConfig; serviceType: string; candidates: readonly Candidate[]; busy: readonly BusyMs[]; limit?: number }): Slot[] {
   const resourceIds = resourcesFor(o.config, serviceTypeOf(o.config, o.serviceType));
   const out: Slot[] = [];
+  if (o.candidates.length === 0) return out;
+  const fmt = localIsoFormatter(o.config.timezone, o.candidates[0]!.startMs, Math.max(...o.candidates.map((c) => c.endMs)));
   for (const c of o.candidates) {
     const r = firstFreeResource({ resourceIds, startMs: c.startMs, endMs: c.endMs, busy: o.busy });
     if (r === null) continue;
-    out.push(toSlot(c, r, o.config.timezone));
+    out.push(toSlot(c, r, fmt));
     if (o.limit !== undefined && out.length >= o.limit) break;
   }
   return out;
@@ -191,11 +213,14 @@ export function nextFreeSlots(o: { config: AvailabilityConfig; serviceType: stri
   if (day < today) day = today;
   const out: Slot[] = [];
   for (let i = 0; i < o.maxDays && day <= last && out.length < o.limit; i++, day = day.plus({ days: 1 })) {
-    for (const c of gridFor({ config, day, durationMin: service.durationMin, nowMs: o.now.getTime() })) {
+    const grid = gridFor({ config, day, durationMin: service.durationMin, nowMs: o.now.getTime() });
+    if (grid.length === 0) continue;
+    const fmt = localIsoFormatter(config.timezone, grid[0]!.startMs, Math.max(...grid.map((c) => c.endMs)));
+    for (const c of grid) {
       if (c.startMs <= o.afterMs) continue;
       const r = firstFreeResource({ resourceIds, startMs: c.startMs, endMs: c.endMs, busy: o.busy });
       if (r === null) continue;
-      out.push(toSlot(c, r, config.timezone));
+      out.push(toSlot(c, r, fmt));
       if (out.length >= o.limit) break;
     }
   }

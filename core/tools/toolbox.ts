@@ -113,6 +113,7 @@ export class Toolbox {
   private readonly byName = new Map(CATALOG.map((t) => [t.name, t]));
   private readonly phoneCache: TtlCache<string[]>;
   private readonly profileCache: TtlCache<CustomerProfile>;
+  private readonly schemaCache = new Map<string, ToolSchema[]>();
 
   constructor(private readonly o: ToolboxOptions) {
     this.phoneCache = new TtlCache({ ttlMs: o.phoneCacheTtlMs ?? PHONE_CACHE_TTL_MS, maxEntries: 10_000 });
@@ -129,12 +130,19 @@ export class Toolbox {
    * `null` type, no extra properties). Pass the tenant's service types to get them as an enum.
    */
   schemasFor(identity: CallIdentity, o: { serviceTypes?: readonly Pick<ServiceType, 'id'>[] } = {}): ToolSchema[] {
-    const enums = o.serviceTypes ? { service_type: o.serviceTypes.map((s) => s.id) } : undefined;
-    return CATALOG.filter((t) => isOffered(t, identity)).map((t) => ({
-      name: t.name,
-      description: t.description,
-      parameters: toModelSchema(t.schema, { enums }),
-    }));
+    const offered = CATALOG.filter((t) => isOffered(t, identity));
+    const ids = o.serviceTypes?.map((s) => s.id);
+    // Asked for every model turn: the answer only depends on the offered set and the enum, so reuse it.
+    const key = `${offered.map((t) => t.name).join(',')}|${ids?.join(',') ?? ''}`;
+    let schemas = this.schemaCache.get(key);
+    if (!schemas) {
+      const enums = ids ? { service_type: ids } : undefined;
+      schemas = offered.map((t) => ({ name: t.name, description: t.description, parameters: toModelSchema(t.schema, { enums }) }));
+      if (this.schemaCache.size > 1_000) this.schemaCache.clear();
+      this.schemaCache.set(key, schemas);
+    }
+    // Callers (LLM plugins) may annotate what they get; hand out copies of the shared objects.
+    return structuredClone(schemas);
   }
 
   /** Forgets cached caller-ID lookups and caller profiles for a tenant (call after a bulk CRM import or a config change). */

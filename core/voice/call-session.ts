@@ -41,12 +41,14 @@ export interface VoiceOptions {
   silencePromptSec: number;
   maxCallSec: number;
   stateTtlSec: number;
+  /** On shutdown, how long live calls may run on before they are ended. */
+  drainGraceMs: number;
 }
 
 export const DEFAULT_VOICE_OPTIONS: VoiceOptions = {
   leadMs: 80, bargeInWindowMs: 1000, maxToolSteps: 5, fillerAfterMs: 700, minClauseChars: 12,
   dtmfIdleMs: 2500, humanKeyWaitMs: 1500, sttBufferMs: 10_000, ttsStallMs: 4000, closingGraceMs: 2000,
-  silencePromptSec: 10, maxCallSec: 900, stateTtlSec: 3600,
+  silencePromptSec: 10, maxCallSec: 900, stateTtlSec: 3600, drainGraceMs: 10_000,
 };
 
 /** Call control (core/telephony's Telephony satisfies it). */

@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { AppConfig } from '../config.js';
 import { ServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -55,8 +56,9 @@ export function toolRunnerFor(toolbox: ToolboxPort, serviceTypes: readonly Pick<
 /**
  * Runs the voice side of calls in this process. Telephony calls `startCall` once a media stream proved it
  * belongs to a signed call; the returned handler receives the stream's audio, marks, DTMF and end.
+ * Emits `call` with each new CallSession (before its greeting starts).
  */
-export class VoiceService {
+export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
   readonly lines: LineCache;
   readonly guards: ProviderGuards;
   private readonly sessions = new Set<CallSession>();
@@ -64,6 +66,7 @@ export class VoiceService {
   private readonly pacer: Pacer;
 
   constructor(private readonly o: VoiceServiceInit) {
+    super();
     this.opt = { ...DEFAULT_VOICE_OPTIONS, ...o.options };
     this.guards = new ProviderGuards({ ...DEFAULT_BUDGETS, ...o.budgets });
     this.pacer = o.pacer ?? sharedPacer();
@@ -153,12 +156,15 @@ export class VoiceService {
     });
     this.sessions.add(session);
     void session.done.then(() => this.sessions.delete(session));
+    // Before start(), so a listener sees the greeting event.
+    this.emit('call', session);
     session.start();
     return session;
   }
 
-  /** Ends every live call (shutdown after drain's deadline) and waits for their cleanup. */
-  async close(): Promise<void> {
+  /** Shutdown: lets live calls finish for up to `graceMs` (default `drainGraceMs`), then ends the rest cleanly. */
+  async close(o: { graceMs?: number } = {}): Promise<void> {
+    if (this.sessions.size) await this.drain({ timeoutMs: o.graceMs ?? this.opt.drainGraceMs });
     await Promise.all([...this.sessions].map((s) => s.end('drain')));
   }
 

@@ -183,6 +183,32 @@ describe('admin API (integration)', function () {
       assert.equal(await count('platform.credentials'), before);
     });
 
+    it('rejects a config naming unknown plugins with every plugin issue, and changes nothing', async () => {
+      const before = await tp.p.db('platform.tenants').where({ id }).first('config_hash');
+      const audits = await count('platform.audit_log');
+      const cfg = demoConfig() as { plugins: Record<string, { plugin: string }> };
+      cfg.plugins.crm = { plugin: 'crm-nosuch' };
+      cfg.plugins.stt = { plugin: 'stt-nosuch' };
+      const res = await request(app).put(`${A}/tenants/${id}/config`).set('Authorization', `Bearer ${platformToken}`).send(cfg);
+      assert.equal(res.status, 422);
+      assert.equal(res.body.error.code, 'PLG_ERR_NOT_FOUND');
+      assert.deepEqual(res.body.error.details.errors.map((e: { slot: string }) => e.slot).sort(), ['crm', 'stt']);
+      assert.equal((await tp.p.db('platform.tenants').where({ id }).first('config_hash')).config_hash, before.config_hash);
+      assert.equal(await count('platform.audit_log'), audits);
+    });
+
+    it('shows plugin slot status and runs a connection test', async () => {
+      const st = await request(app).get(`${A}/tenants/${id}/plugins`).set('Authorization', `Bearer ${platformToken}`);
+      assert.equal(st.status, 200, JSON.stringify(st.body));
+      const crm = (st.body.slots as { slot: string; pluginId: string; state: string }[]).find((x) => x.slot === 'crm');
+      assert.deepEqual([crm?.pluginId, crm?.state], ['crm-builtin', 'ok']);
+      const t = await request(app).post(`${A}/tenants/${id}/plugins/crm/test`).set('Authorization', `Bearer ${platformToken}`);
+      assert.equal(t.status, 200, JSON.stringify(t.body));
+      assert.equal(t.body.slot, 'crm');
+      assert.equal(t.body.result.ok, true, JSON.stringify(t.body.result));
+      assert.equal(await count('platform.audit_log', { action: 'plugin.test', tenant_id: id }), 1);
+    });
+
     it('rejects an unknown plugin slot for a connection test', async () => {
       const res = await request(app).post(`${A}/tenants/${id}/plugins/fax/test`).set('Authorization', `Bearer ${platformToken}`);
       assert.equal(res.status, 400);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type { Knex } from 'knex';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { isServiceLaneError, type ErrorCode } from '../../core/errors.js';
-import type { Scheduler, Slot } from '../../core/scheduling/scheduler.js';
+import type { BookInput, Scheduler, Slot } from '../../core/scheduling/scheduler.js';
 
 const demo = JSON.parse(fs.readFileSync(new URL('../../tenants/examples/demo-dealership.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 
@@ -164,8 +164,8 @@ describe('Scheduler (built-in calendar)', function () {
 
     it('refuses every bad booking with a coded reason and writes nothing', async () => {
       const before = await rows(tenantId);
-      const ok = { tenantId, customer, serviceType: 'oil_change', start: '2027-03-11T09:00:00-08:00', now: NOW };
-      const cases: [Partial<typeof ok> & Record<string, unknown>, string][] = [
+      const ok: BookInput = { tenantId, customer, serviceType: 'oil_change', start: '2027-03-11T09:00:00-08:00', now: NOW };
+      const cases: [Partial<BookInput>, string][] = [
         [{ start: '2027-03-11T09:07:00-08:00' }, 'not_a_slot'],
         [{ start: '2027-03-11T17:30:00-08:00' }, 'not_a_slot'],
         [{ start: '2027-03-07T09:00:00-08:00' }, 'closed'],
@@ -182,7 +182,7 @@ describe('Scheduler (built-in calendar)', function () {
         [{ callSid: 'CA1; rm -rf /' }, 'field'],
       ];
       for (const [over, reason] of cases) {
-        await rejectsWith(s.book({ ...ok, ...over } as typeof ok), 'VOI_ERR_BOOKING_INVALID', reason);
+        await rejectsWith(s.book({ ...ok, ...over }), 'VOI_ERR_BOOKING_INVALID', reason);
       }
       assert.equal(await rows(tenantId), before);
     });

@@ -12,6 +12,7 @@ import {
 } from '../../core/sdk/index.js';
 import { PluginRegistry, type PluginRegistryOptions } from '../../core/registry/registry.js';
 import { ServiceLaneError } from '../../core/errors.js';
+import { parseDealershipConfig } from '../../core/tenancy/config.js';
 import { silentLogger } from '../../core/observability/logger.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 
@@ -188,7 +189,7 @@ describe('PluginRegistry', function () {
       const r = makeRegistry({ manifests: [future, plugins.crm] as AnyPluginManifest[] });
       assert.deepEqual(r.loadErrors().map((e) => [e.pluginId, e.code]), [['calendar-future', 'PLG_ERR_API_VERSION']]);
       assert.deepEqual(r.list().map((p) => p.id), ['crm-test']);
-      const issues = r.validateConfig({ ...(tenantConfig({}) as never), plugins: { crm: crmSlot(), calendar: { plugin: 'calendar-future' } } });
+      const issues = r.validateConfig(parseDealershipConfig(tenantConfig({ crm: crmSlot(), calendar: { plugin: 'calendar-future' } })));
       assert.equal(issues[0]?.code, 'PLG_ERR_NOT_FOUND');
       assert.deepEqual((issues[0]?.details as { loadError?: { code: string } }).loadError?.code, 'PLG_ERR_API_VERSION');
     });
@@ -234,7 +235,7 @@ describe('PluginRegistry', function () {
   });
 
   describe('validateConfig', () => {
-    const cfg = (pl: Record<string, unknown>) => tenantConfig(pl) as never;
+    const cfg = (pl: Record<string, unknown>) => parseDealershipConfig(tenantConfig(pl));
 
     it('accepts a valid configuration', () => {
       assert.deepEqual(makeRegistry().validateConfig(cfg({ crm: crmSlot(), calendar: { plugin: 'calendar-test' } })), []);
@@ -273,7 +274,7 @@ describe('PluginRegistry', function () {
       const noVehicles = { ...plugins.crm, capabilities: { interactions: true } };
       const r = makeRegistry({ manifests: [noVehicles, plugins.calendar] as AnyPluginManifest[] });
       assert.deepEqual(r.validateConfig(cfg({ crm: crmSlot(), calendar: { plugin: 'calendar-test' } })), []);
-      const issues = r.validateConfig({ ...cfg({ crm: crmSlot(), calendar: { plugin: 'calendar-test' }, vehicle: { plugin: 'vehicle-none' } }) });
+      const issues = r.validateConfig(cfg({ crm: crmSlot(), calendar: { plugin: 'calendar-test' }, vehicle: { plugin: 'vehicle-none' } }));
       assert.ok(issues.some((i) => i.code === 'PLG_ERR_CAPABILITY_MISSING' && i.details.capability === 'vehicles'));
     });
 
@@ -394,6 +395,24 @@ describe('PluginRegistry', function () {
       const r = makeRegistry({ manifests: [plugins.crm, broken] as AnyPluginManifest[] });
       const e = await rejects(r.get(tenantId, 'calendar'));
       assert.equal((e.details as { code: string }).code, 'PLG_ERR_SHAPE');
+    });
+
+    it('hands out streaming kinds unwrapped, with their fallback instance alongside', async () => {
+      const raw: object[] = [];
+      const stt = (id: string) => definePlugin<'stt', Record<string, never>>({
+        id, kind: 'stt', version: '1.0.0', apiVersion: API_VERSION, settingsSchema: { type: 'object', required: [] }, capabilities: {},
+        create: () => {
+          const inst = { open: async () => ({ push: () => undefined, finalize: () => undefined, close: async () => undefined }) };
+          raw.push(inst);
+          return inst;
+        },
+      });
+      const tenantId = await newTenant({ crm: crmSlot(), calendar: { plugin: 'calendar-test' }, stt: { plugin: 'stt-main', fallback: 'stt-backup' } });
+      const r = makeRegistry({ manifests: [plugins.crm, plugins.calendar, stt('stt-main'), stt('stt-backup')] as AnyPluginManifest[] });
+      assert.equal(await r.get(tenantId, 'stt'), raw[0]);
+      assert.equal(await r.getFallback(tenantId, 'stt'), raw[1]);
+      assert.equal(await r.getFallback(tenantId, 'tts'), null);
+      assert.equal(r.breakerState(tenantId, 'stt'), null, 'the voice pipeline guards streaming kinds itself');
     });
 
     it('refuses an offboarded tenant and closes its instances on closeTenant', async () => {

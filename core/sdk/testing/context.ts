@@ -12,6 +12,7 @@ export interface TestContext extends PluginContext {
   abort(reason?: unknown): void;
 }
 
+/** Options for {@link createTestContext}; everything but `pluginId` has a default. */
 export interface TestContextOptions {
   pluginId: string;
   /** Default `t_conformance`. */
