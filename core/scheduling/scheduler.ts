@@ -189,9 +189,10 @@ export class Scheduler {
 
   /**
    * Books a slot. Validates every field and the start (a real, future, on-grid slot inside the horizon) before
-   * any query; tries the free resources in order, each insert guarded by the exclusion constraint; a retry with
-   * the same idempotencyKey returns the first booking. Throws VOI_ERR_BOOKING_INVALID, VOI_ERR_SLOT_TAKEN
-   * (details.alternatives), TEN_ERR_*.
+   * any query; tries the free resources in order, each insert guarded by the exclusion constraint. A retry with
+   * the same idempotencyKey returns the first booking (found through the key's unique index when the insert or
+   * the validation fails, so the common path costs one transaction). Throws VOI_ERR_BOOKING_INVALID,
+   * VOI_ERR_SLOT_TAKEN (details.alternatives), TEN_ERR_*.
    */
   async book(o: BookInput): Promise<Appointment> {
     let customerId: string, name: string, phone: string | null, vehicleId: string | null, notes: string | null;
@@ -212,14 +213,19 @@ export class Scheduler {
     }
     const config = await this.config(o.tenantId);
     const now = o.now ?? new Date();
-    if (key) {
-      const existing = await this.byIdempotencyKey(o.tenantId, key);
-      if (existing) { metrics.bookings.inc({ outcome: 'idempotent' }); return toAppointment(existing, config); }
-    }
+    const existing = async (): Promise<Appointment | null> => {
+      const row = key ? await this.byIdempotencyKey(o.tenantId, key) : undefined;
+      if (!row) return null;
+      metrics.bookings.inc({ outcome: 'idempotent' });
+      return toAppointment(row, config);
+    };
     let slot: ReturnType<typeof resolveBookingStart>;
     try {
       slot = resolveBookingStart({ config, start: o.start, serviceType: o.serviceType, now });
     } catch (e) {
+      // A retry of a booking made earlier (its slot may have passed since) still answers with that booking.
+      const prior = await existing();
+      if (prior) return prior;
       metrics.bookings.inc({ outcome: 'invalid' });
       throw e;
     }
@@ -256,17 +262,15 @@ export class Scheduler {
       });
       if ('retry' in attempt) continue;
       if (attempt.conflict) { tried.add(attempt.conflict); continue; }
-      if (attempt.duplicateKey && key) {
-        const existing = await this.byIdempotencyKey(o.tenantId, key);
-        if (existing) { metrics.bookings.inc({ outcome: 'idempotent' }); return toAppointment(existing, config); }
+      if (attempt.duplicateKey) {
+        const prior = await existing();
+        if (prior) return prior;
         continue;
       }
       if (attempt.taken) {
-        // A concurrent retry of this very booking may have won the slot.
-        if (key) {
-          const existing = await this.byIdempotencyKey(o.tenantId, key);
-          if (existing) { metrics.bookings.inc({ outcome: 'idempotent' }); return toAppointment(existing, config); }
-        }
+        // A retry finds its own first booking in the slot (or a concurrent twin won it): answer with that booking.
+        const prior = await existing();
+        if (prior) return prior;
         throw await this.slotTaken({ tenantId: o.tenantId, config, serviceType: service.id, startMs: slot.startMs, start: o.start, now, external: extBusy });
       }
       const row = attempt.row!;

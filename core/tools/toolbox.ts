@@ -189,7 +189,7 @@ export class Toolbox {
     this.o.logger.info({
       tenantId: working.tenantId, callSid: working.callSid, tool: toolLabel, outcome: label, ms: Math.round(ms * 10) / 10,
       verified: working.verifiedCustomerId !== null,
-      pii: { name: tool ? undefined : call.name.slice(0, 64), args: args ?? call.arguments.slice(0, 200) },
+      pii: { name: tool ? undefined : String(call.name).slice(0, 64), args: (args === undefined ? String(call.arguments) : JSON.stringify(args)).slice(0, 500) },
     }, 'tool call');
     return outcome;
   }

@@ -36,19 +36,22 @@ function createTwilioTelephony(ctx: PluginContext, creds: Credentials | undefine
     return client;
   };
   return {
-    async hangUp({ callSid }) {
+    async hangUp({ callSid, signal }) {
+      signal?.throwIfAborted();
       try { await api().calls(callSid).update({ status: 'completed' }); } catch (e) {
         const pe = mapTwilioError(e);
         if (pe.category === 'not_found') return; // already gone: hanging up is idempotent
         throw pe;
       }
     },
-    async transfer({ callSid, to }) {
+    async transfer({ callSid, to, signal }) {
+      signal?.throwIfAborted();
       const vr = new twilio.twiml.VoiceResponse();
       vr.dial({ timeout: 30 }, to);
       try { await api().calls(callSid).update({ twiml: vr.toString() }); } catch (e) { throw mapTwilioError(e); }
     },
-    async placeCall({ to, from, twiml, statusCallbackUrl, machineDetection, amdCallbackUrl }) {
+    async placeCall({ to, from, twiml, statusCallbackUrl, machineDetection, amdCallbackUrl, signal }) {
+      signal?.throwIfAborted();
       try {
         const call = await api().calls.create({
           to, from, twiml, statusCallback: statusCallbackUrl, statusCallbackMethod: 'POST',
@@ -58,7 +61,8 @@ function createTwilioTelephony(ctx: PluginContext, creds: Credentials | undefine
         return { callSid: call.sid };
       } catch (e) { throw mapTwilioError(e); }
     },
-    async configureNumber({ e164, voiceUrl, statusCallbackUrl }) {
+    async configureNumber({ e164, voiceUrl, statusCallbackUrl, signal }) {
+      signal?.throwIfAborted();
       if (!accountSid || !authToken) return { configured: false, reason: 'TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set' };
       try {
         // The PhoneNumber filter is a pattern match (partial numbers match), so pick the exact number.

@@ -294,6 +294,21 @@ describe('agent tools (Toolbox)', () => {
       assert.deepEqual(await counts(), before);
     });
 
+    it('resolves, never throws, for whatever shape the call arrives in', async () => {
+      const id = identity(null);
+      for (const call of [
+        { name: 'get_available_slots', arguments: 42 },
+        { name: 'get_available_slots', arguments: null },
+        { name: null, arguments: '{}' },
+        { name: 'x'.repeat(5000), arguments: '{}' },
+        { name: 'get_available_slots', arguments: `{"date":"${'9'.repeat(20_000)}"}` },
+      ]) {
+        const out = await tp.p.toolbox.execute(id, call as unknown as { name: string; arguments: string });
+        assert.equal(out.ok, false);
+        assert.match(out.code ?? '', /^VOI_ERR_TOOL_(ARGS|UNKNOWN)$/);
+      }
+    });
+
     it('treats a tool that is not offered in this state like an unknown tool, and writes nothing', async () => {
       const before = await counts();
       const id = identity(MARIA.phone);

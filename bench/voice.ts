@@ -1,0 +1,410 @@
+/**
+ * `npm run bench -- voice [--calls 100] [--llm-delay 200] [--tts-delay 100] [--baseline 3] [--state redis|postgres]`
+ *
+ * The real platform (HTTP webhooks, media WebSocket, VoiceService, provider plugins, Postgres, Redis) in this
+ * process; the fakes (OpenAI, Deepgram listen/speak, Twilio REST) and the fake Twilio callers in a child
+ * process, so RSS and CPU measured here are the platform's own. Every call: signed voice webhook → media stream
+ * → greeting → a question → a long answer the caller talks over (barge-in) → a follow-up → a long answer with a
+ * "mhm" backchannel → hang-up. Injected delays: the fake OpenAI's first token (--llm-delay) and the fake
+ * Deepgram speak first byte (--tts-delay).
+ *
+ * Figures:
+ * - overhead per turn: first audio out − STT final − injected LLM and TTS delays (platform + loopback), p50/p99;
+ * - barge-in: agent audio the caller hears after starting to talk over it (ms of audio played after the first
+ *   speech frame, at the fake Twilio's playback), whether the LLM stream was aborted, whether the next request
+ *   carried only the heard part;
+ * - backchannels: any clear / lost / repeated audio during the "mhm" turn;
+ * - greeting: `start` sent → first media frame received;
+ * - outbound frame jitter: arrival-gap deviation from 20 ms mid-clause, and playback underruns at the caller;
+ * - marginal RSS and CPU per call; baseline: the same script run by --baseline single calls one after another.
+ * Last stdout line: one JSON object.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+const argv = process.argv.slice(2);
+function flag(name: string, dflt: string): string {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && argv[i + 1] ? argv[i + 1]! : dflt;
+}
+
+const LONG_ANSWER = [
+  'We have openings on Tuesday at nine thirty in the morning, on Wednesday at ten and at eleven fifteen,',
+  'on Thursday from one in the afternoon until four, and on Friday morning from seven thirty onwards,',
+  'and if none of those suit you we can also look at Saturday between eight and two, which is usually quiet.',
+].join(' ');
+const OIL_ANSWER = 'An oil change takes about forty five minutes. We use full synthetic oil, replace the filter, top up your fluids and check tire pressure, and we can also rotate the tires while the car is here if you like.';
+const ANSWERS: Record<string, { text: string; chunkDelayMs?: number }> = {
+  'What times do you have on Tuesday?': { text: 'On Tuesday we have nine thirty and eleven in the morning. Would either of those work?' },
+  'Which days are open?': { text: LONG_ANSWER, chunkDelayMs: 60 },
+  'Wait, actually Thursday afternoon please.': { text: 'Sure, Thursday afternoon works. What time suits you?' },
+  'Tell me about the oil change.': { text: OIL_ANSWER },
+};
+const SCRIPT = ['What times do you have on Tuesday?', 'Which days are open?', 'Wait, actually Thursday afternoon please.', 'Tell me about the oil change.', 'Mhm.'];
+const MS_PER_CHAR = 50;
+
+interface ClientResult {
+  callSid: string;
+  ok: boolean;
+  error?: string;
+  greetingMs?: number;
+  /** ms of agent audio played after the caller's first barge-in speech frame (bytes / 8). */
+  heardAfterMs?: number;
+  /** Time from that frame until the last agent audio was played. */
+  stopAfterMs?: number;
+  bargeCleared?: boolean;
+  backchannelClears?: number;
+  backchannelLost?: number;
+  receivedBytes?: number;
+  playedBytes?: number;
+  droppedByClear?: number;
+  gapDev: number[];
+  underruns: number;
+  underrunMs: number;
+}
+
+interface FakeSummary { longRequests: number; longAborted: number; followUps: number; followUpsTruncated: number; openListen: number; openSpeak: number; llmRequests: number }
+
+type ToParent =
+  | { type: 'ready'; openaiUrl: string; deepgramUrl: string; twilioUrl: string }
+  | { type: 'result'; results: ClientResult[]; fakes: FakeSummary };
+type ToChild =
+  | { type: 'run'; calls: number; concurrent: boolean; baseUrl: string; mediaUrl: string; publicBaseUrl: string; accountSid: string; authToken: string; to: string }
+  | { type: 'stop' };
+
+const ACCOUNT_SID = 'AC' + 'b1c2d3e4'.repeat(4);
+const AUTH_TOKEN = 'twilio-auth-token-for-bench-0001';
+const OPENAI_KEY = 'sk-bench';
+const DEEPGRAM_KEY = 'dg-bench';
+
+// ------------------------------------------------------------------------------------------ driver (child)
+
+async function driver(): Promise<void> {
+  const { startFakeOpenAI } = await import('../test/fakes/openai.js');
+  const { startFakeDeepgram } = await import('../test/fakes/deepgram.js');
+  const { startFakeTwilioRest } = await import('../test/fakes/twilio-rest.js');
+  const { connectMediaStream, mediaClock } = await import('../test/fakes/twilio-media.js');
+  const { postWebhook, voiceWebhookParams, newSid } = await import('../test/fakes/twilio-webhooks.js');
+  const { parseStreamTwiml } = await import('../test/helpers/call-harness.js');
+  const { ClauseSplitter } = await import('../core/voice/clauses.js');
+
+  const llmDelay = Number(flag('llm-delay', '200'));
+  const ttsDelay = Number(flag('tts-delay', '100'));
+  const ai = await startFakeOpenAI({ apiKey: OPENAI_KEY, firstTokenDelayMs: llmDelay, chunkDelayMs: 0, wordsPerChunk: 2 });
+  const dg = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY, speak: { msPerChar: MS_PER_CHAR, firstByteDelayMs: ttsDelay } });
+  const tw = await startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN });
+
+  let longRequests = 0;
+  let followUps = 0;
+  const followUpTruncated: boolean[] = [];
+  const longIdx: number[] = [];
+  ai.respond((body, rec) => {
+    const last = body.messages[body.messages.length - 1];
+    const said = typeof last?.content === 'string' ? last.content : '';
+    if (said === 'Which days are open?') { longRequests++; longIdx.push(rec.index); }
+    if (said === 'Wait, actually Thursday afternoon please.') {
+      followUps++;
+      const prev = body.messages[body.messages.length - 2];
+      const heard = prev?.role === 'assistant' && typeof prev.content === 'string' ? prev.content : '';
+      followUpTruncated.push(heard.length < LONG_ANSWER.length && LONG_ANSWER.startsWith(heard));
+    }
+    const a = ANSWERS[said];
+    return a ? { text: a.text, chunkDelayMs: a.chunkDelayMs } : { text: 'Okay.' };
+  });
+  dg.listen.respond((_s, burst) => SCRIPT[burst] ?? '');
+
+  const clauses = (text: string): number => {
+    const s = new ClauseSplitter();
+    return s.push(text).length + (s.end() ? 1 : 0);
+  };
+
+  async function oneCall(o: Extract<ToChild, { type: 'run' }>): Promise<ClientResult> {
+    const callSid = newSid('CA');
+    const r: ClientResult = { callSid, ok: false, gapDev: [], underruns: 0, underrunMs: 0 };
+    try {
+      const res = await postWebhook({
+        baseUrl: o.baseUrl, publicUrl: o.publicBaseUrl, path: '/twilio/voice', authToken: o.authToken,
+        params: voiceWebhookParams({ accountSid: o.accountSid, callSid, from: '+14086137788', to: o.to }),
+      });
+      const stream = parseStreamTwiml(res.body);
+      if (!stream) throw new Error(`no stream in TwiML (${res.status})`);
+      const call = await connectMediaStream({ url: o.mediaUrl, callSid, accountSid: o.accountSid, customParameters: { callToken: stream.callToken }, autoStart: false, connectTimeoutMs: 30_000 });
+      const t0 = mediaClock();
+      call.start();
+      const first = await call.waitForMessage('media', 1, 30_000);
+      r.greetingMs = first.at - t0;
+      await call.waitForMark('g0', 60_000);
+      const modelMarks = () => call.marks.filter((m) => m.name.startsWith('m') && !m.cleared).length;
+      const answered = (before: number, text: string) => call.waitFor(() => modelMarks() >= before + clauses(text), 60_000, 'answer marks');
+
+      // turn 1: a plain question
+      let marks = modelMarks();
+      await call.say(700);
+      await answered(marks, ANSWERS[SCRIPT[0]!]!.text);
+
+      // turn 2: a long, still-streaming answer, talked over after ~500 ms of it
+      await call.say(600);
+      const base = call.playedBytes;
+      await call.waitForPlayedBytes(base + 4000, 60_000);
+      const clearsBefore = call.clears.length;
+      const barge = call.say(900);
+      const rec = call.sent[call.sent.length - 1]!;
+      await call.waitFor(() => rec.startedAt !== undefined, 5000, 'barge speech start');
+      const speechStart = rec.startedAt!;
+      await call.waitFor((c) => c.clears.length > clearsBefore, 30_000, 'clear');
+      r.bargeCleared = true;
+      await barge;
+      await call.waitFor((c) => c.pendingPlaybackBytes === 0, 10_000, 'playout after clear');
+      r.heardAfterMs = call.playedBytesSince(speechStart) / 8;
+      const after = call.played.filter((p) => p.at >= speechStart);
+      r.stopAfterMs = after.length ? after[after.length - 1]!.at - speechStart : 0;
+      marks = modelMarks();
+      await answered(marks, ANSWERS[SCRIPT[2]!]!.text);
+
+      // turn 3: a long answer with a backchannel 400 ms into it
+      marks = modelMarks();
+      await call.say(600);
+      const base3 = call.playedBytes;
+      const recv3 = call.receivedAudioBytes;
+      await call.waitForPlayedBytes(base3 + 3200, 60_000);
+      const clears3 = call.clears.length;
+      await call.say(300);
+      await answered(marks, OIL_ANSWER);
+      await call.waitForPlaybackIdle(60_000);
+      r.backchannelClears = call.clears.length - clears3;
+      r.backchannelLost = (call.receivedAudioBytes - recv3) - (call.playedBytes - base3);
+
+      r.receivedBytes = call.receivedAudioBytes;
+      r.playedBytes = call.playedBytes;
+      r.droppedByClear = call.clears.reduce((n, c) => n + c.droppedBytes, 0);
+      // Jitter at the receiver: arrival gaps of media frames within a clause (after its initial lead burst),
+      // and underruns: a frame arriving after the previous one finished playing, mid-clause.
+      let prevAt = 0;
+      let playEnd = 0;
+      let inClause = 0;
+      for (const m of call.received) {
+        if (m.event === 'mark' || m.event === 'clear') { inClause = 0; continue; }
+        if (m.event !== 'media') continue;
+        const bytes = m.bytes ?? 0;
+        if (inClause > 0) {
+          if (m.at > playEnd + 1) { r.underruns++; r.underrunMs += m.at - playEnd; }
+          if (inClause > 6) r.gapDev.push(Math.abs(m.at - prevAt - bytes / 8));
+        }
+        playEnd = Math.max(playEnd, m.at) + bytes / 8;
+        prevAt = m.at;
+        inClause++;
+      }
+      call.stop();
+      r.ok = true;
+    } catch (e) {
+      r.error = (e as Error).message;
+    }
+    return r;
+  }
+
+  process.on('message', (msg: ToChild) => {
+    void (async () => {
+      if (msg.type === 'stop') {
+        await Promise.all([ai.close(), dg.close(), tw.close()]);
+        process.exit(0);
+      }
+      ai.reset();
+      longRequests = 0;
+      followUps = 0;
+      followUpTruncated.length = 0;
+      longIdx.length = 0;
+      let results: ClientResult[];
+      if (msg.concurrent) {
+        results = await Promise.all(Array.from({ length: msg.calls }, () => oneCall(msg)));
+      } else {
+        results = [];
+        for (let i = 0; i < msg.calls; i++) results.push(await oneCall(msg));
+      }
+      const deadline = Date.now() + 15_000;
+      while ((dg.listen.openSessions > 0 || dg.speak.openSessions > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const fakes: FakeSummary = {
+        longRequests, longAborted: longIdx.filter((i) => ai.requests[i]?.abortedByClient).length,
+        followUps, followUpsTruncated: followUpTruncated.filter(Boolean).length,
+        openListen: dg.listen.openSessions, openSpeak: dg.speak.openSessions, llmRequests: ai.requests.length,
+      };
+      process.send!({ type: 'result', results, fakes } satisfies ToParent);
+    })();
+  });
+  process.send!({ type: 'ready', openaiUrl: ai.url, deepgramUrl: dg.url, twilioUrl: tw.url } satisfies ToParent);
+}
+
+// ------------------------------------------------------------------------------------------ platform (parent)
+
+const pct = (xs: number[], q: number): number | null => {
+  if (xs.length === 0) return null;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+};
+const r2 = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
+const dist = (xs: number[]) => ({ p50: r2(pct(xs, 0.5)), p99: r2(pct(xs, 0.99)), max: r2(xs.length ? Math.max(...xs) : null), n: xs.length });
+const say = (s: string) => process.stdout.write(`${s}\n`);
+
+async function platform(): Promise<void> {
+  const CALLS = Number(flag('calls', '100'));
+  const BASELINE = Number(flag('baseline', '3'));
+  const LLM_DELAY = Number(flag('llm-delay', '200'));
+  const TTS_DELAY = Number(flag('tts-delay', '100'));
+  const STATE = flag('state', 'redis');
+  if (![CALLS, BASELINE, LLM_DELAY, TTS_DELAY].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE)) {
+    process.stderr.write('usage: npm run bench -- voice [--calls N] [--baseline N] [--llm-delay ms] [--tts-delay ms] [--state redis|postgres]\n');
+    process.exit(64);
+  }
+  const { buildPlatform, createHttpApp, listen } = await import('../core/app.js');
+  const { loadConfig } = await import('../core/config.js');
+  const { silentLogger } = await import('../core/observability/logger.js');
+  const { seedDemo, DEMO_NUMBER } = await import('../core/tenancy/seed.js');
+  const { createTestDatabase, TEST_REDIS_URL, uniquePrefix } = await import('../test/helpers/db.js');
+  type CallSession = import('../core/voice/call-session.js').CallSession;
+  type TurnTiming = import('../core/voice/call-session.js').TurnTiming;
+  type BargeInEvent = import('../core/voice/call-session.js').BargeInEvent;
+
+  const child = fork(fileURLToPath(import.meta.url), ['--driver', '--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const fromChild = <T extends ToParent['type']>(type: T): Promise<Extract<ToParent, { type: T }>> =>
+    new Promise((resolve) => {
+      const on = (m: ToParent) => { if (m.type === type) { child.off('message', on); resolve(m as Extract<ToParent, { type: T }>); } };
+      child.on('message', on);
+    });
+  const ready = await fromChild('ready');
+
+  const tdb = await createTestDatabase('benchvoice');
+  const PUBLIC = 'https://bench.servicelane.test';
+  const cfg = loadConfig({
+    ROLE: 'all', PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: tdb.url, REDIS_URL: STATE === 'redis' ? TEST_REDIS_URL : undefined,
+    ADMIN_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-00', CREDENTIALS_KEY: Buffer.alloc(32, 9).toString('base64'), PUBLIC_BASE_URL: PUBLIC,
+    OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${ready.openaiUrl}/v1`, DEEPGRAM_API_KEY: DEEPGRAM_KEY, DEEPGRAM_BASE_URL: ready.deepgramUrl,
+    TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_API_BASE_URL: ready.twilioUrl,
+  });
+  const p = await buildPlatform(cfg, { logger: silentLogger, statePrefix: uniquePrefix() });
+  const server = await listen(p, createHttpApp(p));
+  const port = (server.address() as AddressInfo).port;
+  const { tenantId } = await seedDemo(p);
+  await p.voice.prewarm(tenantId);
+
+  interface ServerCall { greeting?: { startAt: number; firstFrameAt: number | undefined }; turns: TurnTiming[]; barges: BargeInEvent[]; underruns: number; framesSent: number }
+  const byCall = new Map<string, ServerCall>();
+  p.voice.on('call', (s: CallSession) => {
+    const rec: ServerCall = { turns: [], barges: [], underruns: 0, framesSent: 0 };
+    byCall.set(s.callSid, rec);
+    s.on('greeting', (g) => { rec.greeting = g; });
+    s.on('turn', (t) => rec.turns.push({ ...t }));
+    s.on('barge_in', (b) => rec.barges.push(b));
+    s.on('ended', () => { rec.underruns = s.out.stats.underruns; rec.framesSent = s.out.stats.framesSent; });
+  });
+
+  const run = async (calls: number, concurrent: boolean) => {
+    byCall.clear();
+    const rssBefore = process.memoryUsage().rss;
+    const heapBefore = process.memoryUsage().heapUsed;
+    let rssPeak = rssBefore;
+    let heapPeak = heapBefore;
+    let activePeak = 0;
+    const sampler = setInterval(() => {
+      const m = process.memoryUsage();
+      if (p.voice.active >= activePeak) { activePeak = p.voice.active; rssPeak = Math.max(rssPeak, m.rss); heapPeak = Math.max(heapPeak, m.heapUsed); }
+    }, 100);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const result = fromChild('result');
+    child.send({
+      type: 'run', calls, concurrent, baseUrl: `http://127.0.0.1:${port}`, mediaUrl: `ws://127.0.0.1:${port}/twilio/media`,
+      publicBaseUrl: PUBLIC, accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, to: DEMO_NUMBER,
+    } satisfies ToChild);
+    const { results, fakes } = await result;
+    const wallMs = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    clearInterval(sampler);
+    const deadline = Date.now() + 10_000;
+    while (p.voice.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+
+    const server = [...byCall.values()];
+    const overhead: number[] = [];
+    const stages = { llmFirstToken: [] as number[], firstClause: [] as number[], ttsFirstByte: [] as number[], firstAudioOut: [] as number[] };
+    for (const c of server) {
+      for (const t of c.turns) {
+        if (t.firstAudioOutAt === undefined) continue;
+        overhead.push(t.firstAudioOutAt - t.sttFinalAt - LLM_DELAY - TTS_DELAY);
+        if (t.llmFirstTokenAt !== undefined) stages.llmFirstToken.push(t.llmFirstTokenAt - t.sttFinalAt);
+        if (t.firstClauseAt !== undefined) stages.firstClause.push(t.firstClauseAt - t.sttFinalAt);
+        if (t.ttsFirstByteAt !== undefined) stages.ttsFirstByte.push(t.ttsFirstByteAt - t.sttFinalAt);
+        stages.firstAudioOut.push(t.firstAudioOutAt - t.sttFinalAt);
+      }
+    }
+    const ok = results.filter((r) => r.ok);
+    const speechBarges = server.flatMap((c) => c.barges.filter((b) => b.kind === 'speech'));
+    const backchannels = server.flatMap((c) => c.barges.filter((b) => b.kind === 'backchannel'));
+    return {
+      calls, concurrent, completed: ok.length, failed: results.length - ok.length,
+      errors: [...new Set(results.filter((r) => !r.ok).map((r) => r.error))].slice(0, 5),
+      overheadMs: dist(overhead),
+      stagesMs: { llmFirstToken: dist(stages.llmFirstToken), firstClause: dist(stages.firstClause), ttsFirstByte: dist(stages.ttsFirstByte), firstAudioOut: dist(stages.firstAudioOut) },
+      bargeIn: {
+        n: speechBarges.length,
+        heardAfterSpeechMs: dist(ok.map((r) => r.heardAfterMs!).filter((x) => x !== undefined)),
+        audioStopsAfterMs: dist(ok.map((r) => r.stopAfterMs!).filter((x) => x !== undefined)),
+        clearReceived: ok.filter((r) => r.bargeCleared).length,
+        llmStreamingAtBargeIn: speechBarges.filter((b) => b.llmAborted).length,
+        llmAbortedAtFake: fakes.longAborted,
+        longAnswerRequests: fakes.longRequests,
+        nextRequestTruncated: fakes.followUpsTruncated,
+        followUpRequests: fakes.followUps,
+      },
+      backchannel: {
+        decidedBackchannel: backchannels.length,
+        cutOff: ok.filter((r) => (r.backchannelClears ?? 0) > 0).length,
+        bytesLostOrRepeated: ok.reduce((n, r) => n + Math.abs(r.backchannelLost ?? 0), 0),
+      },
+      greetingFirstAudioMs: dist(ok.map((r) => r.greetingMs!).filter((x) => x !== undefined)),
+      greetingServerMs: dist(server.map((c) => c.greeting?.firstFrameAt !== undefined ? c.greeting.firstFrameAt - c.greeting.startAt : NaN).filter((x) => !Number.isNaN(x))),
+      frameJitterMs: dist(ok.flatMap((r) => r.gapDev)),
+      callerUnderruns: ok.reduce((n, r) => n + r.underruns, 0),
+      callerUnderrunMs: r2(ok.reduce((n, r) => n + r.underrunMs, 0)),
+      pacerUnderruns: server.reduce((n, c) => n + c.underruns, 0),
+      framesSent: server.reduce((n, c) => n + c.framesSent, 0),
+      audioBytesCheck: { received: ok.reduce((n, r) => n + r.receivedBytes!, 0), played: ok.reduce((n, r) => n + r.playedBytes!, 0), droppedByClear: ok.reduce((n, r) => n + r.droppedByClear!, 0) },
+      providerSessionsLeft: { listen: fakes.openListen, speak: fakes.openSpeak },
+      rssPerCallMB: r2((rssPeak - rssBefore) / Math.max(1, activePeak) / 1048576),
+      heapPerCallMB: r2((heapPeak - heapBefore) / Math.max(1, activePeak) / 1048576),
+      activePeak,
+      cpuPctOfCorePerCall: r2(((cpu.user + cpu.system) / 1000) / wallMs / Math.max(1, concurrent ? calls : 1) * 100),
+      wallMs: Math.round(wallMs),
+    };
+  };
+
+  say(`voice bench: ${CALLS} concurrent calls, LLM first token ${LLM_DELAY} ms, TTS first byte ${TTS_DELAY} ms, state ${STATE}`);
+  const baseline = await run(BASELINE, false);
+  say(`baseline (${BASELINE} single calls): overhead p50 ${baseline.overheadMs.p50} ms p99 ${baseline.overheadMs.p99} ms`);
+  const load = await run(CALLS, true);
+  say(`${CALLS} calls: overhead p50 ${load.overheadMs.p50} p99 ${load.overheadMs.p99} ms; barge-in heard ${load.bargeIn.heardAfterSpeechMs.p50}/${load.bargeIn.heardAfterSpeechMs.p99} ms; greeting ${load.greetingFirstAudioMs.p50}/${load.greetingFirstAudioMs.p99} ms; ${load.rssPerCallMB} MB/call`);
+
+  child.send({ type: 'stop' } satisfies ToChild);
+  await p.close();
+  await tdb.drop();
+  const ratio = (a: number | null, b: number | null) => (a === null || b === null || b <= 0 ? null : r2(a / b));
+  say(JSON.stringify({
+    bench: 'voice', calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, state: STATE,
+    overheadMs: load.overheadMs,
+    overheadRatioVsBaseline: { p50: ratio(load.overheadMs.p50, baseline.overheadMs.p50), p99: ratio(load.overheadMs.p99, baseline.overheadMs.p99) },
+    bargeIn: load.bargeIn,
+    backchannel: load.backchannel,
+    greetingFirstAudioMs: load.greetingFirstAudioMs,
+    greetingServerMs: load.greetingServerMs,
+    frameJitterMs: load.frameJitterMs,
+    callerUnderruns: load.callerUnderruns, callerUnderrunMs: load.callerUnderrunMs, pacerUnderruns: load.pacerUnderruns,
+    rssPerCallMB: load.rssPerCallMB, heapPerCallMB: load.heapPerCallMB, cpuPctOfCorePerCall: load.cpuPctOfCorePerCall,
+    completed: load.completed, failed: load.failed, errors: load.errors, providerSessionsLeft: load.providerSessionsLeft,
+    stagesMs: load.stagesMs,
+    baseline: { calls: BASELINE, overheadMs: baseline.overheadMs, bargeIn: baseline.bargeIn.heardAfterSpeechMs, greetingFirstAudioMs: baseline.greetingFirstAudioMs, frameJitterMs: baseline.frameJitterMs, cpuPctOfCorePerCall: baseline.cpuPctOfCorePerCall },
+    audioBytesCheck: load.audioBytesCheck, activePeak: load.activePeak, wallMs: load.wallMs,
+  }));
+  process.exit(0);
+}
+
+if (argv.includes('--driver')) await driver();
+else await platform();
