@@ -1,17 +1,23 @@
 /**
- * `npm run bench -- onboarding [--tenants 1000] [--runs 30] [--state redis|postgres]`
+ * `npm run bench -- onboarding [--tenants 1000] [--runs 30] [--state redis|postgres] [--db machine|embedded]`
  *
- * On a fresh database of the machine's Postgres, with the real HTTP app:
+ * On a fresh database (the machine's Postgres, or a fresh embedded cluster with --db embedded), with the
+ * real HTTP app:
  *  1. onboarding one tenant over REST (POST /tenants + PUT number), p50/p99 over --runs (target p50 < 150 ms);
  *  2. migrating --tenants new tenant schemas with migrateAllTenants at concurrency 2, and again at 4
  *     (target < 30 s for 1,000), with a concurrency-1 sample as the baseline;
  *  3. re-running migrations when every tenant is current (target < 1 s).
  * Baselines in the same process: a `select 1` round trip and GET /healthz. Last stdout line: one JSON object.
  */
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { buildPlatform, createHttpApp, listen } from '../core/app.js';
 import { signDevToken } from '../core/admin-api/auth.js';
 import { loadConfig } from '../core/config.js';
+import { startEmbeddedPostgres } from '../core/db/embedded.js';
 import { migrateAllTenants } from '../core/db/migrate.js';
 import { silentLogger } from '../core/observability/logger.js';
 import { configHash } from '../core/tenancy/config.js';
@@ -26,8 +32,9 @@ function flag(name: string, dflt: string): string {
 const TENANTS = Number(flag('tenants', '1000'));
 const RUNS = Number(flag('runs', '30'));
 const STATE = flag('state', 'redis');
-if (!Number.isInteger(TENANTS) || TENANTS < 10 || !Number.isInteger(RUNS) || RUNS < 5 || !['redis', 'postgres'].includes(STATE)) {
-  process.stderr.write('usage: npm run bench -- onboarding [--tenants N>=10] [--runs N>=5] [--state redis|postgres]\n');
+const DB = flag('db', 'machine');
+if (!Number.isInteger(TENANTS) || TENANTS < 10 || !Number.isInteger(RUNS) || RUNS < 5 || !['redis', 'postgres'].includes(STATE) || !['machine', 'embedded'].includes(DB)) {
+  process.stderr.write('usage: npm run bench -- onboarding [--tenants N>=10] [--runs N>=5] [--state redis|postgres] [--db machine|embedded]\n');
   process.exit(64);
 }
 
@@ -41,7 +48,20 @@ async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
   return [performance.now() - t0, v];
 }
 
-const tdb = await createTestDatabase('bench');
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => { const srv = net.createServer().listen(0, '127.0.0.1', () => { const { port } = srv.address() as AddressInfo; srv.close(() => resolve(port)); }); });
+}
+
+/** A throwaway database: a fresh one on the machine's Postgres, or a fresh embedded cluster (what `npm start` uses). */
+async function freshDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  if (DB === 'machine') return createTestDatabase('bench');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-bench-pg-'));
+  fs.chmodSync(dir, 0o755); // as root the cluster runs as the OS user postgres
+  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: await freePort(), log: () => {} });
+  return { url: pg.url, drop: async () => { await pg.stop(); fs.rmSync(dir, { recursive: true, force: true }); } };
+}
+
+const tdb = await freshDatabase();
 const secret = 'bench-secret-bench-secret-bench-secret-00';
 const cfg = loadConfig({
   ROLE: 'all', PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: tdb.url, REDIS_URL: STATE === 'redis' ? TEST_REDIS_URL : undefined,
@@ -55,7 +75,7 @@ const auth = { Authorization: `Bearer ${signDevToken({ secret, role: 'platform_a
 
 try {
   const pgVersion = String((await p.db.raw('show server_version')).rows[0].server_version);
-  log(`onboarding bench: Postgres ${pgVersion}, state ${STATE}, ${TENANTS} tenants per migration batch, ${RUNS} REST runs`);
+  log(`onboarding bench: Postgres ${pgVersion} (${DB}), state ${STATE}, ${TENANTS} tenants per migration batch, ${RUNS} REST runs`);
 
   // ---- baselines ----
   const select1: number[] = [];
@@ -120,7 +140,7 @@ try {
   log(`re-run with all ${totalTenants} tenants current: p50 ${r1(rerunP50)} ms`);
 
   const figures = {
-    bench: 'onboarding', postgres: pgVersion, state: STATE,
+    bench: 'onboarding', postgres: pgVersion, db: DB, state: STATE, loadAvg1m: Math.round(os.loadavg()[0]! * 100) / 100, cpus: os.cpus().length,
     onboard: { runs: RUNS, p50Ms: r1(onboardP50), p99Ms: r1(pct(onboard, 0.99)), createP50Ms: r1(pct(createMs, 0.5)), targetP50Ms: 150, pass: onboardP50 < 150 },
     migrate: {
       tenants: TENANTS,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- voice [--calls 100] [--llm-delay 200] [--tts-delay 100] [--baseline 3] [--state redis|postgres]`
+ * `npm run bench -- voice [--calls 100] [--llm-delay 200] [--tts-delay 100] [--spread-ms 2000] [--baseline 3] [--state redis|postgres]`
  *
  * The real platform (HTTP webhooks, media WebSocket, VoiceService, provider plugins, Postgres, Redis) in this
  * process; the fakes (OpenAI, Deepgram listen/speak, Twilio REST) and the fake Twilio callers in a child
@@ -7,6 +7,9 @@
  * → greeting → a question → a long answer the caller talks over (barge-in) → a follow-up → a long answer with a
  * "mhm" backchannel → hang-up. Injected delays: the fake OpenAI's first token (--llm-delay) and the fake
  * Deepgram speak first byte (--tts-delay).
+ *
+ * All calls arrive together; before each utterance a caller thinks for a random 0..--spread-ms (0 makes every
+ * caller speak in the same instant, a thundering herd no real line sees).
  *
  * Figures:
  * - overhead per turn: first audio out − STT final − injected LLM and TTS delays (platform + loopback), p50/p99;
@@ -22,7 +25,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 
 const argv = process.argv.slice(2);
 function flag(name: string, dflt: string): string {
@@ -63,9 +66,11 @@ interface ClientResult {
   gapDev: number[];
   underruns: number;
   underrunMs: number;
+  /** The deliberate pause while the agent waits to tell a backchannel from a barge-in (ms). */
+  backchannelPauseMs?: number;
 }
 
-interface FakeSummary { longRequests: number; longAborted: number; followUps: number; followUpsTruncated: number; openListen: number; openSpeak: number; llmRequests: number }
+interface FakeSummary { driverCpuPct: number; driverLoopDelayP99Ms: number; driverLoopDelayMaxMs: number; longRequests: number; longAborted: number; followUps: number; followUpsTruncated: number; openListen: number; openSpeak: number; llmRequests: number }
 
 type ToParent =
   | { type: 'ready'; openaiUrl: string; deepgramUrl: string; twilioUrl: string }
@@ -90,6 +95,8 @@ async function driver(): Promise<void> {
   const { parseStreamTwiml } = await import('../test/helpers/call-harness.js');
   const { ClauseSplitter } = await import('../core/voice/clauses.js');
 
+  const spreadMs = Number(flag('spread-ms', '2000'));
+  const think = () => new Promise((r) => setTimeout(r, Math.random() * spreadMs));
   const llmDelay = Number(flag('llm-delay', '200'));
   const ttsDelay = Number(flag('tts-delay', '100'));
   const ai = await startFakeOpenAI({ apiKey: OPENAI_KEY, firstTokenDelayMs: llmDelay, chunkDelayMs: 0, wordsPerChunk: 2 });
@@ -141,10 +148,12 @@ async function driver(): Promise<void> {
 
       // turn 1: a plain question
       let marks = modelMarks();
+      await think();
       await call.say(700);
       await answered(marks, ANSWERS[SCRIPT[0]!]!.text);
 
       // turn 2: a long, still-streaming answer, talked over after ~500 ms of it
+      await think();
       await call.say(600);
       const base = call.playedBytes;
       await call.waitForPlayedBytes(base + 4000, 60_000);
@@ -165,12 +174,16 @@ async function driver(): Promise<void> {
 
       // turn 3: a long answer with a backchannel 400 ms into it
       marks = modelMarks();
+      await think();
       await call.say(600);
       const base3 = call.playedBytes;
       const recv3 = call.receivedAudioBytes;
       await call.waitForPlayedBytes(base3 + 3200, 60_000);
       const clears3 = call.clears.length;
-      await call.say(300);
+      const bc = call.say(300);
+      const bcRec = call.sent[call.sent.length - 1]!;
+      await bc;
+      const bcStart = bcRec.startedAt!;
       await answered(marks, OIL_ANSWER);
       await call.waitForPlaybackIdle(60_000);
       r.backchannelClears = call.clears.length - clears3;
@@ -189,8 +202,10 @@ async function driver(): Promise<void> {
         if (m.event !== 'media') continue;
         const bytes = m.bytes ?? 0;
         if (inClause > 0) {
-          if (m.at > playEnd + 1) { r.underruns++; r.underrunMs += m.at - playEnd; }
-          if (inClause > 6) r.gapDev.push(Math.abs(m.at - prevAt - bytes / 8));
+          const gap = m.at - playEnd;
+          if (gap > 1 && playEnd >= bcStart && playEnd <= bcStart + 2000) r.backchannelPauseMs = gap;
+          else if (gap > 1) { r.underruns++; r.underrunMs += gap; }
+          if (inClause > 6 && !(prevAt >= bcStart && prevAt <= bcStart + 2000)) r.gapDev.push(Math.abs(m.at - prevAt - bytes / 8));
         }
         playEnd = Math.max(playEnd, m.at) + bytes / 8;
         prevAt = m.at;
@@ -211,6 +226,10 @@ async function driver(): Promise<void> {
         process.exit(0);
       }
       ai.reset();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
       longRequests = 0;
       followUps = 0;
       followUpTruncated.length = 0;
@@ -224,7 +243,11 @@ async function driver(): Promise<void> {
       }
       const deadline = Date.now() + 15_000;
       while ((dg.listen.openSessions > 0 || dg.speak.openSessions > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      loop.disable();
+      const cpu = process.cpuUsage(cpu0);
       const fakes: FakeSummary = {
+        driverCpuPct: Math.round(((cpu.user + cpu.system) / 1000) / (performance.now() - t0) * 1000) / 10,
+        driverLoopDelayP99Ms: Math.round(loop.percentile(99) / 1e4) / 100, driverLoopDelayMaxMs: Math.round(loop.max / 1e4) / 100,
         longRequests, longAborted: longIdx.filter((i) => ai.requests[i]?.abortedByClient).length,
         followUps, followUpsTruncated: followUpTruncated.filter(Boolean).length,
         openListen: dg.listen.openSessions, openSpeak: dg.speak.openSessions, llmRequests: ai.requests.length,
@@ -252,7 +275,8 @@ async function platform(): Promise<void> {
   const LLM_DELAY = Number(flag('llm-delay', '200'));
   const TTS_DELAY = Number(flag('tts-delay', '100'));
   const STATE = flag('state', 'redis');
-  if (![CALLS, BASELINE, LLM_DELAY, TTS_DELAY].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE)) {
+  const SPREAD = Number(flag('spread-ms', '2000'));
+  if (![CALLS, SPREAD, BASELINE, LLM_DELAY, TTS_DELAY].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE)) {
     process.stderr.write('usage: npm run bench -- voice [--calls N] [--baseline N] [--llm-delay ms] [--tts-delay ms] [--state redis|postgres]\n');
     process.exit(64);
   }
@@ -265,7 +289,7 @@ async function platform(): Promise<void> {
   type TurnTiming = import('../core/voice/call-session.js').TurnTiming;
   type BargeInEvent = import('../core/voice/call-session.js').BargeInEvent;
 
-  const child = fork(fileURLToPath(import.meta.url), ['--driver', '--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--driver', '--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY), '--spread-ms', String(SPREAD)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const fromChild = <T extends ToParent['type']>(type: T): Promise<Extract<ToParent, { type: T }>> =>
     new Promise((resolve) => {
       const on = (m: ToParent) => { if (m.type === type) { child.off('message', on); resolve(m as Extract<ToParent, { type: T }>); } };
@@ -287,13 +311,14 @@ async function platform(): Promise<void> {
   const { tenantId } = await seedDemo(p);
   await p.voice.prewarm(tenantId);
 
-  interface ServerCall { greeting?: { startAt: number; firstFrameAt: number | undefined }; turns: TurnTiming[]; barges: BargeInEvent[]; underruns: number; framesSent: number }
+  interface ServerCall { greeting?: { startAt: number; firstFrameAt: number | undefined }; turns: Array<TurnTiming & { text: string }>; lastCaller?: string; barges: BargeInEvent[]; underruns: number; framesSent: number }
   const byCall = new Map<string, ServerCall>();
   p.voice.on('call', (s: CallSession) => {
     const rec: ServerCall = { turns: [], barges: [], underruns: 0, framesSent: 0 };
     byCall.set(s.callSid, rec);
     s.on('greeting', (g) => { rec.greeting = g; });
-    s.on('turn', (t) => rec.turns.push({ ...t }));
+    s.on('utterance', (u) => { if (u.role === 'caller') rec.lastCaller = u.text; });
+    s.on('turn', (t) => rec.turns.push({ ...t, text: rec.lastCaller ?? '' }));
     s.on('barge_in', (b) => rec.barges.push(b));
     s.on('ended', () => { rec.underruns = s.out.stats.underruns; rec.framesSent = s.out.stats.framesSent; });
   });
@@ -311,6 +336,8 @@ async function platform(): Promise<void> {
     }, 100);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
     const result = fromChild('result');
     child.send({
       type: 'run', calls, concurrent, baseUrl: `http://127.0.0.1:${port}`, mediaUrl: `ws://127.0.0.1:${port}/twilio/media`,
@@ -319,16 +346,24 @@ async function platform(): Promise<void> {
     const { results, fakes } = await result;
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
+    loop.disable();
     clearInterval(sampler);
     const deadline = Date.now() + 10_000;
     while (p.voice.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 
     const server = [...byCall.values()];
     const overhead: number[] = [];
+    // The long answer streams 2 words per 60 ms: its first clause waits on injected token pacing, so it is
+    // reported apart (first clause − first token is that pacing), not as platform overhead.
+    const streamedTurn: number[] = [];
     const stages = { llmFirstToken: [] as number[], firstClause: [] as number[], ttsFirstByte: [] as number[], firstAudioOut: [] as number[] };
     for (const c of server) {
       for (const t of c.turns) {
         if (t.firstAudioOutAt === undefined) continue;
+        if (ANSWERS[t.text]?.chunkDelayMs) {
+          if (t.firstClauseAt !== undefined && t.llmFirstTokenAt !== undefined) streamedTurn.push(t.firstAudioOutAt - t.sttFinalAt - LLM_DELAY - TTS_DELAY - (t.firstClauseAt - t.llmFirstTokenAt));
+          continue;
+        }
         overhead.push(t.firstAudioOutAt - t.sttFinalAt - LLM_DELAY - TTS_DELAY);
         if (t.llmFirstTokenAt !== undefined) stages.llmFirstToken.push(t.llmFirstTokenAt - t.sttFinalAt);
         if (t.firstClauseAt !== undefined) stages.firstClause.push(t.firstClauseAt - t.sttFinalAt);
@@ -343,6 +378,8 @@ async function platform(): Promise<void> {
       calls, concurrent, completed: ok.length, failed: results.length - ok.length,
       errors: [...new Set(results.filter((r) => !r.ok).map((r) => r.error))].slice(0, 5),
       overheadMs: dist(overhead),
+      streamedTurnOverheadMs: dist(streamedTurn),
+      turnsPerCall: r2(server.reduce((n, c) => n + c.turns.length, 0) / Math.max(1, server.length)),
       stagesMs: { llmFirstToken: dist(stages.llmFirstToken), firstClause: dist(stages.firstClause), ttsFirstByte: dist(stages.ttsFirstByte), firstAudioOut: dist(stages.firstAudioOut) },
       bargeIn: {
         n: speechBarges.length,
@@ -364,6 +401,7 @@ async function platform(): Promise<void> {
       greetingServerMs: dist(server.map((c) => c.greeting?.firstFrameAt !== undefined ? c.greeting.firstFrameAt - c.greeting.startAt : NaN).filter((x) => !Number.isNaN(x))),
       frameJitterMs: dist(ok.flatMap((r) => r.gapDev)),
       callerUnderruns: ok.reduce((n, r) => n + r.underruns, 0),
+      backchannelPauseMs: dist(ok.map((r) => r.backchannelPauseMs ?? NaN).filter((x) => !Number.isNaN(x))),
       callerUnderrunMs: r2(ok.reduce((n, r) => n + r.underrunMs, 0)),
       pacerUnderruns: server.reduce((n, c) => n + c.underruns, 0),
       framesSent: server.reduce((n, c) => n + c.framesSent, 0),
@@ -372,6 +410,9 @@ async function platform(): Promise<void> {
       rssPerCallMB: r2((rssPeak - rssBefore) / Math.max(1, activePeak) / 1048576),
       heapPerCallMB: r2((heapPeak - heapBefore) / Math.max(1, activePeak) / 1048576),
       activePeak,
+      platformCpuPct: r2(((cpu.user + cpu.system) / 1000) / wallMs * 100),
+      platformLoopDelayMs: { p99: r2(loop.percentile(99) / 1e6), max: r2(loop.max / 1e6) },
+      driver: { cpuPct: fakes.driverCpuPct, loopDelayP99Ms: fakes.driverLoopDelayP99Ms, loopDelayMaxMs: fakes.driverLoopDelayMaxMs },
       cpuPctOfCorePerCall: r2(((cpu.user + cpu.system) / 1000) / wallMs / Math.max(1, concurrent ? calls : 1) * 100),
       wallMs: Math.round(wallMs),
     };
@@ -388,15 +429,17 @@ async function platform(): Promise<void> {
   await tdb.drop();
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b <= 0 ? null : r2(a / b));
   say(JSON.stringify({
-    bench: 'voice', calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, state: STATE,
-    overheadMs: load.overheadMs,
+    bench: 'voice', calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, state: STATE, spreadMs: SPREAD,
+    overheadMs: load.overheadMs, streamedTurnOverheadMs: load.streamedTurnOverheadMs, turnsPerCall: load.turnsPerCall,
     overheadRatioVsBaseline: { p50: ratio(load.overheadMs.p50, baseline.overheadMs.p50), p99: ratio(load.overheadMs.p99, baseline.overheadMs.p99) },
     bargeIn: load.bargeIn,
     backchannel: load.backchannel,
     greetingFirstAudioMs: load.greetingFirstAudioMs,
     greetingServerMs: load.greetingServerMs,
     frameJitterMs: load.frameJitterMs,
+    backchannelPauseMs: load.backchannelPauseMs,
     callerUnderruns: load.callerUnderruns, callerUnderrunMs: load.callerUnderrunMs, pacerUnderruns: load.pacerUnderruns,
+    platformCpuPct: load.platformCpuPct, platformLoopDelayMs: load.platformLoopDelayMs, driver: load.driver,
     rssPerCallMB: load.rssPerCallMB, heapPerCallMB: load.heapPerCallMB, cpuPctOfCorePerCall: load.cpuPctOfCorePerCall,
     completed: load.completed, failed: load.failed, errors: load.errors, providerSessionsLeft: load.providerSessionsLeft,
     stagesMs: load.stagesMs,

@@ -1,6 +1,7 @@
 import type express from 'express';
 import { rateLimit, type Store, type ClientRateLimitInfo, type Options } from 'express-rate-limit';
 import { ServiceLaneError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
 import type { StateStore } from '../state/store.js';
 
 /**
@@ -11,7 +12,7 @@ import type { StateStore } from '../state/store.js';
 export class StateRateLimitStore implements Store {
   private windowMs = 60_000;
   readonly localKeys = false;
-  constructor(private readonly state: StateStore, readonly prefix: string) {}
+  constructor(private readonly state: StateStore, readonly prefix: string, private readonly logger?: Logger) {}
 
   init(options: Options): void { this.windowMs = options.windowMs; }
 
@@ -20,8 +21,13 @@ export class StateRateLimitStore implements Store {
   async increment(key: string): Promise<ClientRateLimitInfo> {
     const b = this.bucket();
     const windowSec = Math.ceil(this.windowMs / 1000);
-    const totalHits = await this.state.hit(`${this.prefix}${key}:${b}`, windowSec);
-    return { totalHits, resetTime: new Date((b + 1) * this.windowMs) };
+    try {
+      const totalHits = await this.state.hit(`${this.prefix}${key}:${b}`, windowSec);
+      return { totalHits, resetTime: new Date((b + 1) * this.windowMs) };
+    } catch (e) {
+      this.logger?.warn({ err: (e as Error).message, limiter: this.prefix }, 'rate-limit store unavailable; request let through');
+      throw e;
+    }
   }
 
   /** Only used with skip*Requests options, which we don't set; a fixed-window counter can't go down. */
@@ -32,17 +38,17 @@ export class StateRateLimitStore implements Store {
 
 /**
  * One limiter per key kind (IP before auth, token subject after). Over the limit → 429 ADM_ERR_RATE_LIMITED
- * through the shared error handler. A store outage lets requests through (logged by the caller's metrics)
- * rather than locking every admin out.
+ * through the shared error handler. A store outage lets requests through (with a warning) rather than
+ * locking every admin out.
  */
-export function limiter(o: { state: StateStore; kind: 'ip' | 'token'; limitPerMin: number; key: (req: express.Request) => string }): express.RequestHandler {
+export function limiter(o: { state: StateStore; logger?: Logger; kind: 'ip' | 'token'; limitPerMin: number; key: (req: express.Request) => string }): express.RequestHandler {
   return rateLimit({
     windowMs: 60_000,
     limit: o.limitPerMin,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     passOnStoreError: true,
-    store: new StateRateLimitStore(o.state, `rl:${o.kind}:`),
+    store: new StateRateLimitStore(o.state, `rl:${o.kind}:`, o.logger),
     keyGenerator: (req) => o.key(req),
     handler: (_req, _res, next) => next(new ServiceLaneError('ADM_ERR_RATE_LIMITED', `too many requests for this ${o.kind === 'ip' ? 'address' : 'token'}`, { retryAfterSec: 60 })),
   });

@@ -4,6 +4,7 @@ import helmet from 'helmet';
 import type { Platform } from '../app.js';
 import { ERROR_CODES, ServiceLaneError, type ErrorCode } from '../errors.js';
 import { migrationStatus } from '../db/migrate.js';
+import { metrics } from '../observability/metrics.js';
 import type { PluginConfigIssue } from '../registry/types.js';
 import { parseDealershipConfig, SLOT_NAMES, type DealershipConfig, type SlotName } from '../tenancy/config.js';
 import { seedDemoData } from '../tenancy/seed.js';
@@ -86,12 +87,13 @@ function pluginConfigError(issues: PluginConfigIssue[]): ServiceLaneError {
 export function createAdminRouter(p: Platform): express.Router {
   const r = express.Router();
   const limitPerMin = p.cfg.adminRateLimitPerMin;
+  r.use((_req, res, next) => { res.on('finish', () => metrics.httpRequests.inc({ group: 'admin', status: String(res.statusCode) })); next(); });
   r.use(helmet());
-  r.use(limiter({ state: p.state, kind: 'ip', limitPerMin, key: (req) => req.ip ?? 'unknown' }));
+  r.use(limiter({ state: p.state, logger: p.logger, kind: 'ip', limitPerMin, key: (req) => req.ip ?? 'unknown' }));
   r.get('/openapi.json', (_req, res) => { res.json(openApiDocument()); });
   r.use(authenticate({ jwt: p.cfg.jwt, tenants: p.tenants }));
   r.use(limiter({
-    state: p.state, kind: 'token', limitPerMin,
+    state: p.state, logger: p.logger, kind: 'token', limitPerMin,
     key: (req) => { const pr = principalOf(req); return crypto.createHash('sha256').update(`${pr.role}:${pr.sub}:${pr.tenant ?? ''}`).digest('hex').slice(0, 32); },
   }));
   r.use(express.json({ limit: BODY_LIMIT }));

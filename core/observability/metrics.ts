@@ -20,7 +20,7 @@ export const metrics = {
   toolCalls: new client.Histogram({ name: 'sl_tool_call_seconds', help: 'Agent tool latency', labelNames: ['tool', 'outcome'] as const, buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
   webhooks: new client.Counter({ name: 'sl_twilio_webhooks_total', help: 'Twilio webhooks by route and outcome', labelNames: ['route', 'outcome'] as const, registers: [registry] }),
   jobs: new client.Counter({ name: 'sl_jobs_total', help: 'Jobs by queue and outcome', labelNames: ['queue', 'outcome'] as const, registers: [registry] }),
-  bookings: new client.Counter({ name: 'sl_bookings_total', help: 'Booking attempts by outcome (booked, idempotent, slot_taken, invalid)', labelNames: ['outcome'] as const, registers: [registry] }),
+  bookings: new client.Counter({ name: 'sl_bookings_total', help: 'Booking attempts by outcome (booked, idempotent, slot_taken, invalid; retry_conflict and retry_deadlock count races resolved by a new transaction)', labelNames: ['outcome'] as const, registers: [registry] }),
   calendarDegraded: new client.Counter({ name: 'sl_calendar_busy_degraded_total', help: 'Availability computed from Postgres only because the external calendar failed', labelNames: ['reason'] as const, registers: [registry] }),
   calendarSync: new client.Counter({ name: 'sl_calendar_sync_total', help: 'Calendar mirroring outcomes (created, updated, cancelled, up_to_date, failed, …)', labelNames: ['outcome'] as const, registers: [registry] }),
 };

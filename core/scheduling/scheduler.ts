@@ -90,6 +90,24 @@ function instantMs(v: unknown, field: string): number {
 const pgCode = (e: unknown): string | undefined => (e as { code?: string } | undefined)?.code;
 
 /**
+ * Races that a fresh transaction resolves: an exclusion or unique conflict surfacing outside our handler, and
+ * a deadlock, which two inserts checking the same gist exclusion constraint against each other's uncommitted
+ * rows can produce (Postgres aborts one with 40P01).
+ */
+const RETRY_CODES: ReadonlySet<string> = new Set(['23P01', '23505', '40P01']);
+const MAX_ROUNDS = 20;
+
+/**
+ * Serialises writers of one resource for the rest of the transaction. Without it, concurrent inserts of
+ * overlapping rows each wait on the other's uncommitted row in the exclusion check: deadlocks (1 s to detect
+ * each) and chains of waits past the statement timeout. With it, a second writer waits only for the first
+ * to commit and then gets 23P01 at once. The constraint stays the authority; this only orders the queue.
+ */
+async function lockResource(trx: Knex.Transaction, tenantId: string, resourceId: string): Promise<void> {
+  await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`book:${tenantId}:${resourceId}`]);
+}
+
+/**
  * Availability and bookings. Postgres is the authority: the gist exclusion on (resource_id, tstzrange) turns a
  * race into 23P01 and so into VOI_ERR_SLOT_TAKEN with alternatives. An external calendar plugin contributes
  * busy time when it answers in time (otherwise availability degrades to Postgres only) and receives bookings
@@ -204,7 +222,7 @@ export class Scheduler {
       phone = text(o.customer.phone, { field: 'customer.phone', max: 16, optional: true, pattern: /^\+[1-9][0-9]{6,14}$/ });
       vehicleId = text(o.vehicleId, { field: 'vehicleId', max: 200, optional: true });
       notes = text(o.notes, { field: 'notes', max: 2000, optional: true });
-      callSid = text(o.callSid, { field: 'callSid', max: 64, optional: true, pattern: /^[A-Za-z0-9]+$/ });
+      callSid = text(o.callSid, { field: 'callSid', max: 64, optional: true, pattern: /^[A-Za-z0-9_-]+$/ });
       key = text(o.idempotencyKey, { field: 'idempotencyKey', max: 200, optional: true });
       source = text(o.source, { field: 'source', max: 40, optional: true, pattern: /^[a-z][a-z0-9_-]*$/ }) ?? 'voice';
     } catch (e) {
@@ -235,11 +253,13 @@ export class Scheduler {
     const extBusy = await this.externalBusy(o.tenantId, config, slot.startMs, slot.endMs);
 
     const tried = new Set<string>();
+    let rounds = 0;
     for (;;) {
       const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; taken?: true; conflict?: string; duplicateKey?: true }> => {
         const busy = [...await bookedBusy(trx, { fromMs: slot.startMs, toMs: slot.endMs }), ...extBusy];
         const resourceId = firstFreeResource({ resourceIds: resourceIds.filter((r) => !tried.has(r)), startMs: slot.startMs, endMs: slot.endMs, busy });
         if (resourceId === null) return { taken: true };
+        await lockResource(trx, o.tenantId, resourceId);
         try {
           const [row] = await trx('appointments').insert({
             customer_id: customerId, vehicle_id: vehicleId, customer_name: name, customer_phone: phone,
@@ -257,7 +277,10 @@ export class Scheduler {
         }
       }).catch((e: unknown) => {
         // The failed insert aborted the transaction; withTenant rethrows our own return only on success.
-        if (pgCode(e) === '23P01' || pgCode(e) === '23505') return { retry: true as const };
+        if (RETRY_CODES.has(pgCode(e) ?? '') && ++rounds < MAX_ROUNDS) {
+          metrics.bookings.inc({ outcome: pgCode(e) === '40P01' ? 'retry_deadlock' : 'retry_conflict' });
+          return { retry: true as const };
+        }
         throw e;
       });
       if ('retry' in attempt) continue;
@@ -354,6 +377,7 @@ export class Scheduler {
       !(b.resourceId === current.resource_id && b.startMs === current.starts_at.getTime() && b.endMs === current.ends_at.getTime()));
 
     const tried = new Set<string>();
+    let rounds = 0;
     for (;;) {
       const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; taken?: true; conflict?: string }> => {
         const cur = await this.lockRow(trx, id);
@@ -362,6 +386,7 @@ export class Scheduler {
         const order = [cur.resource_id, ...resourceIds.filter((r) => r !== cur.resource_id)].filter((r) => resourceIds.includes(r) && !tried.has(r));
         const resourceId = firstFreeResource({ resourceIds: order, startMs: slot.startMs, endMs: slot.endMs, busy });
         if (resourceId === null) return { taken: true };
+        await lockResource(trx, o.tenantId, resourceId);
         try {
           const [row] = await trx('appointments').where({ id }).update({
             starts_at: new Date(slot.startMs), ends_at: new Date(slot.endMs), resource_id: resourceId,
@@ -374,7 +399,10 @@ export class Scheduler {
           throw e;
         }
       }).catch((e: unknown) => {
-        if (pgCode(e) === '23P01') return { retry: true as const };
+        if (RETRY_CODES.has(pgCode(e) ?? '') && ++rounds < MAX_ROUNDS) {
+          metrics.bookings.inc({ outcome: pgCode(e) === '40P01' ? 'retry_deadlock' : 'retry_conflict' });
+          return { retry: true as const };
+        }
         throw e;
       });
       if ('retry' in attempt) continue;

@@ -116,8 +116,9 @@ export function createBuiltinCalendar(ctx: PluginContext): CalendarProvider {
 
     async cancelAppointment(o) {
       o.signal?.throwIfAborted();
-      // An unknown id is already "not booked": the goal state, so it resolves.
-      if (!UUID_RE.test(o.externalId)) return;
+      // Not one of our ids (e.g. another calendar's event id handed over by a fallback): say so rather than
+      // pretend it was cancelled. A well-formed id that matches nothing is already "not booked" and resolves.
+      if (!UUID_RE.test(o.externalId)) throw new PluginError('not_found', 'no such appointment', { provider: PROVIDER });
       await run(o.signal, (trx) => trx('appointments').where({ id: o.externalId, status: 'booked' }).update({
         status: 'cancelled', cancel_reason: o.reason?.slice(0, 500) ?? null, updated_at: trx.fn.now(),
       }));

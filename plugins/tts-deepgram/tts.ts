@@ -46,12 +46,8 @@ interface SessionHooks {
 
 class DeepgramTtsSession implements TtsSession {
   private seq = 0;
-  /** Bumped by clear(): audio and Flushed already queued in the chain for an older generation are dropped. */
-  private generation = 0;
   /** Between clear() and the server's Cleared, whatever arrives was synthesised for the cleared text. */
   private discarding = false;
-  /** Blob → Buffer is async; one chain keeps audio and Flushed in arrival order. */
-  private chain: Promise<void> = Promise.resolve();
   private closing: Promise<void> | undefined;
   private closed = false;
   private started = false;
@@ -69,28 +65,33 @@ class DeepgramTtsSession implements TtsSession {
 
   start(): void { this.started = true; }
 
+  /**
+   * Audio straight off the SDK's socket, as the ArrayBuffer it arrived as: the SDK would wrap each chunk in a
+   * Blob whose async read costs more than the rest of the audio path (and needs a promise chain for order).
+   * Registered after connect(), because connect() drops every message listener it didn't add itself.
+   */
+  attachAudio(): void {
+    this.conn.socket.addEventListener('message', (ev: { data: unknown }) => {
+      const data = ev.data;
+      if (this.closed || typeof data === 'string') return;
+      if (data instanceof ArrayBuffer) this.onAudioChunk(Buffer.from(data));
+      else if (ArrayBuffer.isView(data)) this.onAudioChunk(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+    });
+  }
+
+  private onAudioChunk(buf: Buffer): void {
+    if (this.discarding || buf.length === 0) return;
+    this.hooks.onAudio(buf);
+  }
+
+  /** JSON control messages through the SDK (binary arrives here too, as Blobs: handled in attachAudio). */
   private onMessage(m: unknown): void {
-    if (this.closed) return;
-    if (m instanceof Blob) {
-      if (this.discarding) return;
-      const gen = this.generation;
-      this.chain = this.chain.then(async () => {
-        const buf = Buffer.from(await m.arrayBuffer());
-        if (gen === this.generation && !this.closed) this.hooks.onAudio(buf);
-      }).catch((e: unknown) => this.ctx.logger.warn({ err: (e as Error).message }, 'deepgram speak audio handler failed'));
-      return;
-    }
-    if (!isObject(m)) return;
+    if (this.closed || m instanceof Blob || !isObject(m)) return;
     switch (m.type) {
-      case 'Flushed': {
+      case 'Flushed':
         if (this.discarding) return;
-        const gen = this.generation;
-        const seq = typeof m.sequence_id === 'number' ? m.sequence_id : -1;
-        this.chain = this.chain.then(() => {
-          if (gen === this.generation && !this.closed) this.hooks.onFlushed(seq);
-        }).catch((e: unknown) => this.ctx.logger.warn({ err: (e as Error).message }, 'deepgram speak flushed handler failed'));
+        this.hooks.onFlushed(typeof m.sequence_id === 'number' ? m.sequence_id : -1);
         return;
-      }
       case 'Cleared':
         this.discarding = false;
         return;
@@ -138,13 +139,11 @@ class DeepgramTtsSession implements TtsSession {
   }
 
   clear(): void {
-    this.generation++;
     if (this.send(() => this.conn.sendClear({ type: 'Clear' }))) this.discarding = true;
   }
 
   close(): Promise<void> {
     if (this.closing) return this.closing;
-    this.generation++;
     if (this.closed) return (this.closing = Promise.resolve());
     this.closing = new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -190,6 +189,7 @@ export function createDeepgramTts(ctx: PluginContext, settings: TtsDeepgramSetti
       }
       const session = new DeepgramTtsSession(conn, o, ctx);
       conn.connect();
+      session.attachAudio();
       try {
         await waitOpen(conn, o.signal);
       } catch (e) {

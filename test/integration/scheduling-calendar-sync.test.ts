@@ -178,6 +178,22 @@ for (const backend of ['redis', 'postgres'] as const) {
       assert.equal(eventsFor(a.id).length, 1);
     });
 
+    it('never counts a write taken by a configured built-in fallback as mirrored to Google', async () => {
+      const tenant = await t.p.tenants.create({ name: 'Fallback Motors', config: { ...demo, plugins: { ...(demo.plugins as object), calendar: { plugin: 'calendar-google', credentialsRef: 'google', fallback: 'calendar-builtin' } } } });
+      await t.p.tenants.putCredential(tenant.id, 'google', CREDS);
+      fake.setDown(true);
+      const a = await stack.scheduler.book({ tenantId: tenant.id, customer, serviceType: 'oil_change', start: '2027-03-11T09:00:00-08:00', now: NOW });
+      const jobId = calendarSyncJobId({ tenantId: tenant.id, appointmentId: a.id, action: 'create', revision: 1 });
+      await until(async () => ((await stack.jobs.getJob('calendar-sync', jobId))?.attemptsMade ?? 0) >= 2, 'two sync attempts answered by the fallback');
+      const r = await row(tenant.id, a.id);
+      assert.equal(r.sync_state, 'pending');
+      assert.equal(r.external_event_id, null);
+      fake.setDown(false);
+      await stack.jobs.waitForJob('calendar-sync', jobId);
+      assert.equal((await row(tenant.id, a.id)).external_event_id, eventIdFor(a.id));
+      assert.equal(eventsFor(a.id).length, 1);
+    });
+
     it('fails the sync at once when Google refuses the grant (not retryable)', async () => {
       const tenantId = await googleTenant();
       fake.revokeRefreshToken(CREDS.refreshToken);

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { isServiceLaneError, type ErrorCode } from '../../core/errors.js';
 import type { BookInput, Scheduler, Slot } from '../../core/scheduling/scheduler.js';
+import { metrics } from '../../core/observability/metrics.js';
 
 const demo = JSON.parse(fs.readFileSync(new URL('../../tenants/examples/demo-dealership.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 
@@ -33,6 +34,8 @@ describe('Scheduler (built-in calendar)', function () {
   const rows = (tid: string, where: Record<string, unknown> = {}): Promise<number> =>
     t.p.tenants.withTenant(tid, async (trx: Knex.Transaction) => Number((await trx('appointments').where(where).count<{ count: string }[]>('* as count'))[0]!.count));
   const customer = { id: 'cust-1', name: 'Ana Lopez', phone: '+14085550111' };
+  const deadlockRetries = async (): Promise<number> =>
+    (await metrics.bookings.get()).values.filter((v) => v.labels.outcome === 'retry_deadlock').reduce((a, v) => a + v.value, 0);
 
   before(async () => {
     t = await startTestPlatform();
@@ -142,13 +145,22 @@ describe('Scheduler (built-in calendar)', function () {
       assert.equal(await rows(oneBay, { starts_at: new Date(start) }), 1);
     });
 
-    it('fills all three bays when ten callers race for one slot', async () => {
-      const start = '2027-03-09T14:00:00-08:00';
-      const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => s.book({ tenantId, customer: { id: `r${i}`, name: `Racer ${i}` }, serviceType: 'tire_rotation', start, now: NOW })));
-      const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.resourceId] : []));
-      assert.deepEqual(won.sort(), ['bay-1', 'bay-2', 'bay-3']);
-      assert.ok(results.every((r) => r.status === 'fulfilled' || (isServiceLaneError(r.reason) && r.reason.code === 'VOI_ERR_SLOT_TAKEN')));
-      assert.equal(await rows(tenantId, { starts_at: new Date(start) }), 3);
+    it('fills all three bays when ten callers race for each of six slots, with no other error', async () => {
+      // Overlapping inserts into one gist exclusion constraint would deadlock or time out without the
+      // per-resource ordering; every caller must get a booking or a clean "slot taken".
+      const deadlocksBefore = await deadlockRetries();
+      const starts = ['09', '10', '11', '12', '13', '14'].map((h) => `2027-03-09T${h}:00:00-08:00`);
+      const results = await Promise.allSettled(starts.flatMap((start) => Array.from({ length: 10 }, (_, i) => s.book({
+        tenantId, customer: { id: `r${i}`, name: `Racer ${i}` }, serviceType: 'tire_rotation', start, now: NOW,
+      }).then((a) => ({ start, bay: a.resourceId })))));
+      const errors = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as { code?: string }).code ?? String(r.reason)] : []));
+      assert.deepEqual([...new Set(errors)], ['VOI_ERR_SLOT_TAKEN']);
+      for (const start of starts) {
+        const won = results.flatMap((r) => (r.status === 'fulfilled' && r.value.start === start ? [r.value.bay] : []));
+        assert.deepEqual(won.sort(), ['bay-1', 'bay-2', 'bay-3'], start);
+        assert.equal(await rows(tenantId, { starts_at: new Date(start) }), 3);
+      }
+      assert.equal(await deadlockRetries(), deadlocksBefore, 'no booking transaction deadlocked');
     });
 
     it('returns the first booking when retried with the same idempotency key, also concurrently', async () => {
@@ -156,6 +168,9 @@ describe('Scheduler (built-in calendar)', function () {
       const first = await s.book(input);
       const again = await s.book(input);
       assert.equal(again.id, first.id);
+      // Also when the retry arrives after the slot has started (the start no longer validates).
+      const late = await s.book({ ...input, now: new Date('2027-03-10T08:05:00-08:00') });
+      assert.equal(late.id, first.id);
       const burst = await Promise.all(Array.from({ length: 5 }, () => s.book({ ...input, idempotencyKey: 'CA777-book-2', start: '2027-03-10T09:00:00-08:00' })));
       assert.equal(new Set(burst.map((b) => b.id)).size, 1);
       assert.equal(await rows(tenantId, { idempotency_key: 'CA777-book-1' }), 1);
