@@ -158,43 +158,38 @@ try {
   id = expectOk((await exec(p.toolbox, id, 'lookup_customer', {}))[1], 'lookup').identity;
   id = expectOk((await exec(p.toolbox, id, 'verify_customer', { first_name: null, last_name: caller.lastName, vin_last4: caller.vehicles[0]!.vin.slice(-4), zip: null }))[1], 'verify').identity;
   const bookMs: number[] = [];
+  const directMs: number[] = [];
   const booked = new Set<string>();
-  for (let i = -20; i < RUNS; i++) {
-    // Untimed: a slot that is free right now (the previous bookings may have used up its neighbours).
-    let t: { start: string; serviceType: string } | undefined;
-    for (let tries = 0; !t && tries < 50; tries++) {
+  /** Untimed: a slot that is free right now (earlier bookings may have used up its neighbours). */
+  const freeSlot = async (): Promise<{ start: string; serviceType: string }> => {
+    for (let tries = 0; tries < 50; tries++) {
       const serviceType = pick(config.serviceTypes).id;
       const open = (await p.scheduler.availableSlots({ tenantId, date: pick(dates).toISODate()!, serviceType, now })).filter((s) => !booked.has(s.start));
-      if (open.length) t = { start: pick(open).start, serviceType };
+      if (open.length) {
+        const start = pick(open).start;
+        booked.add(start);
+        return { start, serviceType };
+      }
     }
-    if (!t) throw new Error('no free slot left to book');
-    booked.add(t.start);
+    throw new Error('no free slot left to book');
+  };
+  const customerId = id.verifiedCustomerId!;
+  for (let i = -20; i < RUNS; i++) {
     // A fresh call every ten bookings keeps the idempotency keys and the per-call state realistic.
     if (i % 10 === 0) id = { ...id, callSid: callSid() };
+    const t = await freeSlot();
     const [ms, out] = await exec(p.toolbox, id, 'book_appointment', { start: t.start, service_type: t.serviceType, vehicle_id: null });
     expectOk(out, 'book_appointment');
-    if (i >= 0) bookMs.push(ms);
-  }
-
-  // ---- the Scheduler alone, same kind of booking, to show what the tool layer adds ----
-  const customerId = id.verifiedCustomerId!;
-  const directMs: number[] = [];
-  for (let i = -20; i < RUNS; i++) {
-    let t: { start: string; serviceType: string } | undefined;
-    for (let tries = 0; !t && tries < 50; tries++) {
-      const serviceType = pick(config.serviceTypes).id;
-      const open = (await p.scheduler.availableSlots({ tenantId, date: pick(dates).toISODate()!, serviceType, now })).filter((s) => !booked.has(s.start));
-      if (open.length) t = { start: pick(open).start, serviceType };
-    }
-    if (!t) throw new Error('no free slot left to book');
-    const slot = t;
-    const [ms, appt] = await time(() => p.scheduler.book({
-      tenantId, customer: { id: customerId, name: `${caller.firstName} ${caller.lastName}`, phone: caller.phone }, serviceType: slot.serviceType,
-      start: slot.start, callSid: id.callSid, idempotencyKey: `direct:${i}`, now,
+    // Interleaved on the same database state: the Scheduler alone, to show what the tool layer adds.
+    const d = await freeSlot();
+    const [dms, appt] = await time(() => p.scheduler.book({
+      tenantId, customer: { id: customerId, name: `${caller.firstName} ${caller.lastName}`, phone: caller.phone }, serviceType: d.serviceType,
+      start: d.start, callSid: id.callSid, idempotencyKey: `direct:${i}`, now,
     }));
-    if (i >= 0) directMs.push(ms);
-    // Untimed: give the capacity back, so this comparison doesn't fill the horizon.
+    // Untimed: give that capacity back, so the comparison doesn't fill the horizon.
     await p.scheduler.cancel({ tenantId, appointmentId: appt.id });
+    booked.delete(d.start);
+    if (i >= 0) { bookMs.push(ms); directMs.push(dms); }
   }
 
   // ---- lookup_customer by caller ID: warm cache, and with the cache off ----

@@ -338,6 +338,32 @@ async function platform(): Promise<void> {
     const t0 = performance.now();
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
+    const stalls: number[] = [];
+    const slow = new Map<string, { n: number; ms: number; max: number }>();
+    let hook: import('node:async_hooks').AsyncHook | undefined;
+    if (process.env.VOICE_BENCH_DEBUG) {
+      const ah = await import('node:async_hooks');
+      const types = new Map<number, string>();
+      const starts = new Map<number, number>();
+      hook = ah.createHook({
+        init(id, type) { types.set(id, type); },
+        before(id) { starts.set(id, performance.now()); },
+        after(id) {
+          const t0 = starts.get(id);
+          if (t0 === undefined) return;
+          starts.delete(id);
+          const d = performance.now() - t0;
+          if (d > 15) { const k = types.get(id) ?? '?'; const e = slow.get(k) ?? { n: 0, ms: 0, max: 0 }; e.n++; e.ms += d; e.max = Math.max(e.max, d); slow.set(k, e); }
+        },
+        destroy(id) { types.delete(id); starts.delete(id); },
+      }).enable();
+    }
+    const gcs: Array<{ kind: number; ms: number }> = [];
+    let lastTick = performance.now();
+    const stallTimer = setInterval(() => { const n = performance.now(); if (n - lastTick > 30) stalls.push(Math.round(n - lastTick)); lastTick = n; }, 5);
+    const { PerformanceObserver } = await import('node:perf_hooks');
+    const gcObs = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push({ kind: (e.detail as { kind?: number } | undefined)?.kind ?? 0, ms: e.duration }); });
+    gcObs.observe({ entryTypes: ['gc'] });
     const result = fromChild('result');
     child.send({
       type: 'run', calls, concurrent, baseUrl: `http://127.0.0.1:${port}`, mediaUrl: `ws://127.0.0.1:${port}/twilio/media`,
@@ -346,6 +372,15 @@ async function platform(): Promise<void> {
     const { results, fakes } = await result;
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
+    clearInterval(stallTimer);
+    gcObs.disconnect();
+    hook?.disable();
+    if (process.env.VOICE_BENCH_DEBUG) {
+      process.stderr.write(`slow callbacks (>15ms) by resource: ${JSON.stringify([...slow.entries()].map(([k, v]) => [k, v.n, Math.round(v.ms), Math.round(v.max)]))}\n`);
+      process.stderr.write(`stalls>30ms: ${stalls.length} [${stalls.sort((a, b) => b - a).slice(0, 20).join(', ')}]\n`);
+      const gcBig = gcs.filter((g) => g.ms > 10).sort((a, b) => b.ms - a.ms);
+      process.stderr.write(`gc: ${gcs.length} total ${Math.round(gcs.reduce((n, g) => n + g.ms, 0))} ms; >10ms: ${gcBig.length} [${gcBig.slice(0, 10).map((g) => `${g.kind}:${Math.round(g.ms)}`).join(', ')}]\n`);
+    }
     loop.disable();
     clearInterval(sampler);
     const deadline = Date.now() + 10_000;

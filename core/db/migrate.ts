@@ -96,12 +96,14 @@ export async function migrateAllTenants(db: Knex, o: { concurrency?: number; onP
   const t0 = performance.now();
   const migrations = o.migrations ?? loadMigrations('tenant');
   const latest = migrations.at(-1)?.name ?? '';
-  const rows: { id: string; schema_name: string; version: string | null }[] = await db('platform.tenants as t')
+  // Only the tenants that are behind leave the database; the rest are a count.
+  const behind: { id: string; schema_name: string; version: string | null }[] = await db('platform.tenants as t')
     .leftJoin('platform.tenant_migrations as m', 'm.tenant_id', 't.id')
     .whereNot('t.status', 'offboarded')
+    .andWhereRaw('m.version is distinct from ?', [latest])
     .select('t.id', 't.schema_name', 'm.version')
     .orderBy([{ column: 't.created_at' }, { column: 't.id' }]);
-  const behind = rows.filter((r) => r.version !== latest);
+  const [{ n: total } = { n: 0 }] = await db('platform.tenants').whereNot('status', 'offboarded').count({ n: '*' }) as { n: number }[];
   const failed: TenantMigrationResult[] = [];
   let migrated = 0;
   let done = 0;
@@ -115,7 +117,7 @@ export async function migrateAllTenants(db: Knex, o: { concurrency?: number; onP
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 2) }, worker));
-  return { total: rows.length, current: rows.length - behind.length, migrated, failed, ms: performance.now() - t0 };
+  return { total: Number(total), current: Number(total) - behind.length, migrated, failed, ms: performance.now() - t0 };
 }
 
 export interface MigrationStatus { platformCurrent: boolean; platformPending: string[]; tenantsBehind: number; tenantsFailed: number; latestTenantVersion: string | null }

@@ -10,7 +10,7 @@ import type { StateStore } from '../state/store.js';
 import type { Tenant, TenantService } from '../tenancy/tenants.js';
 import { configHash, SLOT_NAMES, type DealershipConfig, type PluginSlot, type SlotName } from '../tenancy/config.js';
 import {
-  breakerOf, DEFAULT_BREAKER, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY, fallbackInstance, isRequestResponseKind, toCoreError,
+  breakerOf, DEFAULT_BREAKER, FALLBACK_METHODS, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY, fallbackInstance, isRequestResponseKind, toCoreError,
   withTimeout, wrapInstance, type BreakerOptions, type BreakerState, type RetryPolicy,
 } from '../resilience/index.js';
 import { firstPartyPlugins } from '../../plugins/index.js';
@@ -447,6 +447,7 @@ export class PluginRegistry {
     const ws = secondary && r.fallback ? this.wrap(tenant.id, slot, r.fallback.loaded.manifest.id, secondary) : null;
     const logger = this.o.logger;
     const instance = ws ? fallbackInstance(wp, ws, {
+      methods: FALLBACK_METHODS[slot],
       onFallback: (e, method) => logger.warn({ tenantId: tenant.id, slot, plugin: r.primary.loaded.manifest.id, method, err: (e as Error).message }, 'plugin call failed over to the fallback plugin'),
     }) : wp;
     return { ...base, instance, fallback: null, close: () => (instance as { close: () => Promise<void> }).close() };

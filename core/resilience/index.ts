@@ -9,7 +9,7 @@ export { withFallback, shouldFallBack } from './fallback.js';
 export { withMetrics, errorCategoryLabel } from './metrics.js';
 export { toCoreError } from './core-error.js';
 export {
-  wrapInstance, fallbackInstance, breakerOf, isRequestResponseKind, REQUEST_RESPONSE_KINDS, STREAMING_KINDS, RETRY_SAFE_METHODS,
+  wrapInstance, fallbackInstance, breakerOf, isRequestResponseKind, REQUEST_RESPONSE_KINDS, STREAMING_KINDS, RETRY_SAFE_METHODS, FALLBACK_METHODS,
   DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY, DEFAULT_BREAKER, type WrapOptions,
 } from './wrap-instance.js';
 export { callerCancelled, type CallFn } from './types.js';

@@ -27,6 +27,20 @@ export const RETRY_SAFE_METHODS: Readonly<Record<PluginKind, readonly string[]>>
   stt: [], llm: [], tts: [],
 };
 
+/**
+ * Methods a slot's fallback plugin may answer. Reads only (plus notifications): a write that fails at the
+ * primary must fail visibly and be retried by its job, not "succeed" in a different system — a cancel that
+ * lands in the built-in calendar while the Google event stays would be a silent mock.
+ */
+export const FALLBACK_METHODS: Readonly<Record<PluginKind, readonly string[]>> = {
+  crm: ['findCustomers', 'getCustomer', 'listVehicles', 'getServiceHistory'],
+  calendar: ['getBusy'],
+  vehicle: ['decodeVin'],
+  telephony: [],
+  notify: ['send'],
+  stt: [], llm: [], tts: [],
+};
+
 /** Per-call budgets by kind. A caller on the phone waits for CRM and calendar answers, so these stay short. */
 export const DEFAULT_CALL_TIMEOUT_MS: Readonly<Record<PluginKind, number>> = {
   crm: 5_000, calendar: 8_000, vehicle: 5_000, notify: 10_000, telephony: 10_000,
@@ -117,13 +131,14 @@ export function wrapInstance<T extends object>(instance: T, o: WrapOptions): T {
  * {@link shouldFallBack} allows (breaker open, outage, bad credentials), e.g. a Google calendar backed by the
  * built-in one. `close()` closes both; `breakerOf()` reports the primary's breaker.
  */
-export function fallbackInstance<T extends object>(primary: T, secondary: T, opts: { onFallback?: (e: unknown, method: string) => void } = {}): T {
+export function fallbackInstance<T extends object>(primary: T, secondary: T, opts: { onFallback?: (e: unknown, method: string) => void; methods?: readonly string[] } = {}): T {
   const p = primary as Record<string, unknown>;
   const s = secondary as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const name of methodNames(primary)) {
     const pm = (p[name] as CallFn<CallOptions, unknown>).bind(primary);
-    const sm = typeof s[name] === 'function' ? (s[name] as CallFn<CallOptions, unknown>).bind(secondary) : undefined;
+    const allowed = !opts.methods || opts.methods.includes(name);
+    const sm = allowed && typeof s[name] === 'function' ? (s[name] as CallFn<CallOptions, unknown>).bind(secondary) : undefined;
     out[name] = sm ? withFallback([pm, sm], { onFallback: (e) => opts.onFallback?.(e, name) }) : pm;
   }
   out.close = async () => {

@@ -276,7 +276,7 @@ export class Scheduler {
           throw e;
         }
       }).catch((e: unknown) => {
-        // The failed insert aborted the transaction; withTenant rethrows our own return only on success.
+        // It escaped the transaction, which rolled back: a race a fresh transaction resolves, or a real failure.
         if (RETRY_CODES.has(pgCode(e) ?? '') && ++rounds < MAX_ROUNDS) {
           metrics.bookings.inc({ outcome: pgCode(e) === '40P01' ? 'retry_deadlock' : 'retry_conflict' });
           return { retry: true as const };
@@ -288,6 +288,7 @@ export class Scheduler {
       if (attempt.duplicateKey) {
         const prior = await existing();
         if (prior) return prior;
+        if (++rounds >= MAX_ROUNDS) throw new ServiceLaneError('ADM_ERR_INTERNAL', 'booking kept colliding on its idempotency key');
         continue;
       }
       if (attempt.taken) {

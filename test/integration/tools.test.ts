@@ -25,12 +25,15 @@ describe('agent tools (Toolbox)', () => {
   let nhtsa: FakeNhtsa;
   let tenantId: string;
 
-  before(async () => {
+  // Platform start and database drop are the slow part on a busy CI box; the tests themselves are quick.
+  before(async function () {
+    this.timeout(60_000);
     nhtsa = await startFakeNhtsa();
     tp = await startTestPlatform({ env: { NHTSA_BASE_URL: nhtsa.url } });
     tenantId = (await seedDemo(tp.p)).tenantId;
   });
-  after(async () => {
+  after(async function () {
+    this.timeout(60_000);
     await tp?.close();
     await nhtsa?.close();
   });
