@@ -158,6 +158,9 @@ for (const backend of ['redis', 'postgres'] as const) {
       const closing = jobs.close({ timeoutMs: 300 });
       await closing;
       release();
+      // The force-closed worker still finishes the released job on its own connections; let it settle so the
+      // database drop in afterEach doesn't terminate a connection mid-query.
+      await new Promise((r) => setTimeout(r, 1500));
     });
   });
 }
