@@ -392,6 +392,8 @@ async function platform(): Promise<void> {
     // reported apart (first clause − first token is that pacing), not as platform overhead.
     const streamedTurn: number[] = [];
     const stages = { llmFirstToken: [] as number[], firstClause: [] as number[], ttsFirstByte: [] as number[], firstAudioOut: [] as number[] };
+    // The same turns split into legs, injected delays removed: where the overhead is spent.
+    const legs = { llm: [] as number[], clause: [] as number[], tts: [] as number[], out: [] as number[] };
     for (const c of server) {
       for (const t of c.turns) {
         if (t.firstAudioOutAt === undefined) continue;
@@ -400,6 +402,12 @@ async function platform(): Promise<void> {
           continue;
         }
         overhead.push(t.firstAudioOutAt - t.sttFinalAt - LLM_DELAY - TTS_DELAY);
+        if (t.llmFirstTokenAt !== undefined && t.firstClauseAt !== undefined && t.ttsFirstByteAt !== undefined) {
+          legs.llm.push(t.llmFirstTokenAt - t.sttFinalAt - LLM_DELAY);
+          legs.clause.push(t.firstClauseAt - t.llmFirstTokenAt);
+          legs.tts.push(t.ttsFirstByteAt - t.firstClauseAt - TTS_DELAY);
+          legs.out.push(t.firstAudioOutAt - t.ttsFirstByteAt);
+        }
         if (t.llmFirstTokenAt !== undefined) stages.llmFirstToken.push(t.llmFirstTokenAt - t.sttFinalAt);
         if (t.firstClauseAt !== undefined) stages.firstClause.push(t.firstClauseAt - t.sttFinalAt);
         if (t.ttsFirstByteAt !== undefined) stages.ttsFirstByte.push(t.ttsFirstByteAt - t.sttFinalAt);
@@ -414,6 +422,7 @@ async function platform(): Promise<void> {
       errors: [...new Set(results.filter((r) => !r.ok).map((r) => r.error))].slice(0, 5),
       overheadMs: dist(overhead),
       streamedTurnOverheadMs: dist(streamedTurn),
+      overheadLegsMs: { sttFinalToFirstToken: dist(legs.llm), firstTokenToClause: dist(legs.clause), clauseToTtsFirstByte: dist(legs.tts), ttsFirstByteToAudioOut: dist(legs.out) },
       turnsPerCall: r2(server.reduce((n, c) => n + c.turns.length, 0) / Math.max(1, server.length)),
       stagesMs: { llmFirstToken: dist(stages.llmFirstToken), firstClause: dist(stages.firstClause), ttsFirstByte: dist(stages.ttsFirstByte), firstAudioOut: dist(stages.firstAudioOut) },
       bargeIn: {
@@ -465,7 +474,7 @@ async function platform(): Promise<void> {
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b <= 0 ? null : r2(a / b));
   say(JSON.stringify({
     bench: 'voice', calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, state: STATE, spreadMs: SPREAD,
-    overheadMs: load.overheadMs, streamedTurnOverheadMs: load.streamedTurnOverheadMs, turnsPerCall: load.turnsPerCall,
+    overheadMs: load.overheadMs, overheadLegsMs: load.overheadLegsMs, streamedTurnOverheadMs: load.streamedTurnOverheadMs, turnsPerCall: load.turnsPerCall,
     overheadRatioVsBaseline: { p50: ratio(load.overheadMs.p50, baseline.overheadMs.p50), p99: ratio(load.overheadMs.p99, baseline.overheadMs.p99) },
     bargeIn: load.bargeIn,
     backchannel: load.backchannel,
@@ -478,7 +487,7 @@ async function platform(): Promise<void> {
     rssPerCallMB: load.rssPerCallMB, heapPerCallMB: load.heapPerCallMB, cpuPctOfCorePerCall: load.cpuPctOfCorePerCall,
     completed: load.completed, failed: load.failed, errors: load.errors, providerSessionsLeft: load.providerSessionsLeft,
     stagesMs: load.stagesMs,
-    baseline: { calls: BASELINE, overheadMs: baseline.overheadMs, bargeIn: baseline.bargeIn.heardAfterSpeechMs, greetingFirstAudioMs: baseline.greetingFirstAudioMs, frameJitterMs: baseline.frameJitterMs, cpuPctOfCorePerCall: baseline.cpuPctOfCorePerCall },
+    baseline: { calls: BASELINE, overheadMs: baseline.overheadMs, overheadLegsMs: baseline.overheadLegsMs, bargeIn: baseline.bargeIn.heardAfterSpeechMs, greetingFirstAudioMs: baseline.greetingFirstAudioMs, frameJitterMs: baseline.frameJitterMs, cpuPctOfCorePerCall: baseline.cpuPctOfCorePerCall },
     audioBytesCheck: load.audioBytesCheck, activePeak: load.activePeak, wallMs: load.wallMs,
   }));
   process.exit(0);
