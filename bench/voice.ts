@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- voice [--calls 100] [--llm-delay 200] [--tts-delay 100] [--spread-ms 2000] [--baseline 3] [--state redis|postgres]`
+ * `npm run bench -- voice [--calls 100] [--llm-delay 200] [--tts-delay 100] [--spread-ms 2000] [--baseline 3] [--lead-ms 80] [--state redis|postgres] [--debug]`
  *
  * The real platform (HTTP webhooks, media WebSocket, VoiceService, provider plugins, Postgres, Redis) in this
  * process; the fakes (OpenAI, Deepgram listen/speak, Twilio REST) and the fake Twilio callers in a child
@@ -26,6 +26,8 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 
 const argv = process.argv.slice(2);
 function flag(name: string, dflt: string): string {
@@ -66,42 +68,57 @@ interface ClientResult {
   gapDev: number[];
   underruns: number;
   underrunMs: number;
+  /** Each underrun as [epoch ms when playback ran dry, gap ms], so the parent can set aside its own GC probe. */
+  underrunAt: Array<[number, number]>;
   /** The deliberate pause while the agent waits to tell a backchannel from a barge-in (ms). */
   backchannelPauseMs?: number;
 }
 
-interface FakeSummary { driverCpuPct: number; driverLoopDelayP99Ms: number; driverLoopDelayMaxMs: number; longRequests: number; longAborted: number; followUps: number; followUpsTruncated: number; openListen: number; openSpeak: number; llmRequests: number }
+interface ProcStats { cpuPct: number; loopDelayP99Ms: number; loopDelayMaxMs: number }
+interface FakeSummary extends ProcStats { longRequests: number; longAborted: number; followUps: number; followUpsTruncated: number; openListen: number; openSpeak: number; llmRequests: number }
 
 type ToParent =
   | { type: 'ready'; openaiUrl: string; deepgramUrl: string; twilioUrl: string }
-  | { type: 'result'; results: ClientResult[]; fakes: FakeSummary };
-type ToChild =
-  | { type: 'run'; calls: number; concurrent: boolean; baseUrl: string; mediaUrl: string; publicBaseUrl: string; accountSid: string; authToken: string; to: string }
-  | { type: 'stop' };
+  | { type: 'summary'; fakes: FakeSummary }
+  | { type: 'result'; results: ClientResult[]; callers: ProcStats };
+interface RunSpec { calls: number; concurrent: boolean; baseUrl: string; mediaUrl: string; publicBaseUrl: string; accountSid: string; authToken: string; to: string }
+type ToChild = { type: 'run'; spec: RunSpec } | { type: 'reset' } | { type: 'summary' } | { type: 'stop' };
+
+/** CPU share and event-loop delay of this process from `start()` to `stop()`. */
+function procMonitor(): { start(): void; stop(): ProcStats } {
+  let cpu0 = process.cpuUsage();
+  let t0 = performance.now();
+  let loop = monitorEventLoopDelay({ resolution: 10 });
+  return {
+    start() { cpu0 = process.cpuUsage(); t0 = performance.now(); loop = monitorEventLoopDelay({ resolution: 10 }); loop.enable(); },
+    stop() {
+      loop.disable();
+      const c = process.cpuUsage(cpu0);
+      return {
+        cpuPct: Math.round(((c.user + c.system) / 1000) / (performance.now() - t0) * 1000) / 10,
+        loopDelayP99Ms: Math.round(loop.percentile(99) / 1e4) / 100, loopDelayMaxMs: Math.round(loop.max / 1e4) / 100,
+      };
+    },
+  };
+}
 
 const ACCOUNT_SID = 'AC' + 'b1c2d3e4'.repeat(4);
 const AUTH_TOKEN = 'twilio-auth-token-for-bench-0001';
 const OPENAI_KEY = 'sk-bench';
 const DEEPGRAM_KEY = 'dg-bench';
 
-// ------------------------------------------------------------------------------------------ driver (child)
+// ------------------------------------------------------------------------------------------ fakes (child 1)
 
-async function driver(): Promise<void> {
+async function fakesProcess(): Promise<void> {
   const { startFakeOpenAI } = await import('../test/fakes/openai.js');
   const { startFakeDeepgram } = await import('../test/fakes/deepgram.js');
   const { startFakeTwilioRest } = await import('../test/fakes/twilio-rest.js');
-  const { connectMediaStream, mediaClock } = await import('../test/fakes/twilio-media.js');
-  const { postWebhook, voiceWebhookParams, newSid } = await import('../test/fakes/twilio-webhooks.js');
-  const { parseStreamTwiml } = await import('../test/helpers/call-harness.js');
-  const { ClauseSplitter } = await import('../core/voice/clauses.js');
-
-  const spreadMs = Number(flag('spread-ms', '2000'));
-  const think = () => new Promise((r) => setTimeout(r, Math.random() * spreadMs));
   const llmDelay = Number(flag('llm-delay', '200'));
   const ttsDelay = Number(flag('tts-delay', '100'));
   const ai = await startFakeOpenAI({ apiKey: OPENAI_KEY, firstTokenDelayMs: llmDelay, chunkDelayMs: 0, wordsPerChunk: 2 });
   const dg = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY, speak: { msPerChar: MS_PER_CHAR, firstByteDelayMs: ttsDelay } });
   const tw = await startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN });
+  const mon = procMonitor();
 
   let longRequests = 0;
   let followUps = 0;
@@ -122,14 +139,56 @@ async function driver(): Promise<void> {
   });
   dg.listen.respond((_s, burst) => SCRIPT[burst] ?? '');
 
+  process.on('message', (msg: ToChild) => {
+    void (async () => {
+      if (msg.type === 'stop') {
+        await Promise.all([ai.close(), dg.close(), tw.close()]);
+        process.exit(0);
+      }
+      if (msg.type === 'reset') {
+        ai.reset();
+        longRequests = 0;
+        followUps = 0;
+        followUpTruncated.length = 0;
+        longIdx.length = 0;
+        mon.start();
+        return;
+      }
+      if (msg.type === 'summary') {
+        const deadline = Date.now() + 15_000;
+        while ((dg.listen.openSessions > 0 || dg.speak.openSessions > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        const fakes: FakeSummary = {
+          ...mon.stop(),
+          longRequests, longAborted: longIdx.filter((i) => ai.requests[i]?.abortedByClient).length,
+          followUps, followUpsTruncated: followUpTruncated.filter(Boolean).length,
+          openListen: dg.listen.openSessions, openSpeak: dg.speak.openSessions, llmRequests: ai.requests.length,
+        };
+        process.send!({ type: 'summary', fakes } satisfies ToParent);
+      }
+    })();
+  });
+  process.send!({ type: 'ready', openaiUrl: ai.url, deepgramUrl: dg.url, twilioUrl: tw.url } satisfies ToParent);
+}
+
+// ------------------------------------------------------------------------------------------ callers (child 2)
+
+async function callersProcess(): Promise<void> {
+  const { connectMediaStream, mediaClock } = await import('../test/fakes/twilio-media.js');
+  const { postWebhook, voiceWebhookParams, newSid } = await import('../test/fakes/twilio-webhooks.js');
+  const { parseStreamTwiml } = await import('../test/helpers/call-harness.js');
+  const { ClauseSplitter } = await import('../core/voice/clauses.js');
+  const spreadMs = Number(flag('spread-ms', '2000'));
+  const think = () => new Promise((r) => setTimeout(r, Math.random() * spreadMs));
+  const mon = procMonitor();
+
   const clauses = (text: string): number => {
     const s = new ClauseSplitter();
     return s.push(text).length + (s.end() ? 1 : 0);
   };
 
-  async function oneCall(o: Extract<ToChild, { type: 'run' }>): Promise<ClientResult> {
+  async function oneCall(o: RunSpec): Promise<ClientResult> {
     const callSid = newSid('CA');
-    const r: ClientResult = { callSid, ok: false, gapDev: [], underruns: 0, underrunMs: 0 };
+    const r: ClientResult = { callSid, ok: false, gapDev: [], underruns: 0, underrunMs: 0, underrunAt: [] };
     try {
       const res = await postWebhook({
         baseUrl: o.baseUrl, publicUrl: o.publicBaseUrl, path: '/twilio/voice', authToken: o.authToken,
@@ -204,7 +263,7 @@ async function driver(): Promise<void> {
         if (inClause > 0) {
           const gap = m.at - playEnd;
           if (gap > 1 && playEnd >= bcStart && playEnd <= bcStart + 2000) r.backchannelPauseMs = gap;
-          else if (gap > 1) { r.underruns++; r.underrunMs += gap; }
+          else if (gap > 1) { r.underruns++; r.underrunMs += gap; r.underrunAt.push([performance.timeOrigin + playEnd, gap]); }
           if (inClause > 6 && !(prevAt >= bcStart && prevAt <= bcStart + 2000)) r.gapDev.push(Math.abs(m.at - prevAt - bytes / 8));
         }
         playEnd = Math.max(playEnd, m.at) + bytes / 8;
@@ -221,41 +280,21 @@ async function driver(): Promise<void> {
 
   process.on('message', (msg: ToChild) => {
     void (async () => {
-      if (msg.type === 'stop') {
-        await Promise.all([ai.close(), dg.close(), tw.close()]);
-        process.exit(0);
-      }
-      ai.reset();
-      const cpu0 = process.cpuUsage();
-      const t0 = performance.now();
-      const loop = monitorEventLoopDelay({ resolution: 10 });
-      loop.enable();
-      longRequests = 0;
-      followUps = 0;
-      followUpTruncated.length = 0;
-      longIdx.length = 0;
+      if (msg.type === 'stop') process.exit(0);
+      if (msg.type !== 'run') return;
+      const o = msg.spec;
+      mon.start();
       let results: ClientResult[];
-      if (msg.concurrent) {
-        results = await Promise.all(Array.from({ length: msg.calls }, () => oneCall(msg)));
+      if (o.concurrent) {
+        results = await Promise.all(Array.from({ length: o.calls }, () => oneCall(o)));
       } else {
         results = [];
-        for (let i = 0; i < msg.calls; i++) results.push(await oneCall(msg));
+        for (let i = 0; i < o.calls; i++) results.push(await oneCall(o));
       }
-      const deadline = Date.now() + 15_000;
-      while ((dg.listen.openSessions > 0 || dg.speak.openSessions > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      loop.disable();
-      const cpu = process.cpuUsage(cpu0);
-      const fakes: FakeSummary = {
-        driverCpuPct: Math.round(((cpu.user + cpu.system) / 1000) / (performance.now() - t0) * 1000) / 10,
-        driverLoopDelayP99Ms: Math.round(loop.percentile(99) / 1e4) / 100, driverLoopDelayMaxMs: Math.round(loop.max / 1e4) / 100,
-        longRequests, longAborted: longIdx.filter((i) => ai.requests[i]?.abortedByClient).length,
-        followUps, followUpsTruncated: followUpTruncated.filter(Boolean).length,
-        openListen: dg.listen.openSessions, openSpeak: dg.speak.openSessions, llmRequests: ai.requests.length,
-      };
-      process.send!({ type: 'result', results, fakes } satisfies ToParent);
+      process.send!({ type: 'result', results, callers: mon.stop() } satisfies ToParent);
     })();
   });
-  process.send!({ type: 'ready', openaiUrl: ai.url, deepgramUrl: dg.url, twilioUrl: tw.url } satisfies ToParent);
+  process.send!({ type: 'ready', openaiUrl: '', deepgramUrl: '', twilioUrl: '' } satisfies ToParent);
 }
 
 // ------------------------------------------------------------------------------------------ platform (parent)
@@ -276,6 +315,7 @@ async function platform(): Promise<void> {
   const TTS_DELAY = Number(flag('tts-delay', '100'));
   const STATE = flag('state', 'redis');
   const SPREAD = Number(flag('spread-ms', '2000'));
+  const DEBUG = argv.includes('--debug');
   if (![CALLS, SPREAD, BASELINE, LLM_DELAY, TTS_DELAY].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE)) {
     process.stderr.write('usage: npm run bench -- voice [--calls N] [--baseline N] [--llm-delay ms] [--tts-delay ms] [--state redis|postgres]\n');
     process.exit(64);
@@ -289,13 +329,21 @@ async function platform(): Promise<void> {
   type TurnTiming = import('../core/voice/call-session.js').TurnTiming;
   type BargeInEvent = import('../core/voice/call-session.js').BargeInEvent;
 
-  const child = fork(fileURLToPath(import.meta.url), ['--driver', '--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY), '--spread-ms', String(SPREAD)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const fromChild = <T extends ToParent['type']>(type: T): Promise<Extract<ToParent, { type: T }>> =>
+  const self = fileURLToPath(import.meta.url);
+  const common = ['--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY), '--spread-ms', String(SPREAD)];
+  const fakesChild = fork(self, ['--role', 'fakes', ...common], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const callersChild = fork(self, ['--role', 'callers', ...common], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  type Child = typeof fakesChild;
+  const fromChild = <T extends ToParent['type']>(child: Child, type: T): Promise<Extract<ToParent, { type: T }>> =>
     new Promise((resolve) => {
       const on = (m: ToParent) => { if (m.type === type) { child.off('message', on); resolve(m as Extract<ToParent, { type: T }>); } };
       child.on('message', on);
     });
-  const ready = await fromChild('ready');
+  const [ready] = await Promise.all([fromChild(fakesChild, 'ready'), fromChild(callersChild, 'ready')]);
+  // Memory per call is read after a full GC, so it is what calls retain, not garbage not yet collected.
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const retained = () => { gc(); gc(); const m = process.memoryUsage(); return { rss: m.rss, heap: m.heapUsed + m.external }; };
 
   const tdb = await createTestDatabase('benchvoice');
   const PUBLIC = 'https://bench.servicelane.test';
@@ -309,6 +357,13 @@ async function platform(): Promise<void> {
   const server = await listen(p, createHttpApp(p));
   const port = (server.address() as AddressInfo).port;
   const { tenantId } = await seedDemo(p);
+  const leadArg = flag('lead-ms', '');
+  if (leadArg) {
+    // Same wiring as core/app.ts, with a different pacing lead (to compare settings in one build).
+    const { VoiceService } = await import('../core/voice/voice-service.js');
+    await p.voice.close();
+    p.voice = new VoiceService({ cfg, tenants: p.tenants, registry: p.registry, toolbox: p.toolbox, state: p.state, jobs: p.jobs, logger: silentLogger, telephony: p.telephony, options: { leadMs: Number(leadArg) } });
+  }
   await p.voice.prewarm(tenantId);
 
   interface ServerCall { greeting?: { startAt: number; firstFrameAt: number | undefined }; turns: Array<TurnTiming & { text: string }>; lastCaller?: string; barges: BargeInEvent[]; underruns: number; framesSent: number }
@@ -325,15 +380,24 @@ async function platform(): Promise<void> {
 
   const run = async (calls: number, concurrent: boolean) => {
     byCall.clear();
-    const rssBefore = process.memoryUsage().rss;
-    const heapBefore = process.memoryUsage().heapUsed;
-    let rssPeak = rssBefore;
-    let heapPeak = heapBefore;
+    const before = retained();
+    let live: { rss: number; heap: number } | undefined;
     let activePeak = 0;
+    let measuring = false;
+    /** The forced-GC memory probe stalls this process; underruns it causes are the bench's, not the platform's. */
+    let probe: [number, number] | undefined;
     const sampler = setInterval(() => {
-      const m = process.memoryUsage();
-      if (p.voice.active >= activePeak) { activePeak = p.voice.active; rssPeak = Math.max(rssPeak, m.rss); heapPeak = Math.max(heapPeak, m.heapUsed); }
-    }, 100);
+      activePeak = Math.max(activePeak, p.voice.active);
+      // Once every call is up (sockets open, greeting playing, before the first turn): what N live calls hold.
+      if (!live && !measuring && p.voice.active === calls) {
+        measuring = true;
+        setTimeout(() => {
+          const t0 = performance.timeOrigin + performance.now();
+          live = retained();
+          probe = [t0, performance.timeOrigin + performance.now()];
+        }, 2000);
+      }
+    }, 50);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const loop = monitorEventLoopDelay({ resolution: 10 });
@@ -341,7 +405,7 @@ async function platform(): Promise<void> {
     const stalls: number[] = [];
     const slow = new Map<string, { n: number; ms: number; max: number }>();
     let hook: import('node:async_hooks').AsyncHook | undefined;
-    if (process.env.VOICE_BENCH_DEBUG) {
+    if (DEBUG) {
       const ah = await import('node:async_hooks');
       const types = new Map<number, string>();
       const starts = new Map<number, number>();
@@ -362,20 +426,24 @@ async function platform(): Promise<void> {
     let lastTick = performance.now();
     const stallTimer = setInterval(() => { const n = performance.now(); if (n - lastTick > 30) stalls.push(Math.round(n - lastTick)); lastTick = n; }, 5);
     const { PerformanceObserver } = await import('node:perf_hooks');
-    const gcObs = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push({ kind: (e.detail as { kind?: number } | undefined)?.kind ?? 0, ms: e.duration }); });
+    const gcObs = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push({ kind: ((e as { detail?: { kind?: number } }).detail)?.kind ?? 0, ms: e.duration }); });
     gcObs.observe({ entryTypes: ['gc'] });
-    const result = fromChild('result');
-    child.send({
-      type: 'run', calls, concurrent, baseUrl: `http://127.0.0.1:${port}`, mediaUrl: `ws://127.0.0.1:${port}/twilio/media`,
+    fakesChild.send({ type: 'reset' } satisfies ToChild);
+    const result = fromChild(callersChild, 'result');
+    callersChild.send({ type: 'run', spec: {
+      calls, concurrent, baseUrl: `http://127.0.0.1:${port}`, mediaUrl: `ws://127.0.0.1:${port}/twilio/media`,
       publicBaseUrl: PUBLIC, accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, to: DEMO_NUMBER,
-    } satisfies ToChild);
-    const { results, fakes } = await result;
+    } } satisfies ToChild);
+    const { results, callers } = await result;
+    const summary = fromChild(fakesChild, 'summary');
+    fakesChild.send({ type: 'summary' } satisfies ToChild);
+    const { fakes } = await summary;
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     clearInterval(stallTimer);
     gcObs.disconnect();
     hook?.disable();
-    if (process.env.VOICE_BENCH_DEBUG) {
+    if (DEBUG) {
       process.stderr.write(`slow callbacks (>15ms) by resource: ${JSON.stringify([...slow.entries()].map(([k, v]) => [k, v.n, Math.round(v.ms), Math.round(v.max)]))}\n`);
       process.stderr.write(`stalls>30ms: ${stalls.length} [${stalls.sort((a, b) => b - a).slice(0, 20).join(', ')}]\n`);
       const gcBig = gcs.filter((g) => g.ms > 10).sort((a, b) => b.ms - a.ms);
@@ -385,7 +453,9 @@ async function platform(): Promise<void> {
     clearInterval(sampler);
     const deadline = Date.now() + 10_000;
     while (p.voice.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const afterAll = retained();
 
+    const inProbe = (at: number) => probe !== undefined && at >= probe[0] - 5 && at <= probe[1] + 250;
     const server = [...byCall.values()];
     const overhead: number[] = [];
     // The long answer streams 2 words per 60 ms: its first clause waits on injected token pacing, so it is
@@ -444,19 +514,23 @@ async function platform(): Promise<void> {
       greetingFirstAudioMs: dist(ok.map((r) => r.greetingMs!).filter((x) => x !== undefined)),
       greetingServerMs: dist(server.map((c) => c.greeting?.firstFrameAt !== undefined ? c.greeting.firstFrameAt - c.greeting.startAt : NaN).filter((x) => !Number.isNaN(x))),
       frameJitterMs: dist(ok.flatMap((r) => r.gapDev)),
-      callerUnderruns: ok.reduce((n, r) => n + r.underruns, 0),
+      callerUnderruns: ok.reduce((n, r) => n + r.underrunAt.filter(([at]) => !inProbe(at)).length, 0),
+      callerUnderrunMs: r2(ok.reduce((n, r) => n + r.underrunAt.filter(([at]) => !inProbe(at)).reduce((m, [, g]) => m + g, 0), 0)),
+      underrunsDuringMemoryProbe: ok.reduce((n, r) => n + r.underrunAt.filter(([at]) => inProbe(at)).length, 0),
+      memoryProbeStallMs: probe ? r2(probe[1] - probe[0]) : null,
       backchannelPauseMs: dist(ok.map((r) => r.backchannelPauseMs ?? NaN).filter((x) => !Number.isNaN(x))),
-      callerUnderrunMs: r2(ok.reduce((n, r) => n + r.underrunMs, 0)),
       pacerUnderruns: server.reduce((n, c) => n + c.underruns, 0),
       framesSent: server.reduce((n, c) => n + c.framesSent, 0),
       audioBytesCheck: { received: ok.reduce((n, r) => n + r.receivedBytes!, 0), played: ok.reduce((n, r) => n + r.playedBytes!, 0), droppedByClear: ok.reduce((n, r) => n + r.droppedByClear!, 0) },
       providerSessionsLeft: { listen: fakes.openListen, speak: fakes.openSpeak },
-      rssPerCallMB: r2((rssPeak - rssBefore) / Math.max(1, activePeak) / 1048576),
-      heapPerCallMB: r2((heapPeak - heapBefore) / Math.max(1, activePeak) / 1048576),
+      rssPerCallMB: live ? r2((live.rss - before.rss) / calls / 1048576) : null,
+      heapPerCallMB: live ? r2((live.heap - before.heap) / calls / 1048576) : null,
+      rssRetainedAfterMB: r2((afterAll.rss - before.rss) / 1048576),
       activePeak,
       platformCpuPct: r2(((cpu.user + cpu.system) / 1000) / wallMs * 100),
       platformLoopDelayMs: { p99: r2(loop.percentile(99) / 1e6), max: r2(loop.max / 1e6) },
-      driver: { cpuPct: fakes.driverCpuPct, loopDelayP99Ms: fakes.driverLoopDelayP99Ms, loopDelayMaxMs: fakes.driverLoopDelayMaxMs },
+      fakesProcess: { cpuPct: fakes.cpuPct, loopDelayP99Ms: fakes.loopDelayP99Ms, loopDelayMaxMs: fakes.loopDelayMaxMs },
+      callersProcess: callers,
       cpuPctOfCorePerCall: r2(((cpu.user + cpu.system) / 1000) / wallMs / Math.max(1, concurrent ? calls : 1) * 100),
       wallMs: Math.round(wallMs),
     };
@@ -468,7 +542,8 @@ async function platform(): Promise<void> {
   const load = await run(CALLS, true);
   say(`${CALLS} calls: overhead p50 ${load.overheadMs.p50} p99 ${load.overheadMs.p99} ms; barge-in heard ${load.bargeIn.heardAfterSpeechMs.p50}/${load.bargeIn.heardAfterSpeechMs.p99} ms; greeting ${load.greetingFirstAudioMs.p50}/${load.greetingFirstAudioMs.p99} ms; ${load.rssPerCallMB} MB/call`);
 
-  child.send({ type: 'stop' } satisfies ToChild);
+  fakesChild.send({ type: 'stop' } satisfies ToChild);
+  callersChild.send({ type: 'stop' } satisfies ToChild);
   await p.close();
   await tdb.drop();
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b <= 0 ? null : r2(a / b));
@@ -482,9 +557,10 @@ async function platform(): Promise<void> {
     greetingServerMs: load.greetingServerMs,
     frameJitterMs: load.frameJitterMs,
     backchannelPauseMs: load.backchannelPauseMs,
-    callerUnderruns: load.callerUnderruns, callerUnderrunMs: load.callerUnderrunMs, pacerUnderruns: load.pacerUnderruns,
-    platformCpuPct: load.platformCpuPct, platformLoopDelayMs: load.platformLoopDelayMs, driver: load.driver,
-    rssPerCallMB: load.rssPerCallMB, heapPerCallMB: load.heapPerCallMB, cpuPctOfCorePerCall: load.cpuPctOfCorePerCall,
+    callerUnderruns: load.callerUnderruns, callerUnderrunMs: load.callerUnderrunMs, underrunsDuringMemoryProbe: load.underrunsDuringMemoryProbe, memoryProbeStallMs: load.memoryProbeStallMs, pacerUnderruns: load.pacerUnderruns,
+    platformCpuPct: load.platformCpuPct, platformLoopDelayMs: load.platformLoopDelayMs, fakesProcess: load.fakesProcess, callersProcess: load.callersProcess,
+    cpuPctOfCorePerCallMarginal: CALLS > 1 && load.platformCpuPct !== null && baseline.platformCpuPct !== null ? r2((load.platformCpuPct - baseline.platformCpuPct) / (CALLS - 1)) : null,
+    rssPerCallMB: load.rssPerCallMB, heapPerCallMB: load.heapPerCallMB, rssRetainedAfterMB: load.rssRetainedAfterMB, cpuPctOfCorePerCall: load.cpuPctOfCorePerCall,
     completed: load.completed, failed: load.failed, errors: load.errors, providerSessionsLeft: load.providerSessionsLeft,
     stagesMs: load.stagesMs,
     baseline: { calls: BASELINE, overheadMs: baseline.overheadMs, overheadLegsMs: baseline.overheadLegsMs, bargeIn: baseline.bargeIn.heardAfterSpeechMs, greetingFirstAudioMs: baseline.greetingFirstAudioMs, frameJitterMs: baseline.frameJitterMs, cpuPctOfCorePerCall: baseline.cpuPctOfCorePerCall },
@@ -493,5 +569,7 @@ async function platform(): Promise<void> {
   process.exit(0);
 }
 
-if (argv.includes('--driver')) await driver();
+const role = flag('role', 'platform');
+if (role === 'fakes') await fakesProcess();
+else if (role === 'callers') await callersProcess();
 else await platform();

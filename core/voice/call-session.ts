@@ -215,8 +215,13 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     if (audio) firstFrameAt = this.out.enqueueClip('greeting', this.o.greeting, audio, startAt).firstSentAt;
     this.emit('greeting', { startAt, firstFrameAt });
     this.log.add('utterance', { role: 'agent', text: this.o.greeting, greeting: true });
-    this.openStt();
-    this.openTts();
+    // Socket set-up is the costly part of a start; deferring it lets every call arriving in the same burst
+    // get its greeting out first. Caller audio meanwhile waits in the STT buffer.
+    setImmediate(() => {
+      if (this.ended) return;
+      this.openStt();
+      this.openTts();
+    });
     const maxSec = this.o.tenant.maxCallSec ?? this.opt.maxCallSec;
     this.maxTimer = setTimeout(() => this.wrapUp(), maxSec * 1000);
     this.maxTimer.unref();
