@@ -101,6 +101,8 @@ export class OutboundAudio {
   private readonly inFlight = new Map<string, Segment>();
   private nextId = 0;
   private paused = false;
+  /** The next frame follows a deliberate pause: the gap before it is not an underrun. */
+  private resumed = false;
   private closed = false;
   private playEnd = 0;
   private sentTotal = 0;
@@ -151,6 +153,7 @@ export class OutboundAudio {
   resume(now = performance.now()): void {
     if (!this.paused) return;
     this.paused = false;
+    this.resumed = true;
     this.pump(now);
   }
 
@@ -240,10 +243,11 @@ export class OutboundAudio {
           seg.startPos = this.sentTotal;
           seg.firstSentAt = now;
           this.onFirstFrame?.(seg, now);
-        } else if (this.playEnd < now - 1) {
+        } else if (this.playEnd < now - 1 && !this.resumed) {
           this.stats.underruns++;
           this.stats.underrunMs += now - this.playEnd;
         }
+        this.resumed = false;
         this.sink.sendAudio(frame);
         seg.sentBytes += frame.length;
         this.sentTotal += frame.length;

@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
 import {
-  normalizeVin, isValidVin, PluginError,
+  normalizeVin, isValidVin, PluginError, parseIsoInstant,
   type CallOptions, type CrmConnector, type Customer, type PluginContext, type ServiceRecord, type Vehicle,
 } from '../../core/sdk/index.js';
-import { PROVIDER, clampLimit, escapeLike, invalid, isUuid, mapDbError, parseIsoInstant } from './db.js';
+import { PROVIDER, clampLimit, escapeLike, invalid, isUuid, mapDbError } from './db.js';
 
 const E164_RE = /^\+[1-9][0-9]{6,14}$/;
 const ZIP_RE = /^[A-Za-z0-9][A-Za-z0-9 -]{1,9}$/;

@@ -1,10 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
-  PluginError, isValidVin, normalizeVin,
+  PluginError, isValidVin, normalizeVin, parseIsoInstant,
   type CallOptions, type CrmConnector, type Customer, type PluginContext, type ServiceRecord, type Vehicle,
 } from '../../core/sdk/index.js';
 import { PROVIDER, TwentyClient, dataRecord, isAlreadyExists, isUnknownField, type TwentyCredentials, type TwentyResponse } from './client.js';
-import { UUID_RE, parseIsoInstant, nameFilter, nameMatches, normalizeName, personMatchesPhone, phoneFilter, splitE164, toCustomer, toVehicle } from './mappers.js';
+import { UUID_RE, nameFilter, nameMatches, normalizeName, personMatchesPhone, phoneFilter, splitE164, toCustomer, toVehicle } from './mappers.js';
 import { SchemaCache, type WorkspaceSchema } from './schema.js';
 
 export interface TwentySettings {

@@ -126,15 +126,3 @@ export function toVehicle(rec: Record<string, unknown>, vs: VehicleSchema): Vehi
   return v;
 }
 
-const ISO_INSTANT_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/;
-
-/** A full ISO 8601 instant on a real calendar day (JS Date would roll `2099-02-30` over to March). */
-export function parseIsoInstant(s: string): Date | null {
-  const m = ISO_INSTANT_RE.exec(s);
-  if (!m) return null;
-  const [y, mo, d, h, mi, se] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? '0'].map(Number) as [number, number, number, number, number, number];
-  const cal = new Date(Date.UTC(y, mo - 1, d));
-  if (cal.getUTCFullYear() !== y || cal.getUTCMonth() !== mo - 1 || cal.getUTCDate() !== d || h > 23 || mi > 59 || se > 59) return null;
-  const t = new Date(s);
-  return Number.isNaN(t.getTime()) ? null : t;
-}
