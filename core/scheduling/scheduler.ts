@@ -98,6 +98,18 @@ const RETRY_CODES: ReadonlySet<string> = new Set(['23P01', '23505', '40P01']);
 const MAX_ROUNDS = 20;
 
 /**
+ * An error that escaped a booking transaction (which rolled back): a deadlock or serialization race that a
+ * fresh transaction resolves becomes a retry, up to MAX_ROUNDS; anything else is a real failure.
+ */
+function retryRace(e: unknown, round: number): { retry: true } {
+  if (RETRY_CODES.has(pgCode(e) ?? '') && round < MAX_ROUNDS) {
+    metrics.bookings.inc({ outcome: pgCode(e) === '40P01' ? 'retry_deadlock' : 'retry_conflict' });
+    return { retry: true };
+  }
+  throw e;
+}
+
+/**
  * Serialises writers of one resource for the rest of the transaction. Without it, concurrent inserts of
  * overlapping rows each wait on the other's uncommitted row in the exclusion check: deadlocks (1 s to detect
  * each) and chains of waits past the statement timeout. With it, a second writer waits only for the first
@@ -275,14 +287,7 @@ export class Scheduler {
           if (pgCode(e) === '23505' && key) return { duplicateKey: true };
           throw e;
         }
-      }).catch((e: unknown) => {
-        // It escaped the transaction, which rolled back: a race a fresh transaction resolves, or a real failure.
-        if (RETRY_CODES.has(pgCode(e) ?? '') && ++rounds < MAX_ROUNDS) {
-          metrics.bookings.inc({ outcome: pgCode(e) === '40P01' ? 'retry_deadlock' : 'retry_conflict' });
-          return { retry: true as const };
-        }
-        throw e;
-      });
+      }).catch((e: unknown) => retryRace(e, ++rounds));
       if ('retry' in attempt) continue;
       if (attempt.conflict) { tried.add(attempt.conflict); continue; }
       if (attempt.duplicateKey) {
@@ -399,13 +404,7 @@ export class Scheduler {
           if (pgCode(e) === '23P01') return { conflict: resourceId };
           throw e;
         }
-      }).catch((e: unknown) => {
-        if (RETRY_CODES.has(pgCode(e) ?? '') && ++rounds < MAX_ROUNDS) {
-          metrics.bookings.inc({ outcome: pgCode(e) === '40P01' ? 'retry_deadlock' : 'retry_conflict' });
-          return { retry: true as const };
-        }
-        throw e;
-      });
+      }).catch((e: unknown) => retryRace(e, ++rounds));
       if ('retry' in attempt) continue;
       if (attempt.conflict) { tried.add(attempt.conflict); continue; }
       if (attempt.taken) {
