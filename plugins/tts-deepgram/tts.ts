@@ -48,6 +48,8 @@ class DeepgramTtsSession implements TtsSession {
   private seq = 0;
   /** Between clear() and the server's Cleared, whatever arrives was synthesised for the cleared text. */
   private discarding = false;
+  /** The SDK's dispatcher was detached: JSON is parsed in attachSocket's listener. */
+  private ownJson = false;
   private closing: Promise<void> | undefined;
   private closed = false;
   private started = false;
@@ -58,7 +60,7 @@ class DeepgramTtsSession implements TtsSession {
     private readonly hooks: SessionHooks,
     private readonly ctx: PluginContext,
   ) {
-    conn.on('message', (m: unknown) => this.onMessage(m));
+    conn.on('message', (m: unknown) => { if (!this.ownJson) this.onControl(m); });
     conn.on('error', (err: Error) => ctx.logger.warn({ err: err.message }, 'deepgram speak socket error'));
     conn.on('close', (ev: unknown) => this.handleClose(ev));
   }
@@ -66,16 +68,32 @@ class DeepgramTtsSession implements TtsSession {
   start(): void { this.started = true; }
 
   /**
-   * Audio straight off the SDK's socket, as the ArrayBuffer it arrived as: the SDK would wrap each chunk in a
-   * Blob whose async read costs more than the rest of the audio path (and needs a promise chain for order).
+   * Messages straight off the SDK's socket. For each binary message the SDK would build a Blob (a copy into
+   * native storage plus an async read to get it back), which at a few hundred calls is a large share of the
+   * process's allocations and GC; here audio stays the ArrayBuffer it arrived as, synchronously and in order.
+   * The SDK's own dispatcher is detached when present (its JSON then comes through here too); if a future SDK
+   * renames it, JSON keeps flowing through `on('message')` and only the Blob cost returns.
    * Registered after connect(), because connect() drops every message listener it didn't add itself.
    */
-  attachAudio(): void {
+  attachSocket(): void {
+    const sdkDispatch = (this.conn as unknown as { binaryAwareHandler?: unknown }).binaryAwareHandler;
+    if (typeof sdkDispatch === 'function') {
+      this.conn.socket.removeEventListener('message', sdkDispatch as (ev: MessageEvent) => void);
+      this.ownJson = true;
+    }
     this.conn.socket.addEventListener('message', (ev: { data: unknown }) => {
       const data = ev.data;
-      if (this.closed || typeof data === 'string') return;
-      if (data instanceof ArrayBuffer) this.onAudioChunk(Buffer.from(data));
-      else if (ArrayBuffer.isView(data)) this.onAudioChunk(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      if (this.closed) return;
+      if (typeof data === 'string') {
+        if (!this.ownJson) return;
+        let msg: unknown;
+        try { msg = JSON.parse(data); } catch { this.ctx.logger.warn({}, 'deepgram speak sent a non-JSON text frame'); return; }
+        this.onControl(msg);
+      } else if (data instanceof ArrayBuffer) {
+        this.onAudioChunk(Buffer.from(data));
+      } else if (ArrayBuffer.isView(data)) {
+        this.onAudioChunk(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+      }
     });
   }
 
@@ -84,8 +102,8 @@ class DeepgramTtsSession implements TtsSession {
     this.hooks.onAudio(buf);
   }
 
-  /** JSON control messages through the SDK (binary arrives here too, as Blobs: handled in attachAudio). */
-  private onMessage(m: unknown): void {
+  /** JSON control messages: Metadata, Flushed, Cleared, Warning. */
+  private onControl(m: unknown): void {
     if (this.closed || m instanceof Blob || !isObject(m)) return;
     switch (m.type) {
       case 'Flushed':
@@ -189,7 +207,7 @@ export function createDeepgramTts(ctx: PluginContext, settings: TtsDeepgramSetti
       }
       const session = new DeepgramTtsSession(conn, o, ctx);
       conn.connect();
-      session.attachAudio();
+      session.attachSocket();
       try {
         await waitOpen(conn, o.signal);
       } catch (e) {
