@@ -166,6 +166,7 @@ export function createDeepgramStt(ctx: PluginContext, settings: SttDeepgramSetti
 
   return {
     async open(o) {
+      o.signal?.throwIfAborted();
       if (!apiKey) throw new PluginError('auth', 'no Deepgram API key configured', { provider: PROVIDER });
       let conn: ListenSocket;
       try {

@@ -36,7 +36,9 @@ export function createNhtsaDecoder(ctx: PluginContext, settings: NhtsaSettings):
     try {
       res = await ctx.http(`${root}/DecodeVinValues/${encodeURIComponent(vin)}?format=json`, { method: 'GET', headers: { accept: 'application/json' }, signal, timeoutMs });
       if (!res.ok) {
-        // Throttling and outages arrive as non-200 (HTML bodies); decode problems never do.
+        // Throttling and outages arrive as non-200 (HTML bodies); decode problems never do. Drain the body so
+        // the keep-alive socket goes back to the pool instead of waiting for GC.
+        await res.body?.cancel().catch(() => undefined);
         throw fromHttpStatus(res.status, `vPIC decode failed (${res.status})`, { provider: PROVIDER });
       }
       const textBody = await res.text();
