@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- voice [--calls 100] [--llm-delay 200] [--tts-delay 100] [--spread-ms 2000] [--baseline 3] [--lead-ms 80] [--state redis|postgres] [--debug]`
+ * `npm run bench -- voice [--calls 100] [--llm-delay 200] [--tts-delay 100] [--spread-ms 2000] [--baseline 3] [--lead-ms 80] [--frame-ms 20] [--state redis|postgres] [--leak-check] [--debug]`
  *
  * The real platform (HTTP webhooks, media WebSocket, VoiceService, provider plugins, Postgres, Redis) in this
  * process; the fakes (OpenAI, Deepgram listen/speak, Twilio REST) and the fake Twilio callers in a child
@@ -186,36 +186,46 @@ async function callersProcess(): Promise<void> {
     return s.push(text).length + (s.end() ? 1 : 0);
   };
 
+  const stages = new Map<string, string>();
+  let progress: NodeJS.Timeout | undefined;
   async function oneCall(o: RunSpec): Promise<ClientResult> {
     const callSid = newSid('CA');
     const r: ClientResult = { callSid, ok: false, gapDev: [], underruns: 0, underrunMs: 0, underrunAt: [] };
+    let call: Awaited<ReturnType<typeof connectMediaStream>> | undefined;
+    const stage = (name: string) => stages.set(callSid, name);
     try {
+      stage('webhook');
       const res = await postWebhook({
         baseUrl: o.baseUrl, publicUrl: o.publicBaseUrl, path: '/twilio/voice', authToken: o.authToken,
         params: voiceWebhookParams({ accountSid: o.accountSid, callSid, from: '+14086137788', to: o.to }),
       });
       const stream = parseStreamTwiml(res.body);
       if (!stream) throw new Error(`no stream in TwiML (${res.status})`);
-      const call = await connectMediaStream({ url: o.mediaUrl, callSid, accountSid: o.accountSid, customParameters: { callToken: stream.callToken }, autoStart: false, connectTimeoutMs: 30_000 });
+      stage('connect');
+      call = await connectMediaStream({ url: o.mediaUrl, callSid, accountSid: o.accountSid, customParameters: { callToken: stream.callToken }, autoStart: false, connectTimeoutMs: 30_000 });
       const t0 = mediaClock();
       call.start();
+      stage('greeting');
       const first = await call.waitForMessage('media', 1, 30_000);
       r.greetingMs = first.at - t0;
-      await call.waitForMark('g0', 60_000);
-      const modelMarks = () => call.marks.filter((m) => m.name.startsWith('m') && !m.cleared).length;
-      const answered = (before: number, text: string) => call.waitFor(() => modelMarks() >= before + clauses(text), 60_000, 'answer marks');
+      await call.waitForMark('g0', 30_000);
+      const c = call;
+      const modelMarks = () => c.marks.filter((m) => m.name.startsWith('m') && !m.cleared).length;
+      const answered = (before: number, text: string) => c.waitFor(() => modelMarks() >= before + clauses(text), 30_000, 'answer marks');
 
       // turn 1: a plain question
+      stage('turn1');
       let marks = modelMarks();
       await think();
       await call.say(700);
       await answered(marks, ANSWERS[SCRIPT[0]!]!.text);
 
       // turn 2: a long, still-streaming answer, talked over after ~500 ms of it
+      stage('turn2');
       await think();
       await call.say(600);
       const base = call.playedBytes;
-      await call.waitForPlayedBytes(base + 4000, 60_000);
+      await call.waitForPlayedBytes(base + 4000, 30_000);
       const clearsBefore = call.clears.length;
       const barge = call.say(900);
       const rec = call.sent[call.sent.length - 1]!;
@@ -232,19 +242,20 @@ async function callersProcess(): Promise<void> {
       await answered(marks, ANSWERS[SCRIPT[2]!]!.text);
 
       // turn 3: a long answer with a backchannel 400 ms into it
+      stage('turn3');
       marks = modelMarks();
       await think();
       await call.say(600);
       const base3 = call.playedBytes;
       const recv3 = call.receivedAudioBytes;
-      await call.waitForPlayedBytes(base3 + 3200, 60_000);
+      await call.waitForPlayedBytes(base3 + 3200, 30_000);
       const clears3 = call.clears.length;
       const bc = call.say(300);
       const bcRec = call.sent[call.sent.length - 1]!;
       await bc;
       const bcStart = bcRec.startedAt!;
       await answered(marks, OIL_ANSWER);
-      await call.waitForPlaybackIdle(60_000);
+      await call.waitForPlaybackIdle(30_000);
       r.backchannelClears = call.clears.length - clears3;
       r.backchannelLost = (call.receivedAudioBytes - recv3) - (call.playedBytes - base3);
 
@@ -272,8 +283,11 @@ async function callersProcess(): Promise<void> {
       }
       call.stop();
       r.ok = true;
+      stage('done');
     } catch (e) {
-      r.error = (e as Error).message;
+      r.error = `${stages.get(callSid)}: ${(e as Error).message}`;
+      stage('failed');
+      call?.terminate();
     }
     return r;
   }
@@ -284,6 +298,13 @@ async function callersProcess(): Promise<void> {
       if (msg.type !== 'run') return;
       const o = msg.spec;
       mon.start();
+      stages.clear();
+      const t0 = Date.now();
+      progress = setInterval(() => {
+        const n = new Map<string, number>();
+        for (const v of stages.values()) n.set(v, (n.get(v) ?? 0) + 1);
+        process.stderr.write(`  [${Math.round((Date.now() - t0) / 1000)} s] ${[...n.entries()].map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+      }, 10_000);
       let results: ClientResult[];
       if (o.concurrent) {
         results = await Promise.all(Array.from({ length: o.calls }, () => oneCall(o)));
@@ -291,6 +312,7 @@ async function callersProcess(): Promise<void> {
         results = [];
         for (let i = 0; i < o.calls; i++) results.push(await oneCall(o));
       }
+      clearInterval(progress);
       process.send!({ type: 'result', results, callers: mon.stop() } satisfies ToParent);
     })();
   });
@@ -305,7 +327,7 @@ const pct = (xs: number[], q: number): number | null => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
 };
 const r2 = (x: number | null): number | null => (x === null ? null : Math.round(x * 100) / 100);
-const dist = (xs: number[]) => ({ p50: r2(pct(xs, 0.5)), p99: r2(pct(xs, 0.99)), max: r2(xs.length ? Math.max(...xs) : null), n: xs.length });
+const dist = (xs: number[]) => ({ p50: r2(pct(xs, 0.5)), p99: r2(pct(xs, 0.99)), max: r2(xs.length ? xs.reduce((m, x) => (x > m ? x : m), -Infinity) : null), n: xs.length });
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
 async function platform(): Promise<void> {
@@ -334,6 +356,8 @@ async function platform(): Promise<void> {
   const fakesChild = fork(self, ['--role', 'fakes', ...common], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const callersChild = fork(self, ['--role', 'callers', ...common], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   type Child = typeof fakesChild;
+  // A crash here must not leave the children running.
+  process.on('exit', () => { fakesChild.kill(); callersChild.kill(); });
   const fromChild = <T extends ToParent['type']>(child: Child, type: T): Promise<Extract<ToParent, { type: T }>> =>
     new Promise((resolve) => {
       const on = (m: ToParent) => { if (m.type === type) { child.off('message', on); resolve(m as Extract<ToParent, { type: T }>); } };
@@ -358,15 +382,16 @@ async function platform(): Promise<void> {
   const port = (server.address() as AddressInfo).port;
   const { tenantId } = await seedDemo(p);
   const leadArg = flag('lead-ms', '');
-  if (leadArg) {
+  const frameArg = flag('frame-ms', '');
+  if (leadArg || frameArg) {
     // Same wiring as core/app.ts, with a different pacing lead (to compare settings in one build).
     const { VoiceService } = await import('../core/voice/voice-service.js');
     await p.voice.close();
-    p.voice = new VoiceService({ cfg, tenants: p.tenants, registry: p.registry, toolbox: p.toolbox, state: p.state, jobs: p.jobs, logger: silentLogger, telephony: p.telephony, options: { leadMs: Number(leadArg) } });
+    p.voice = new VoiceService({ cfg, tenants: p.tenants, registry: p.registry, toolbox: p.toolbox, state: p.state, jobs: p.jobs, logger: silentLogger, telephony: p.telephony, options: { ...(leadArg ? { leadMs: Number(leadArg) } : {}), ...(frameArg ? { frameMs: Number(frameArg) } : {}) } });
   }
   await p.voice.prewarm(tenantId);
 
-  interface ServerCall { greeting?: { startAt: number; firstFrameAt: number | undefined }; turns: Array<TurnTiming & { text: string }>; lastCaller?: string; barges: BargeInEvent[]; underruns: number; framesSent: number }
+  interface ServerCall { greeting?: { startAt: number; firstFrameAt: number | undefined }; turns: Array<TurnTiming & { text: string }>; lastCaller?: string; framesIn?: number; sttWrites?: number; barges: BargeInEvent[]; underruns: number; framesSent: number }
   const byCall = new Map<string, ServerCall>();
   p.voice.on('call', (s: CallSession) => {
     const rec: ServerCall = { turns: [], barges: [], underruns: 0, framesSent: 0 };
@@ -375,7 +400,7 @@ async function platform(): Promise<void> {
     s.on('utterance', (u) => { if (u.role === 'caller') rec.lastCaller = u.text; });
     s.on('turn', (t) => rec.turns.push({ ...t, text: rec.lastCaller ?? '' }));
     s.on('barge_in', (b) => rec.barges.push(b));
-    s.on('ended', () => { rec.underruns = s.out.stats.underruns; rec.framesSent = s.out.stats.framesSent; });
+    s.on('ended', () => { rec.underruns = s.out.stats.underruns; rec.framesSent = s.out.stats.framesSent; rec.sttWrites = s.sttWrites; });
   });
 
   const run = async (calls: number, concurrent: boolean) => {
@@ -521,11 +546,13 @@ async function platform(): Promise<void> {
       backchannelPauseMs: dist(ok.map((r) => r.backchannelPauseMs ?? NaN).filter((x) => !Number.isNaN(x))),
       pacerUnderruns: server.reduce((n, c) => n + c.underruns, 0),
       framesSent: server.reduce((n, c) => n + c.framesSent, 0),
+      sttWrites: server.reduce((n, c) => n + (c.sttWrites ?? 0), 0),
       audioBytesCheck: { received: ok.reduce((n, r) => n + r.receivedBytes!, 0), played: ok.reduce((n, r) => n + r.playedBytes!, 0), droppedByClear: ok.reduce((n, r) => n + r.droppedByClear!, 0) },
       providerSessionsLeft: { listen: fakes.openListen, speak: fakes.openSpeak },
       rssPerCallMB: live ? r2((live.rss - before.rss) / calls / 1048576) : null,
       heapPerCallMB: live ? r2((live.heap - before.heap) / calls / 1048576) : null,
       rssRetainedAfterMB: r2((afterAll.rss - before.rss) / 1048576),
+      heapRetainedAfterMB: r2((afterAll.heap - before.heap) / 1048576),
       activePeak,
       platformCpuPct: r2(((cpu.user + cpu.system) / 1000) / wallMs * 100),
       platformLoopDelayMs: { p99: r2(loop.percentile(99) / 1e6), max: r2(loop.max / 1e6) },
@@ -542,6 +569,12 @@ async function platform(): Promise<void> {
   const load = await run(CALLS, true);
   say(`${CALLS} calls: overhead p50 ${load.overheadMs.p50} p99 ${load.overheadMs.p99} ms; barge-in heard ${load.bargeIn.heardAfterSpeechMs.p50}/${load.bargeIn.heardAfterSpeechMs.p99} ms; greeting ${load.greetingFirstAudioMs.p50}/${load.greetingFirstAudioMs.p99} ms; ${load.rssPerCallMB} MB/call`);
 
+  // --leak-check: the same load again; what a second round adds to the heap after its calls ended is a leak.
+  let leakCheck: { heapAfterFirstMB: number | null; heapAfterSecondMB: number | null } | undefined;
+  if (argv.includes('--leak-check')) {
+    const second = await run(CALLS, true);
+    leakCheck = { heapAfterFirstMB: load.heapRetainedAfterMB, heapAfterSecondMB: r2((load.heapRetainedAfterMB ?? 0) + (second.heapRetainedAfterMB ?? 0)) };
+  }
   fakesChild.send({ type: 'stop' } satisfies ToChild);
   callersChild.send({ type: 'stop' } satisfies ToChild);
   await p.close();
@@ -560,10 +593,11 @@ async function platform(): Promise<void> {
     callerUnderruns: load.callerUnderruns, callerUnderrunMs: load.callerUnderrunMs, underrunsDuringMemoryProbe: load.underrunsDuringMemoryProbe, memoryProbeStallMs: load.memoryProbeStallMs, pacerUnderruns: load.pacerUnderruns,
     platformCpuPct: load.platformCpuPct, platformLoopDelayMs: load.platformLoopDelayMs, fakesProcess: load.fakesProcess, callersProcess: load.callersProcess,
     cpuPctOfCorePerCallMarginal: CALLS > 1 && load.platformCpuPct !== null && baseline.platformCpuPct !== null ? r2((load.platformCpuPct - baseline.platformCpuPct) / (CALLS - 1)) : null,
-    rssPerCallMB: load.rssPerCallMB, heapPerCallMB: load.heapPerCallMB, rssRetainedAfterMB: load.rssRetainedAfterMB, cpuPctOfCorePerCall: load.cpuPctOfCorePerCall,
+    rssPerCallMB: load.rssPerCallMB, heapPerCallMB: load.heapPerCallMB, rssRetainedAfterMB: load.rssRetainedAfterMB, heapRetainedAfterMB: load.heapRetainedAfterMB, cpuPctOfCorePerCall: load.cpuPctOfCorePerCall,
     completed: load.completed, failed: load.failed, errors: load.errors, providerSessionsLeft: load.providerSessionsLeft,
     stagesMs: load.stagesMs,
     baseline: { calls: BASELINE, overheadMs: baseline.overheadMs, overheadLegsMs: baseline.overheadLegsMs, bargeIn: baseline.bargeIn.heardAfterSpeechMs, greetingFirstAudioMs: baseline.greetingFirstAudioMs, frameJitterMs: baseline.frameJitterMs, cpuPctOfCorePerCall: baseline.cpuPctOfCorePerCall },
+    framesOut: load.framesSent, sttWrites: load.sttWrites, ...(leakCheck ? { leakCheck } : {}),
     audioBytesCheck: load.audioBytesCheck, activePeak: load.activePeak, wallMs: load.wallMs,
   }));
   process.exit(0);

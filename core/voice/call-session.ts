@@ -9,6 +9,7 @@ import type { StateStore } from '../state/store.js';
 import type { CallHandler, CallStart, MediaLink } from '../telephony/media-link.js';
 import type { CallIdentity } from '../tools/identity.js';
 import { isRealSpeech } from './backchannel.js';
+import { mulawLevel } from './mulaw-level.js';
 import { CallEventLog, type WithTenant } from './call-log.js';
 import { wordPrefix } from './clauses.js';
 import { Conversation, type LlmStream, type ToolRunner, type TurnResult, type TurnSink } from './conversation.js';
@@ -22,6 +23,8 @@ import { crmLogJobId, type CrmLogJob } from './post-call.js';
 export interface VoiceOptions {
   /** Agent audio kept queued at Twilio; also the most the caller hears after a pause. */
   leadMs: number;
+  /** Outbound media message size (20 ms = one Twilio frame, or 40). */
+  frameMs: number;
   /** After SpeechStarted, how long to wait for words before treating it as noise and resuming. */
   bargeInWindowMs: number;
   maxToolSteps: number;
@@ -45,8 +48,13 @@ export interface VoiceOptions {
   drainGraceMs: number;
 }
 
+/** Below this mean |PCM| a frame is line noise or silence (speech on a phone line is well above 1000). */
+const QUIET_LEVEL = 200;
+/** At most 60 ms of quiet audio held back per STT write. */
+const QUIET_BATCH_BYTES = 480;
+
 export const DEFAULT_VOICE_OPTIONS: VoiceOptions = {
-  leadMs: 80, bargeInWindowMs: 1000, maxToolSteps: 5, fillerAfterMs: 700, minClauseChars: 12,
+  leadMs: 80, frameMs: 20, bargeInWindowMs: 1000, maxToolSteps: 5, fillerAfterMs: 700, minClauseChars: 12,
   dtmfIdleMs: 2500, humanKeyWaitMs: 1500, sttBufferMs: 10_000, ttsStallMs: 4000, closingGraceMs: 2000,
   silencePromptSec: 10, maxCallSec: 900, stateTtlSec: 3600, drainGraceMs: 10_000,
 };
@@ -160,6 +168,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private sttBuffer: Buffer[] | null = [];
   private sttBufferBytes = 0;
   private sttReopened = false;
+  private quiet: Buffer[] = [];
+  private quietBytes = 0;
   private tts: TtsSession | null = null;
   private ttsWaiting: Segment[] = [];
   /** Flushed clauses whose audio hasn't completed, in flush order (audio arrives in that order). */
@@ -176,6 +186,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private silencePrompts = 0;
   private maxTimer: NodeJS.Timeout | null = null;
   private framesIn = 0;
+  /** STT socket writes (quiet frames are batched, so fewer than framesIn). */
+  sttWrites = 0;
   private readonly actions = new Set<string>();
   private outcome: string | null = null;
   private stateDown = false;
@@ -190,7 +202,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.done = new Promise((r) => { this.resolveDone = r; });
     this.stateKey = `voice:call:${o.start.callSid}`;
     this.log = new CallEventLog({ tenantId: o.start.tenantId, callId: o.start.callId, withTenant: o.withTenant, logger: this.lg });
-    this.out = new OutboundAudio(o.link, { leadMs: this.opt.leadMs, maxBufferedBytes: 256 * 1024 });
+    this.out = new OutboundAudio(o.link, { leadMs: this.opt.leadMs, frameMs: this.opt.frameMs, maxBufferedBytes: 256 * 1024 });
     this.out.onIdle = () => this.onAgentIdle();
     this.out.onFirstFrame = (seg, now) => this.onFirstFrame(seg, now);
     this.conversation = new Conversation({
@@ -234,7 +246,23 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   onAudio(mulaw: Buffer): void {
     this.framesIn++;
     const s = this.stt;
-    if (s) { s.push(mulaw); return; }
+    if (s) {
+      // Every STT write is a socket syscall, the largest CPU cost per call. Quiet frames are held and sent a
+      // few at a time; a frame with sound goes out at once (with the held ones), so speech onset and
+      // barge-in detection are never delayed, only an end-of-turn silence by at most the batch.
+      if (mulawLevel(mulaw) < QUIET_LEVEL && this.quietBytes + mulaw.length < QUIET_BATCH_BYTES) {
+        this.quiet.push(mulaw);
+        this.quietBytes += mulaw.length;
+        return;
+      }
+      this.sttWrites++;
+      if (this.quiet.length === 0) { s.push(mulaw); return; }
+      this.quiet.push(mulaw);
+      s.push(Buffer.concat(this.quiet, this.quietBytes + mulaw.length));
+      this.quiet = [];
+      this.quietBytes = 0;
+      return;
+    }
     if (this.sttBuffer) {
       this.sttBuffer.push(mulaw);
       this.sttBufferBytes += mulaw.length;
@@ -364,7 +392,12 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
         return;
       case 'interim':
         this.resetSilence();
-        if (this.barge && isRealSpeech(`${this.barge.text} ${e.text}`, { partial: true })) this.confirmBargeIn();
+        if (this.barge && isRealSpeech(`${this.barge.text} ${e.text}`, { partial: true })) {
+          // Finals already in (e.g. "Wait,") belong to the caller's turn; the interim's words come again as a final.
+          const said = this.barge.text.trim();
+          this.confirmBargeIn();
+          if (said) this.userParts.push(said);
+        }
         return;
       case 'final':
         this.onFinal(e.text.trim(), e.speechFinal);
@@ -757,7 +790,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
         await this.o.jobs.enqueue('crm-log', job, { jobId: crmLogJobId(job) })
           .catch((e: unknown) => this.lg.error({ err: (e as Error).message }, 'crm-log job could not be enqueued'));
       }
-      this.lg.info({ reason, outcome, turns: this.turnCount, framesIn: this.framesIn, framesOut: this.out.stats.framesSent, underruns: this.out.stats.underruns }, 'call ended');
+      this.lg.info({ reason, outcome, turns: this.turnCount, framesIn: this.framesIn, sttWrites: this.sttWrites, framesOut: this.out.stats.framesSent, underruns: this.out.stats.underruns }, 'call ended');
     } catch (e) {
       this.lg.error({ err: (e as Error).message }, 'call cleanup step failed');
     } finally {

@@ -48,9 +48,9 @@ export class Segment {
   }
 
   /** The next frame, or null when a whole frame isn't buffered yet and more audio is coming. */
-  takeFrame(): Buffer | null {
-    if (this.unsentBytes === 0 || (this.unsentBytes < FRAME_BYTES && !this.complete)) return null;
-    const n = Math.min(FRAME_BYTES, this.unsentBytes);
+  takeFrame(size = FRAME_BYTES): Buffer | null {
+    if (this.unsentBytes === 0 || (this.unsentBytes < size && !this.complete)) return null;
+    const n = Math.min(size, this.unsentBytes);
     const head = this.chunks[0]!;
     let frame: Buffer;
     if (head.length - this.headOff >= n) {
@@ -113,7 +113,15 @@ export class OutboundAudio {
   /** Called with the first frame of each segment (metrics: first audio out). */
   onFirstFrame: ((seg: Segment, now: number) => void) | undefined;
 
-  constructor(private readonly sink: AudioSink, private readonly o: { leadMs: number; maxBufferedBytes?: number }) {}
+  private readonly frameBytes: number;
+
+  /**
+   * `frameMs` is the outbound message size: 20 ms (one Twilio frame) or a small multiple. Larger messages
+   * halve the socket writes per call at the price of a coarser lead (the lead then varies by one message).
+   */
+  constructor(private readonly sink: AudioSink, private readonly o: { leadMs: number; frameMs?: number; maxBufferedBytes?: number }) {
+    this.frameBytes = Math.round((o.frameMs ?? 20) * BYTES_PER_MS);
+  }
 
   /** Something is queued, sending, or playing at Twilio. */
   get busy(): boolean { return this.queue.length > 0 || this.inFlight.size > 0; }
@@ -237,7 +245,7 @@ export class OutboundAudio {
       const seg = this.queue[0];
       if (!seg) return;
       if (this.playEnd - now >= lead) return;
-      const frame = seg.takeFrame();
+      const frame = seg.takeFrame(this.frameBytes);
       if (frame) {
         if (seg.startPos < 0) {
           seg.startPos = this.sentTotal;
