@@ -213,7 +213,7 @@ describe('Twilio media WebSocket (/twilio/media)', function () {
       ];
       for (const b of bad) call.sendRaw(b);
       await call.silence(200, { fast: true });
-      const waitFor = async (pred: () => boolean): Promise<void> => { for (let i = 0; i < 400 && !pred(); i++) await new Promise((r) => setTimeout(r, 5)); };
+      const waitFor = async (pred: () => boolean): Promise<void> => { for (let i = 0; i < 2000 && !pred(); i++) await new Promise((r) => setTimeout(r, 5)); };
       await waitFor(() => stt.bytesReceived - bytesBefore >= 1600);
       const d = delta(await droppedTotal(), before);
       assert.ok((d.stream_sid ?? 0) >= 2, JSON.stringify(d));
