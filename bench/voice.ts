@@ -232,6 +232,7 @@ async function callersProcess(): Promise<void> {
       await call.waitFor(() => rec.startedAt !== undefined, 5000, 'barge speech start');
       const speechStart = rec.startedAt!;
       await call.waitFor((c) => c.clears.length > clearsBefore, 30_000, 'clear');
+      const clearAt = call.clears[call.clears.length - 1]!.at;
       r.bargeCleared = true;
       await barge;
       await call.waitFor((c) => c.pendingPlaybackBytes === 0, 10_000, 'playout after clear');
@@ -273,9 +274,12 @@ async function callersProcess(): Promise<void> {
         const bytes = m.bytes ?? 0;
         if (inClause > 0) {
           const gap = m.at - playEnd;
-          if (gap > 1 && playEnd >= bcStart && playEnd <= bcStart + 2000) r.backchannelPauseMs = gap;
-          else if (gap > 1) { r.underruns++; r.underrunMs += gap; r.underrunAt.push([performance.timeOrigin + playEnd, gap]); }
-          if (inClause > 6 && !(prevAt >= bcStart && prevAt <= bcStart + 2000)) r.gapDev.push(Math.abs(m.at - prevAt - bytes / 8));
+          // Deliberate pauses are not jitter: the agent holding back while a barge-in or backchannel is decided.
+          const inBc = playEnd >= bcStart && playEnd <= bcStart + 2000;
+          const inBarge = playEnd >= speechStart && playEnd <= clearAt;
+          if (gap > 1 && inBc) r.backchannelPauseMs = gap;
+          else if (gap > 1 && !inBarge) { r.underruns++; r.underrunMs += gap; r.underrunAt.push([performance.timeOrigin + playEnd, gap]); }
+          if (inClause > 6 && !inBc && !inBarge) r.gapDev.push(Math.abs(m.at - prevAt - bytes / 8));
         }
         playEnd = Math.max(playEnd, m.at) + bytes / 8;
         prevAt = m.at;
@@ -574,6 +578,22 @@ async function platform(): Promise<void> {
   if (argv.includes('--leak-check')) {
     const second = await run(CALLS, true);
     leakCheck = { heapAfterFirstMB: load.heapRetainedAfterMB, heapAfterSecondMB: r2((load.heapRetainedAfterMB ?? 0) + (second.heapRetainedAfterMB ?? 0)) };
+    if (DEBUG) {
+      // Objects by constructor after both rounds ended: anything that scales with calls here is a leak.
+      const snap = v8.getHeapSnapshot();
+      const chunks: Buffer[] = [];
+      for await (const ch of snap) chunks.push(ch as Buffer);
+      const j = JSON.parse(Buffer.concat(chunks).toString()) as { snapshot: { meta: { node_fields: string[]; node_types: string[][] } }; nodes: number[]; strings: string[] };
+      const f = j.snapshot.meta.node_fields;
+      const types = j.snapshot.meta.node_types[0]!;
+      const counts = new Map<string, number>();
+      for (let i = 0; i < j.nodes.length; i += f.length) {
+        if (types[j.nodes[i + f.indexOf('type')]!] !== 'object') continue;
+        const name = j.strings[j.nodes[i + f.indexOf('name')]!]!;
+        counts.set(name, (counts.get(name) ?? 0) + 1);
+      }
+      process.stderr.write(`objects: ${[...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, 60).map(([k, v]) => `${k}=${v}`).join(' ')}\n`);
+    }
   }
   fakesChild.send({ type: 'stop' } satisfies ToChild);
   callersChild.send({ type: 'stop' } satisfies ToChild);

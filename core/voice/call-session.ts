@@ -170,6 +170,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private sttReopened = false;
   private quiet: Buffer[] = [];
   private quietBytes = 0;
+  private quietSince = 0;
   private tts: TtsSession | null = null;
   private ttsWaiting: Segment[] = [];
   /** Flushed clauses whose audio hasn't completed, in flush order (audio arrives in that order). */
@@ -251,6 +252,10 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
       // few at a time; a frame with sound goes out at once (with the held ones), so speech onset and
       // barge-in detection are never delayed, only an end-of-turn silence by at most the batch.
       if (mulawLevel(mulaw) < QUIET_LEVEL && this.quietBytes + mulaw.length < QUIET_BATCH_BYTES) {
+        if (this.quiet.length === 0) {
+          this.quietSince = performance.now();
+          this.o.pacer.onTick(this.quietFlusher);
+        }
         this.quiet.push(mulaw);
         this.quietBytes += mulaw.length;
         return;
@@ -258,9 +263,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
       this.sttWrites++;
       if (this.quiet.length === 0) { s.push(mulaw); return; }
       this.quiet.push(mulaw);
-      s.push(Buffer.concat(this.quiet, this.quietBytes + mulaw.length));
-      this.quiet = [];
-      this.quietBytes = 0;
+      this.quietBytes += mulaw.length;
+      this.flushQuiet(s);
       return;
     }
     if (this.sttBuffer) {
@@ -270,6 +274,23 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
       while (this.sttBufferBytes > this.opt.sttBufferMs * 8 && this.sttBuffer.length > 1) this.sttBufferBytes -= this.sttBuffer.shift()!.length;
     }
   }
+
+  /** Sends held quiet frames (with whatever was appended) as one write. */
+  private flushQuiet(s: SttSession): void {
+    s.push(this.quiet.length === 1 ? this.quiet[0]! : Buffer.concat(this.quiet, this.quietBytes));
+    this.quiet = [];
+    this.quietBytes = 0;
+    this.o.pacer.untick(this.quietFlusher);
+  }
+
+  /** Held quiet audio never waits longer than a batch, even if the stream pauses (the shared clock checks). */
+  private readonly quietFlusher = {
+    tick: (now: number): void => {
+      if (this.quiet.length === 0 || now - this.quietSince < QUIET_BATCH_BYTES / 8) return;
+      const s = this.stt;
+      if (s) { this.sttWrites++; this.flushQuiet(s); } else { this.quiet = []; this.quietBytes = 0; this.o.pacer.untick(this.quietFlusher); }
+    },
+  };
 
   onMark(name: string): void {
     this.out.onMark(name);
@@ -763,6 +784,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     for (const t of [this.barge?.timer, this.silenceTimer, this.maxTimer, this.dtmfTimer, this.humanKeyTimer, this.ttsStall]) if (t) clearTimeout(t);
     this.barge = null;
     this.o.pacer.detach(this.out);
+    this.o.pacer.untick(this.quietFlusher);
     this.out.close();
     metrics.activeCalls.dec();
     metrics.mediaFrames.inc({ direction: 'in' }, this.framesIn);

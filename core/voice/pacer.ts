@@ -278,8 +278,12 @@ export class OutboundAudio {
  * ONE clock for every call in the process (DESIGN §5a): a single timer tops up each call's lead. A timer
  * per call would be 300 timers firing 50 times a second; this is one.
  */
+/** Something with work that must not wait for the next frame (held caller audio), run on the shared clock. */
+export interface Tickable { tick(now: number): void }
+
 export class Pacer {
   private readonly streams = new Set<OutboundAudio>();
+  private readonly tickables = new Set<Tickable>();
   private timer: NodeJS.Timeout | null = null;
   readonly tickMs: number;
 
@@ -291,15 +295,33 @@ export class Pacer {
 
   attach(s: OutboundAudio): void {
     this.streams.add(s);
-    if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), this.tickMs);
-      this.timer.unref();
-    }
+    this.ensureTimer();
   }
 
   detach(s: OutboundAudio): void {
     this.streams.delete(s);
-    if (this.streams.size === 0 && this.timer) {
+    this.stopIfIdle();
+  }
+
+  /** Runs `t.tick` on every tick until `untick` (cheap to call often: a Set add/delete). */
+  onTick(t: Tickable): void {
+    this.tickables.add(t);
+    this.ensureTimer();
+  }
+
+  untick(t: Tickable): void {
+    this.tickables.delete(t);
+    this.stopIfIdle();
+  }
+
+  private ensureTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer.unref();
+  }
+
+  private stopIfIdle(): void {
+    if (this.streams.size === 0 && this.tickables.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
     }
@@ -308,6 +330,7 @@ export class Pacer {
   private tick(): void {
     const now = performance.now();
     for (const s of this.streams) if (s.hasPending) s.pump(now);
+    for (const t of this.tickables) t.tick(now);
   }
 }
 
