@@ -29,6 +29,9 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'draining');
     p.draining = true;
+    // Live calls finish before the HTTP server (and with it every media socket) closes. Voice pods get a long
+    // Kubernetes grace period (helm), so they wait for calls; elsewhere a short wait covers a call in flight.
+    await p.voice.drain({ timeoutMs: cfg.role === 'voice' ? 15 * 60_000 : 10_000 }).catch((e: Error) => logger.warn({ err: e.message }, 'drain incomplete'));
     await p.close();
     process.exit(0);
   };
