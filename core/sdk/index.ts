@@ -11,3 +11,4 @@ export type * from './contracts/voice.js';
 export { normalizeVin, vinCheckDigit, isValidVin, type VinCheck } from './vin.js';
 export { checkManifest, missingMethods, REQUIRED_METHODS, PLUGIN_ID_PATTERN, type ManifestProblem } from './manifest-check.js';
 export { parseIsoInstant } from './time.js';
+export { closeWithGrace } from './socket.js';

@@ -1,5 +1,5 @@
 import { DeepgramClient } from '@deepgram/sdk';
-import { PluginError, toPluginError, type PluginContext, type SttProvider, type SttSession, type TranscriptEvent } from '../../core/sdk/index.js';
+import { PluginError, closeWithGrace, toPluginError, type PluginContext, type SttProvider, type SttSession, type TranscriptEvent } from '../../core/sdk/index.js';
 import type { SttDeepgramSettings } from './index.js';
 
 const PROVIDER = 'deepgram';
@@ -138,24 +138,9 @@ class DeepgramSttSession implements SttSession {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     if (this.closed) return (this.closing = Promise.resolve());
-    this.closing = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.conn.close();
-        resolve();
-      }, CLOSE_GRACE_MS);
-      timer.unref();
-      this.onClosed = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      try {
-        this.conn.sendCloseStream({ type: 'CloseStream' });
-      } catch {
-        clearTimeout(timer);
-        this.conn.close();
-        resolve();
-      }
-    });
+    const g = closeWithGrace({ sendClose: () => this.conn.sendCloseStream({ type: 'CloseStream' }), forceClose: () => this.conn.close(), graceMs: CLOSE_GRACE_MS });
+    this.onClosed = g.peerClosed;
+    this.closing = g.done;
     return this.closing;
   }
 }

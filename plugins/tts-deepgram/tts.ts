@@ -1,5 +1,5 @@
 import { DeepgramClient } from '@deepgram/sdk';
-import { PluginError, toPluginError, type PluginContext, type TtsProvider, type TtsSession } from '../../core/sdk/index.js';
+import { PluginError, closeWithGrace, toPluginError, type PluginContext, type TtsProvider, type TtsSession } from '../../core/sdk/index.js';
 import type { TtsDeepgramSettings } from './index.js';
 
 const PROVIDER = 'deepgram';
@@ -163,24 +163,9 @@ class DeepgramTtsSession implements TtsSession {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     if (this.closed) return (this.closing = Promise.resolve());
-    this.closing = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.conn.close();
-        resolve();
-      }, CLOSE_GRACE_MS);
-      timer.unref();
-      this.onClosed = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      try {
-        this.conn.sendClose({ type: 'Close' });
-      } catch {
-        clearTimeout(timer);
-        this.conn.close();
-        resolve();
-      }
-    });
+    const g = closeWithGrace({ sendClose: () => this.conn.sendClose({ type: 'Close' }), forceClose: () => this.conn.close(), graceMs: CLOSE_GRACE_MS });
+    this.onClosed = g.peerClosed;
+    this.closing = g.done;
     return this.closing;
   }
 }
