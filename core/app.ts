@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { registry as metricsRegistry } from './observability/metrics.js';
 import { RedisStateStore } from './state/redis-store.js';
 import { PostgresStateStore } from './state/postgres-store.js';
-import type { StateStore } from './state/store.js';
+import type { ReconnectBackoff, StateStore } from './state/store.js';
 import { TenantService } from './tenancy/tenants.js';
 import { isServiceLaneError, ServiceLaneError } from './errors.js';
 import { PluginRegistry } from './registry/registry.js';
@@ -54,6 +54,10 @@ export interface BuildOptions {
   statePrefix?: string;
   /** Skip tenant migrations at boot (the migrate Job does them in production). */
   migrateTenants?: boolean;
+  /** Tests: override CACHE_REVALIDATE_MS (also beyond its 5 s cap, to isolate the pub/sub path). */
+  cacheRevalidateMs?: number;
+  /** Tests: reconnect backoff of the state store's subscriber connection. */
+  subscriberReconnect?: ReconnectBackoff;
 }
 
 export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Promise<Platform> {
@@ -77,15 +81,15 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
 
   let state: StateStore;
   if (cfg.redisUrl) {
-    const rs = new RedisStateStore({ url: cfg.redisUrl, prefix: `sl:${opts.statePrefix ?? ''}` });
+    const rs = new RedisStateStore({ url: cfg.redisUrl, prefix: `sl:${opts.statePrefix ?? ''}`, logger, reconnect: opts.subscriberReconnect });
     await rs.ready();
     state = rs;
   } else {
-    state = new PostgresStateStore(db, { databaseUrl, prefix: opts.statePrefix });
+    state = new PostgresStateStore(db, { databaseUrl, prefix: opts.statePrefix, logger, reconnect: opts.subscriberReconnect });
   }
   closers.push(() => state.close());
 
-  const tenants = new TenantService({ db, state, credentialsKey: cfg.credentialsKey, logger });
+  const tenants = new TenantService({ db, state, credentialsKey: cfg.credentialsKey, logger, revalidateMs: opts.cacheRevalidateMs ?? cfg.cacheRevalidateMs });
   await tenants.start();
   closers.push(() => tenants.stop());
 

@@ -22,5 +22,8 @@ export const metrics = {
   jobs: new client.Counter({ name: 'sl_jobs_total', help: 'Jobs by queue and outcome', labelNames: ['queue', 'outcome'] as const, registers: [registry] }),
   bookings: new client.Counter({ name: 'sl_bookings_total', help: 'Booking attempts by outcome (booked, idempotent, slot_taken, invalid; retry_conflict and retry_deadlock count races resolved by a new transaction)', labelNames: ['outcome'] as const, registers: [registry] }),
   calendarDegraded: new client.Counter({ name: 'sl_calendar_busy_degraded_total', help: 'Availability computed from Postgres only because the external calendar failed', labelNames: ['reason'] as const, registers: [registry] }),
+  cacheFlushes: new client.Counter({ name: 'sl_cache_flushes_total', help: 'Whole tenancy-cache flushes: epoch (a change seen by revalidation, e.g. a lost message), resubscribed (pub/sub reconnected)', labelNames: ['reason'] as const, registers: [registry] }),
+  subscriberReconnects: new client.Counter({ name: 'sl_state_subscriber_reconnects_total', help: 'Pub/sub subscriber connections lost and re-established (messages in between were missed)', labelNames: ['backend'] as const, registers: [registry] }),
+  publishFailures: new client.Counter({ name: 'sl_cache_invalidation_publish_failures_total', help: 'Cache invalidations that could not be published after retries; peers converge by revalidation (CACHE_REVALIDATE_MS)', registers: [registry] }),
   calendarSync: new client.Counter({ name: 'sl_calendar_sync_total', help: 'Calendar mirroring outcomes (created, updated, cancelled, up_to_date, failed, …)', labelNames: ['outcome'] as const, registers: [registry] }),
 };

@@ -325,7 +325,15 @@ export class PluginRegistry {
 
   private async acquire(tenantId: string, slot: SlotName): Promise<Entry | null> {
     if (this.closed) throw new ServiceLaneError('PLG_ERR_SLOT_DISABLED', 'plugin registry is shutting down', { slot, reason: 'shutting down', code: 'PLG_ERR_SLOT_DISABLED' });
-    const tenant = await this.o.tenants.getActive(tenantId);
+    let tenant: Tenant;
+    try { tenant = await this.o.tenants.getActive(tenantId); } catch (e) {
+      // Offboarded through another process: this one learns it within the tenancy cache bound, and releases
+      // the instances it still holds (their sockets, timers) instead of keeping them until shutdown.
+      if (isServiceLaneError(e) && e.code === 'TEN_ERR_OFFBOARDED' && [...this.entries.keys()].some((k) => k.startsWith(`${tenantId}/`))) {
+        this.closeTenant(tenantId).catch((err: Error) => this.o.logger.warn({ tenantId, err: err.message }, 'closing an offboarded tenant\'s plugin instances failed'));
+      }
+      throw e;
+    }
     const key = `${tenant.id}/${slot}`;
     const cached = this.entries.get(key);
     // Hot path: TenantService hands out the same object until something about the tenant is invalidated.

@@ -1,6 +1,9 @@
 import pg from 'pg';
 import type { Knex } from 'knex';
-import { casLoop, type CasResult, type StateStore } from './store.js';
+import crypto from 'node:crypto';
+import type { Logger } from '../observability/logger.js';
+import { metrics } from '../observability/metrics.js';
+import { backoffDelay, casLoop, DEFAULT_RECONNECT_BACKOFF, type CasResult, type ReconnectBackoff, type StateStore } from './store.js';
 
 const T = 'platform.kv';
 const LIVE = '(expires_at is null or expires_at > now())';
@@ -12,11 +15,19 @@ const LIVE = '(expires_at is null or expires_at > now())';
 export class PostgresStateStore implements StateStore {
   readonly kind = 'postgres' as const;
   private listener?: pg.Client;
+  private connecting?: Promise<pg.Client>;
   private readonly handlers = new Map<string, Set<(m: string) => void>>();
+  private readonly resubscribed = new Set<() => void>();
   private readonly sweep: NodeJS.Timeout;
+  private reconnectTimer?: NodeJS.Timeout;
+  private closed = false;
+  readonly subscriberName = `sl-listen-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
 
-  constructor(private readonly db: Knex, private readonly o: { databaseUrl: string; prefix?: string }) {
-    this.sweep = setInterval(() => { void this.db.raw(`delete from ${T} where expires_at < now() - interval '1 minute'`).catch(() => {}); }, 60_000);
+  constructor(private readonly db: Knex, private readonly o: { databaseUrl: string; prefix?: string; reconnect?: ReconnectBackoff; logger?: Logger }) {
+    this.sweep = setInterval(() => {
+      void this.db.raw(`delete from ${T} where expires_at < now() - interval '1 minute'`)
+        .catch((e: Error) => this.o.logger?.warn({ err: e.message }, 'kv sweep failed; expired rows stay (they read as absent) until the next sweep'));
+    }, 60_000);
     this.sweep.unref();
   }
 
@@ -84,22 +95,80 @@ export class PostgresStateStore implements StateStore {
   private channel(c: string): string { return `sl_${(this.o.prefix ?? '') + c}`.replace(/[^a-zA-Z0-9_]/g, '_').slice(0, 63); }
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     const ch = this.channel(channel);
-    if (!this.listener) {
-      this.listener = new pg.Client({ connectionString: this.o.databaseUrl });
-      this.listener.on('error', () => { /* connection lost: caches fall back to their TTL */ });
-      this.listener.on('notification', (n) => { for (const h of this.handlers.get(n.channel) ?? []) h(n.payload ?? ''); });
-      await this.listener.connect();
-    }
     let set = this.handlers.get(ch);
-    if (!set) { set = new Set(); this.handlers.set(ch, set); await this.listener.query(`listen "${ch}"`); }
+    if (!set) {
+      set = new Set();
+      this.handlers.set(ch, set);
+      // The first subscribe connects (and fails loudly at boot); later ones LISTEN on the live connection, or
+      // are picked up by the reconnect, which LISTENs to every known channel.
+      try {
+        const c = this.listener ?? await this.connectOnce();
+        if (c === this.listener) await c.query(`listen "${ch}"`);
+      } catch (e) { this.handlers.delete(ch); throw e; }
+    }
     set.add(onMessage);
     return async () => { set.delete(onMessage); };
+  }
+  onResubscribed(fn: () => void): () => void {
+    this.resubscribed.add(fn);
+    return () => { this.resubscribed.delete(fn); };
+  }
+
+  private connectOnce(): Promise<pg.Client> {
+    return this.connecting ??= this.connectListener().finally(() => { this.connecting = undefined; });
+  }
+
+  /** A dedicated LISTEN connection (a pooled one would lose its LISTENs when returned). */
+  private async connectListener(): Promise<pg.Client> {
+    const c = new pg.Client({ connectionString: this.o.databaseUrl, application_name: this.subscriberName });
+    c.on('notification', (n) => { for (const h of this.handlers.get(n.channel) ?? []) h(n.payload ?? ''); });
+    c.on('error', (e) => this.listenerLost(c, e));
+    c.on('end', () => this.listenerLost(c));
+    try {
+      await c.connect();
+      for (const ch of this.handlers.keys()) await c.query(`listen "${ch}"`);
+    } catch (e) {
+      c.removeAllListeners('end');
+      await c.end().catch(() => { /* never connected: nothing to close */ });
+      throw e;
+    }
+    this.listener = c;
+    return c;
+  }
+
+  /**
+   * NOTIFY reaches only sessions that are LISTENing at commit time: whatever is sent while we reconnect is lost
+   * for good. So reconnect with backoff, LISTEN again, and tell the caches to drop everything they hold.
+   */
+  private listenerLost(c: pg.Client, e?: Error): void {
+    if (this.listener !== c || this.closed) return;
+    this.listener = undefined;
+    this.o.logger?.warn({ err: e?.message, subscriber: this.subscriberName }, 'postgres LISTEN connection lost; reconnecting');
+    c.end().catch((err: Error) => this.o.logger?.debug({ err: err.message }, 'closing the lost LISTEN connection failed (already gone)'));
+    const attempt = (n: number): void => {
+      this.reconnectTimer = setTimeout(() => {
+        if (this.closed) return;
+        (this.listener ? Promise.resolve(this.listener) : this.connectOnce()).then(() => {
+          metrics.subscriberReconnects.inc({ backend: 'postgres' });
+          this.o.logger?.warn({ subscriber: this.subscriberName, attempts: n + 1 }, 'postgres LISTEN reconnected; notifications sent while it was down are lost, caches flushed');
+          for (const fn of this.resubscribed) fn();
+        }, (err: Error) => {
+          this.o.logger?.warn({ err: err.message, attempt: n + 1 }, 'postgres LISTEN reconnect failed; retrying');
+          attempt(n + 1);
+        });
+      }, backoffDelay(this.o.reconnect ?? DEFAULT_RECONNECT_BACKOFF, n));
+    };
+    attempt(0);
   }
   async ping(): Promise<boolean> {
     try { await this.db.raw('select 1'); return true; } catch { return false; }
   }
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.sweep);
-    await this.listener?.end().catch(() => {});
+    clearTimeout(this.reconnectTimer);
+    const c = this.listener;
+    this.listener = undefined;
+    await c?.end().catch((e: Error) => this.o.logger?.debug({ err: e.message }, 'LISTEN connection already closed'));
   }
 }

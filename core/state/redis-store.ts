@@ -1,5 +1,8 @@
 import { Redis, type Result } from 'ioredis';
-import { casLoop, type CasResult, type StateStore } from './store.js';
+import crypto from 'node:crypto';
+import type { Logger } from '../observability/logger.js';
+import { metrics } from '../observability/metrics.js';
+import { backoffDelay, casLoop, DEFAULT_RECONNECT_BACKOFF, type CasResult, type ReconnectBackoff, type StateStore } from './store.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -35,9 +38,15 @@ export class RedisStateStore implements StateStore {
   private readonly prefix: string;
   private subscriber?: Redis;
   private readonly handlers = new Map<string, Set<(m: string) => void>>();
+  private readonly resubscribed = new Set<() => void>();
+  readonly subscriberName = `sl-sub-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  private readonly backoff: ReconnectBackoff;
+  private readonly logger?: Logger;
 
-  constructor(o: { url: string; prefix?: string; commandTimeoutMs?: number }) {
+  constructor(o: { url: string; prefix?: string; commandTimeoutMs?: number; reconnect?: ReconnectBackoff; logger?: Logger }) {
     this.prefix = o.prefix ?? 'sl:';
+    this.backoff = o.reconnect ?? DEFAULT_RECONNECT_BACKOFF;
+    this.logger = o.logger;
     this.redis = new Redis(o.url, { keyPrefix: this.prefix, enableOfflineQueue: false, commandTimeout: o.commandTimeoutMs ?? 1000, maxRetriesPerRequest: 1, lazyConnect: false });
     this.redis.on('error', () => { /* surfaced per command; reconnects on its own */ });
     this.redis.defineCommand('docCas', { numberOfKeys: 1, lua: CAS });
@@ -83,15 +92,47 @@ export class RedisStateStore implements StateStore {
   async publish(channel: string, message: string): Promise<void> { await this.redis.publish(this.prefix + channel, message); }
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     const full = this.prefix + channel;
-    if (!this.subscriber) {
-      this.subscriber = this.redis.duplicate({ keyPrefix: '', enableOfflineQueue: true });
-      this.subscriber.on('error', () => { /* reconnects; resubscribes automatically */ });
-      this.subscriber.on('message', (ch: string, msg: string) => { for (const h of this.handlers.get(ch) ?? []) h(msg); });
-    }
+    if (!this.subscriber) this.subscriber = this.openSubscriber();
     let set = this.handlers.get(full);
     if (!set) { set = new Set(); this.handlers.set(full, set); await this.subscriber.subscribe(full); }
     set.add(onMessage);
     return async () => { set.delete(onMessage); };
+  }
+  onResubscribed(fn: () => void): () => void {
+    this.resubscribed.add(fn);
+    return () => { this.resubscribed.delete(fn); };
+  }
+
+  /**
+   * Redis pub/sub is fire-and-forget: what is published while this connection is down never arrives. ioredis
+   * reconnects (with our backoff) and resubscribes; once our own SUBSCRIBE on the new connection has answered
+   * we are listening again, and only then do we tell the caches to drop what they hold.
+   */
+  private openSubscriber(): Redis {
+    const sub = this.redis.duplicate({
+      keyPrefix: '', enableOfflineQueue: true, connectionName: this.subscriberName,
+      retryStrategy: (times: number) => backoffDelay(this.backoff, times - 1),
+    });
+    let everReady = false;
+    let lost = false;
+    sub.on('error', (e: Error) => { this.logger?.warn({ err: e.message, subscriber: this.subscriberName }, 'redis subscriber error; reconnecting'); });
+    sub.on('close', () => { if (everReady) lost = true; });
+    sub.on('ready', () => {
+      if (!everReady) { everReady = true; return; }
+      if (!lost) return;
+      lost = false;
+      metrics.subscriberReconnects.inc({ backend: 'redis' });
+      const channels = [...this.handlers.keys()];
+      // Replies on one connection come in order: when this answers, the automatic resubscribe has too.
+      const again = channels.length ? sub.subscribe(...channels) : Promise.resolve(0);
+      void again.catch((e: Error) => this.logger?.error({ err: e.message }, 'redis resubscribe failed; the next reconnect retries it'))
+        .then(() => {
+          this.logger?.warn({ subscriber: this.subscriberName }, 'redis subscriber reconnected; messages sent while it was down are lost, caches flushed');
+          for (const fn of this.resubscribed) fn();
+        });
+    });
+    sub.on('message', (ch: string, msg: string) => { for (const h of this.handlers.get(ch) ?? []) h(msg); });
+    return sub;
   }
   async ping(): Promise<boolean> {
     try { return (await this.redis.ping()) === 'PONG'; } catch { return false; }

@@ -25,7 +25,18 @@ export interface StateStore {
   /** Fixed-window counter: increments and returns the count within the window. */
   hit(key: string, windowSec: number): Promise<number>;
   publish(channel: string, message: string): Promise<void>;
+  /**
+   * Subscribes on one dedicated connection per store. When that connection drops, the adapter reconnects with
+   * backoff and resubscribes; whatever was published in between is lost, so see `onResubscribed`.
+   */
   subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Called after the subscriber connection came back and is listening again: messages published while it was
+   * down were missed, so a cache that relies on them must drop everything. Returns an unregister function.
+   */
+  onResubscribed(fn: () => void): () => void;
+  /** Name of the subscriber connection (Redis CLIENT LIST `name`, Postgres `application_name`), for operators. */
+  readonly subscriberName: string;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -41,4 +52,14 @@ export async function casLoop<T>(store: Pick<StateStore, 'getDoc' | 'casDoc'>, k
     if (r.reason === 'missing') return null;
   }
   throw new Error(`state update on ${key} lost 20 races in a row`);
+}
+
+/** Reconnect delays for subscriber connections: exponential from `minMs`, capped at `maxMs`, with jitter. */
+export interface ReconnectBackoff { minMs: number; maxMs: number }
+export const DEFAULT_RECONNECT_BACKOFF: ReconnectBackoff = { minMs: 100, maxMs: 5000 };
+
+export function backoffDelay(b: ReconnectBackoff, attempt: number): number {
+  const base = Math.min(b.maxMs, b.minMs * 2 ** Math.min(attempt, 20));
+  // ±20 % jitter so a fleet that lost its broker at once doesn't reconnect in lockstep.
+  return Math.round(base * (0.8 + Math.random() * 0.4));
 }

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
 import { ServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { metrics } from '../observability/metrics.js';
 import type { StateStore } from '../state/store.js';
 import { migrateTenant } from '../db/migrate.js';
 import { configHash, parseDealershipConfig, type DealershipConfig } from './config.js';
@@ -32,6 +33,20 @@ interface TenantRow {
 
 const INVALIDATE = 'tenancy-invalidate';
 
+/**
+ * How stale a cached tenant, number route or tenant-keyed plugin instance may be on any process, whatever
+ * happens to pub/sub: at most this long after a change commits, every lookup sees it. Env CACHE_REVALIDATE_MS,
+ * capped at 5 s by config (README "Caches and staleness").
+ */
+export const DEFAULT_CACHE_REVALIDATE_MS = 2000;
+export const MAX_CACHE_REVALIDATE_MS = 5000;
+/** Entries are also dropped at this age, so an idle tenant's object doesn't live for the process lifetime. */
+const ENTRY_MAX_AGE_MS = 10 * 60_000;
+/** Publish attempts before giving up on the fast path (revalidation still bounds staleness). */
+const PUBLISH_RETRY_DELAYS_MS = [50, 250];
+
+interface Cached<V> { value: V; loadedAt: number }
+
 /** Normalises to E.164 or throws TEN_ERR_NUMBER_INVALID. */
 export function toE164(raw: string): string {
   const p = parsePhoneNumberFromString(raw);
@@ -40,31 +55,89 @@ export function toE164(raw: string): string {
 }
 
 /**
- * Owns the tenant lifecycle, number routing and tenant-scoped access. Lookups are cached in-process and
- * invalidated across processes over the state store's pub/sub, so a change applies to the next call.
+ * Owns the tenant lifecycle, number routing and tenant-scoped access.
+ *
+ * Lookups (tenant by id, number → tenant) are cached in-process, because every webhook, media stream, tool
+ * call and admin request needs them. Two mechanisms keep them honest across processes:
+ * - fast path: a change publishes an invalidation over the state store's pub/sub, so peers drop the entry at
+ *   once; a subscriber that reconnects drops everything (what was sent meanwhile is lost);
+ * - the bound: `platform.cache_epoch` moves in the same transaction as every change to tenants, numbers or
+ *   credentials (triggers, migrations/platform/002). Before serving from cache, a lookup re-reads that one row
+ *   if the last read is older than `revalidateMs`, and drops everything when it moved. So even when every
+ *   message is lost, no process serves a change older than `revalidateMs` (plus one query).
+ * The registry's plugin instances are keyed on the Tenant object this returns, so they follow the same bound.
  */
 export class TenantService {
-  private readonly byId = new Map<string, Tenant>();
-  private readonly byNumber = new Map<string, string | null>();
+  private readonly byId = new Map<string, Cached<Tenant>>();
+  private readonly byNumber = new Map<string, Cached<string | null>>();
   private unsubscribe?: () => Promise<void>;
+  private unwatchReconnect?: () => void;
+  /** Last epoch read, and when that read started (a read sees every commit before its start). */
+  private epoch: string | null = null;
+  private checkedAt = -Infinity;
+  private checking: Promise<void> | null = null;
+  /** Bumped by every flush: a load that started before a flush must not put its (older) row back. */
+  private generation = 0;
+  readonly revalidateMs: number;
 
-  constructor(private readonly o: { db: Knex; state: StateStore; credentialsKey: Buffer; logger: Logger }) {}
+  constructor(private readonly o: { db: Knex; state: StateStore; credentialsKey: Buffer; logger: Logger; revalidateMs?: number }) {
+    this.revalidateMs = o.revalidateMs ?? DEFAULT_CACHE_REVALIDATE_MS;
+  }
 
   get db(): Knex { return this.o.db; }
 
   async start(): Promise<void> {
     this.unsubscribe = await this.o.state.subscribe(INVALIDATE, (msg) => this.dropCaches(msg));
+    this.unwatchReconnect = this.o.state.onResubscribed(() => this.flush('resubscribed'));
   }
-  async stop(): Promise<void> { await this.unsubscribe?.(); }
+  async stop(): Promise<void> { this.unwatchReconnect?.(); await this.unsubscribe?.(); }
 
-  private dropCaches(msg: string): void {
-    if (msg.startsWith('n:')) this.byNumber.delete(msg.slice(2));
-    else if (msg.startsWith('t:')) { this.byId.delete(msg.slice(2)); this.byNumber.clear(); }
-    else { this.byId.clear(); this.byNumber.clear(); }
+  private flush(reason: 'epoch' | 'resubscribed' | 'message'): void {
+    this.generation++;
+    this.byId.clear();
+    this.byNumber.clear();
+    if (reason !== 'message') metrics.cacheFlushes.inc({ reason });
   }
+  private dropCaches(msg: string): void {
+    if (msg.startsWith('n:')) { this.generation++; this.byNumber.delete(msg.slice(2)); }
+    else if (msg.startsWith('t:')) { this.generation++; this.byId.delete(msg.slice(2)); this.byNumber.clear(); }
+    else this.flush('message');
+  }
+
+  /** Re-reads the cache epoch when the last read is older than revalidateMs; flushes when it moved. */
+  private async revalidate(): Promise<void> {
+    if (Date.now() - this.checkedAt < this.revalidateMs) return;
+    this.checking ??= (async () => {
+      const started = Date.now();
+      const row: { epoch: string } | undefined = await this.o.db('platform.cache_epoch').first('epoch');
+      const epoch = String(row?.epoch ?? '0');
+      if (this.epoch !== null && epoch !== this.epoch) this.flush('epoch');
+      this.epoch = epoch;
+      this.checkedAt = started;
+    })().finally(() => { this.checking = null; });
+    return this.checking;
+  }
+
+  private cached<V>(map: Map<string, Cached<V>>, key: string): Cached<V> | undefined {
+    const hit = map.get(key);
+    if (hit && Date.now() - hit.loadedAt > ENTRY_MAX_AGE_MS) { map.delete(key); return undefined; }
+    return hit;
+  }
+
   private async invalidate(msg: string): Promise<void> {
     this.dropCaches(msg);
-    try { await this.o.state.publish(INVALIDATE, msg); } catch (e) { this.o.logger.warn({ err: (e as Error).message }, 'cache invalidation publish failed; peers fall back to reload'); }
+    for (let attempt = 0; ; attempt++) {
+      try { await this.o.state.publish(INVALIDATE, msg); return; } catch (e) {
+        const delay = PUBLISH_RETRY_DELAYS_MS[attempt];
+        if (delay === undefined) {
+          metrics.publishFailures.inc();
+          this.o.logger.error({ err: (e as Error).message, msg, attempts: attempt + 1, boundMs: this.revalidateMs },
+            'cache invalidation could not be published; other processes see the change by revalidation within boundMs');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
   }
 
   private toTenant(r: TenantRow): Tenant {
@@ -107,13 +180,16 @@ export class TenantService {
   }
 
   async find(id: string): Promise<Tenant | null> {
-    const hit = this.byId.get(id);
-    if (hit) return hit;
+    await this.revalidate();
+    const hit = this.cached(this.byId, id);
+    if (hit) return hit.value;
     if (!/^[0-9a-z]{26}$/.test(id)) return null;
+    const gen = this.generation;
+    const loadedAt = Date.now();
     const row: TenantRow | undefined = await this.o.db('platform.tenants').where({ id }).first();
     if (!row) return null;
     const t = this.toTenant(row);
-    this.byId.set(id, t);
+    if (gen === this.generation) this.byId.set(id, { value: t, loadedAt });
     return t;
   }
 
@@ -194,11 +270,14 @@ export class TenantService {
 
   /** The dialled number → its active tenant, or null (unknown, unmapped or offboarded). */
   async resolveNumber(e164: string): Promise<Tenant | null> {
-    let tenantId = this.byNumber.get(e164);
+    await this.revalidate();
+    let tenantId = this.cached(this.byNumber, e164)?.value;
     if (tenantId === undefined) {
+      const gen = this.generation;
+      const loadedAt = Date.now();
       const row: { tenant_id: string } | undefined = await this.o.db('platform.phone_numbers').where({ e164 }).first('tenant_id');
       tenantId = row?.tenant_id ?? null;
-      this.byNumber.set(e164, tenantId);
+      if (gen === this.generation) this.byNumber.set(e164, { value: tenantId, loadedAt });
     }
     if (!tenantId) return null;
     const t = await this.find(tenantId);
