@@ -3,7 +3,7 @@ import express from 'express';
 import type { Knex } from 'knex';
 import { type AppConfig } from './config.js';
 import { createKnex } from './db/knex.js';
-import { startEmbeddedPostgres, type EmbeddedHandle } from './db/embedded.js';
+import { openEmbeddedPostgres, type EmbeddedHandle } from './db/embedded.js';
 import { migratePlatform, migrateAllTenants, migrationStatus } from './db/migrate.js';
 import { ADMIN_BASE_PATH, createAdminRouter } from './admin-api/router.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -56,6 +56,12 @@ export interface BuildOptions {
   migrateTenants?: boolean;
   /** Tests: override CACHE_REVALIDATE_MS (also beyond its 5 s cap, to isolate the pub/sub path). */
   cacheRevalidateMs?: number;
+  /**
+   * When DATABASE_URL is unset and another process already owns the embedded cluster in DATA_DIR: `refuse`
+   * (a server must not depend on a database another process will stop) or `reuse` (the console, run next to
+   * `npm start`). `command` names this process in the lock file and in the other side's message.
+   */
+  embedded?: { ifOwned: 'reuse' | 'refuse'; command: string };
   /** Tests: reconnect backoff of the state store's subscriber connection. */
   subscriberReconnect?: ReconnectBackoff;
 }
@@ -66,7 +72,10 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   let embedded: EmbeddedHandle | undefined;
   let databaseUrl = cfg.databaseUrl;
   if (!databaseUrl) {
-    embedded = await startEmbeddedPostgres({ dataDir: `${cfg.dataDir}/pg`, port: cfg.embeddedPgPort, log: (m) => logger.debug({ pg: m }, 'embedded postgres') });
+    embedded = await openEmbeddedPostgres({
+      dataDir: `${cfg.dataDir}/pg`, port: cfg.embeddedPgPort, log: (m) => logger.debug({ pg: m }, 'embedded postgres'),
+      ...(opts.embedded ?? { ifOwned: 'refuse', command: 'npm start' }),
+    });
     databaseUrl = embedded.url;
     closers.push(() => embedded!.stop());
   }

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig, missingProviderKeys } from './config.js';
 import { buildPlatform, createHttpApp, listen } from './app.js';
 import { createLogger } from './observability/logger.js';
+import { isServiceLaneError } from './errors.js';
 import { devStartBanner } from './admin-api/dev-banner.js';
 
 /**
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
-  process.stderr.write(`servicelane failed to start: ${(e as Error).stack ?? String(e)}\n`);
+  // A coded error already says what to do (e.g. CFG_ERR_EMBEDDED_PG_IN_USE); a stack would bury it.
+  process.stderr.write(`servicelane failed to start: ${isServiceLaneError(e) ? `${e.message} (${e.code})` : (e as Error).stack ?? String(e)}\n`);
   process.exit(1);
 });

@@ -66,7 +66,12 @@ async function main(): Promise<void> {
   }
   // Tool and plugin logs would drown the dialogue; warnings and errors still show.
   const logger = createLogger({ level: ['debug', 'trace'].includes(cfg.logLevel) ? cfg.logLevel : 'warn', production: cfg.production });
-  const p = await buildPlatform(cfg, { logger });
+  // Reuse (never stop) the embedded cluster of an `npm start` running next to us: the console is meant to talk
+  // to the same dealerships while the server runs, and its exit must not take the server's database down.
+  let p: Platform;
+  try { p = await buildPlatform(cfg, { logger, embedded: { ifOwned: 'reuse', command: 'npm run console' } }); } catch (e) {
+    fail(`servicelane console: ${(e as Error).message}`, 69);
+  }
   let closing = false;
   const close = async (code = 0): Promise<never> => {
     if (!closing) { closing = true; await p.close(); }

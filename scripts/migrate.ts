@@ -3,11 +3,11 @@
  * Helm pre-upgrade Job); also safe by hand. Failed tenants are reported and don't stop the others; a rerun
  * resumes with whatever is still behind. Exit code 1 if any tenant failed.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../core/config.js';
 import { createKnex } from '../core/db/knex.js';
-import { startEmbeddedPostgres, type EmbeddedHandle } from '../core/db/embedded.js';
+import { openEmbeddedPostgres, type EmbeddedHandle } from '../core/db/embedded.js';
+import { isServiceLaneError } from '../core/errors.js';
 import { migrateAllTenants, migratePlatform } from '../core/db/migrate.js';
 import { createLogger } from '../core/observability/logger.js';
 
@@ -21,16 +21,6 @@ function parseArgs(argv: string[]): { concurrency: number } {
   return { concurrency };
 }
 
-/** A postmaster on our data dir whose parent is alive belongs to a running `npm start`, which migrates at boot. */
-function runningAppCluster(dataDir: string): number | null {
-  try {
-    const pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const ppid = Number(/^\d+ \(.*\) \S (\d+)/.exec(stat)?.[1]);
-    return ppid > 1 ? pid : null;
-  } catch { return null; }
-}
-
 async function main(): Promise<number> {
   const { concurrency } = parseArgs(process.argv.slice(2));
   const cfg = loadConfig();
@@ -39,12 +29,15 @@ async function main(): Promise<number> {
   let url = cfg.databaseUrl;
   if (!url) {
     const dataDir = path.join(cfg.dataDir, 'pg');
-    const pid = runningAppCluster(dataDir);
-    if (pid) {
-      process.stderr.write(`embedded Postgres in ${dataDir} is in use by a running server (postmaster ${pid}); it migrated at start. Stop it first, or set DATABASE_URL.\n`);
+    // Refuse rather than reuse: the running owner (`npm start`) already migrated at boot, so there is nothing to
+    // do, and a migration racing a live dev server helps nobody.
+    try {
+      embedded = await openEmbeddedPostgres({ dataDir, port: cfg.embeddedPgPort, log: (m) => logger.debug({ pg: m }, 'embedded postgres'), ifOwned: 'refuse', command: 'npm run migrate' });
+    } catch (e) {
+      if (!isServiceLaneError(e) || e.code !== 'CFG_ERR_EMBEDDED_PG_IN_USE') throw e;
+      process.stderr.write(`${e.message} A running server migrated at start.\n`);
       return 1;
     }
-    embedded = await startEmbeddedPostgres({ dataDir, port: cfg.embeddedPgPort, log: (m) => logger.debug({ pg: m }, 'embedded postgres') });
     url = embedded.url;
   }
   const where = cfg.databaseUrl ? new URL(cfg.databaseUrl).host + new URL(cfg.databaseUrl).pathname : `embedded Postgres on port ${cfg.embeddedPgPort}`;

