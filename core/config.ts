@@ -127,7 +127,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     pluginPackages: (env.PLUGIN_PACKAGES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     trustProxyHops: intOrDefault(env, { name: 'TRUST_PROXY_HOPS', min: 0, max: 10, bad }) ?? false,
     adminRateLimitPerMin: intOrDefault(env, { name: 'ADMIN_RATE_LIMIT_PER_MIN', min: 1, max: 1_000_000, bad }) ?? 600,
-    // Capped so the documented staleness bound (≤ 5 s, README "Caches and staleness") can't be configured away.
+    // Capped so the documented staleness bound (≤ 5 s, README "Caches across processes") can't be configured away.
     cacheRevalidateMs: intOrDefault(env, { name: 'CACHE_REVALIDATE_MS', min: 0, max: 5000, bad }) ?? 2000,
   };
   if (bad.length) throw new ServiceLaneError('CFG_ERR_ENV_INVALID', `invalid environment: ${bad.join('; ')}`, { variables: bad });

@@ -36,7 +36,7 @@ const INVALIDATE = 'tenancy-invalidate';
 /**
  * How stale a cached tenant, number route or tenant-keyed plugin instance may be on any process, whatever
  * happens to pub/sub: at most this long after a change commits, every lookup sees it. Env CACHE_REVALIDATE_MS,
- * capped at 5 s by config (README "Caches and staleness").
+ * capped at 5 s by config (README "Caches across processes").
  */
 export const DEFAULT_CACHE_REVALIDATE_MS = 2000;
 export const MAX_CACHE_REVALIDATE_MS = 5000;
@@ -131,7 +131,7 @@ export class TenantService {
         const delay = PUBLISH_RETRY_DELAYS_MS[attempt];
         if (delay === undefined) {
           metrics.publishFailures.inc();
-          this.o.logger.error({ err: (e as Error).message, msg, attempts: attempt + 1, boundMs: this.revalidateMs },
+          this.o.logger.error({ err: (e as Error).message, pii: { msg }, attempts: attempt + 1, boundMs: this.revalidateMs },
             'cache invalidation could not be published; other processes see the change by revalidation within boundMs');
           return;
         }

@@ -2,7 +2,7 @@
 -- a number's owner, a credential). Every process caches tenants and number routes in memory; pub/sub tells
 -- peers at once, and this counter bounds staleness when a message is lost: a process re-reads it at most
 -- every CACHE_REVALIDATE_MS and drops its caches when it moved (core/tenancy/tenants.ts, docs in README
--- "Caches and staleness"). Statement triggers bump it inside the writing transaction, so no code path can
+-- "Caches across processes"). Statement triggers bump it inside the writing transaction, so no code path can
 -- change these tables without moving the epoch, and the new value is visible exactly when the change is.
 create table platform.cache_epoch (
   id    boolean primary key default true check (id),  -- exactly one row

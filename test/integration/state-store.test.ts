@@ -7,7 +7,8 @@ import { silentLogger } from '../../core/observability/logger.js';
 import { PostgresStateStore } from '../../core/state/postgres-store.js';
 import { RedisStateStore } from '../../core/state/redis-store.js';
 import type { StateStore } from '../../core/state/store.js';
-import { createTestDatabase, TEST_REDIS_URL, uniquePrefix, type TestDatabase } from '../helpers/db.js';
+import pg from 'pg';
+import { ADMIN_URL, createTestDatabase, TEST_REDIS_URL, uniquePrefix, type TestDatabase } from '../helpers/db.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -136,6 +137,35 @@ for (const adapter of adapters) {
       await store.publish('chan-a', 'after');
       await sleep(200);
       assert.deepEqual(got, ['hello', 'n:+14085550123']);
+    });
+
+    it('reconnects a killed subscriber connection, reports the gap through onResubscribed, and delivers again', async () => {
+      const got: string[] = [];
+      await store.subscribe('chan-gap', (m) => got.push(m));
+      let gaps = 0;
+      const off = store.onResubscribed(() => { gaps++; });
+      // Kill the subscriber from the server side, as a broker restart or a network blip would.
+      if (store.kind === 'redis') {
+        const admin = new Redis(TEST_REDIS_URL);
+        try {
+          const line = (await admin.client('LIST') as string).split('\n').find((l) => l.includes(` name=${store.subscriberName} `));
+          assert.ok(line, 'the subscriber connection carries its name');
+          assert.equal(await admin.client('KILL', 'ID', /^id=(\d+)/.exec(line)![1]!), 1);
+        } finally { admin.disconnect(); }
+      } else {
+        const c = new pg.Client({ connectionString: ADMIN_URL });
+        await c.connect();
+        try {
+          const r = await c.query('select pg_terminate_backend(pid) as ok from pg_stat_activity where application_name = $1', [store.subscriberName]);
+          assert.deepEqual(r.rows.map((x: { ok: boolean }) => x.ok), [true]);
+        } finally { await c.end(); }
+      }
+      for (let i = 0; i < 200 && gaps === 0; i++) await sleep(25);
+      assert.equal(gaps, 1, 'one reconnect reported');
+      await store.publish('chan-gap', 'after-reconnect');
+      for (let i = 0; i < 80 && got.length === 0; i++) await sleep(25);
+      assert.deepEqual(got, ['after-reconnect']);
+      off();
     });
 
     it('answers ping', async () => {
