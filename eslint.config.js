@@ -21,10 +21,10 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [{
           regex: '^(\\.\\./)+core/(?!sdk(/|$))',
-          message: 'Plugins may import only core/sdk (DESIGN §2).',
+          message: 'Plugins may import only core/sdk (docs/architecture.md §2–3).',
         }, {
           regex: '^(\\.\\./)+(migrations|tenants|test)/',
-          message: 'Plugins may import only core/sdk (DESIGN §2).',
+          message: 'Plugins may import only core/sdk (docs/architecture.md §2–3).',
         }],
       }],
     },

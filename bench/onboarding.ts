@@ -24,6 +24,7 @@ import { configHash } from '../core/tenancy/config.js';
 import { newTenantId, schemaNameFor } from '../core/tenancy/schema-name.js';
 import { demoConfig } from '../core/tenancy/seed.js';
 import { createTestDatabase, TEST_REDIS_URL, uniquePrefix } from '../test/helpers/db.js';
+import { requireServices } from './lib/needs.js';
 
 function flag(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -37,6 +38,7 @@ if (!Number.isInteger(TENANTS) || TENANTS < 10 || !Number.isInteger(RUNS) || RUN
   process.stderr.write('usage: npm run bench -- onboarding [--tenants N>=10] [--runs N>=5] [--state redis|postgres] [--db machine|embedded]\n');
   process.exit(64);
 }
+await requireServices({ bench: 'onboarding', postgres: DB === 'machine', redis: STATE === 'redis', hint: { postgres: 'or run with --db embedded', redis: 'or run with --state postgres' } });
 
 const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!; };
 const r1 = (x: number) => Math.round(x * 10) / 10;

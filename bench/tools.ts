@@ -22,6 +22,7 @@ import type { DealershipConfig, Weekday } from '../core/tenancy/config.js';
 import { newCallIdentity, type CallIdentity } from '../core/tools/identity.js';
 import { Toolbox, type ToolOutcome } from '../core/tools/toolbox.js';
 import { createTestDatabase, TEST_REDIS_URL, uniquePrefix } from '../test/helpers/db.js';
+import { requireServices } from './lib/needs.js';
 
 function flag(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -34,6 +35,7 @@ if (!Number.isInteger(RUNS) || RUNS < 20 || !Number.isInteger(APPOINTMENTS) || A
   process.stderr.write('usage: npm run bench -- tools [--runs N>=20] [--appointments N>=0] [--state redis|postgres]\n');
   process.exit(64);
 }
+await requireServices({ bench: 'tools', postgres: true, redis: STATE === 'redis', hint: { redis: 'or run with --state postgres' } });
 
 const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!; };
 const r2 = (x: number) => Math.round(x * 100) / 100;

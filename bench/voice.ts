@@ -355,6 +355,8 @@ async function platform(): Promise<void> {
   type TurnTiming = import('../core/voice/call-session.js').TurnTiming;
   type BargeInEvent = import('../core/voice/call-session.js').BargeInEvent;
 
+  const { requireServices } = await import('./lib/needs.js');
+  await requireServices({ bench: 'voice', postgres: true, redis: STATE === 'redis', hint: { redis: 'or run with --state postgres' } });
   const self = fileURLToPath(import.meta.url);
   const common = ['--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY), '--spread-ms', String(SPREAD)];
   const fakesChild = fork(self, ['--role', 'fakes', ...common], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });

@@ -8,6 +8,7 @@ import { migratePlatform, migrateAllTenants, migrationStatus } from './db/migrat
 import { ADMIN_BASE_PATH, createAdminRouter } from './admin-api/router.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { registry as metricsRegistry } from './observability/metrics.js';
+import { requestId, requestIdOf } from './observability/request-id.js';
 import { RedisStateStore } from './state/redis-store.js';
 import { PostgresStateStore } from './state/postgres-store.js';
 import type { ReconnectBackoff, StateStore } from './state/store.js';
@@ -142,19 +143,39 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   return p;
 }
 
-/** JSON error body for anything thrown in a route: coded errors as-is, the rest as ADM_ERR_INTERNAL. */
+/**
+ * JSON error body for anything thrown in a route: coded errors as-is, the rest as ADM_ERR_INTERNAL. The body
+ * and the log line carry the same `requestId` (also in the X-Request-Id header), so a reported error is one
+ * log search away. Server-side failures (5xx) are logged; a 4xx is the client's answer, not an incident.
+ */
 export function errorHandler(logger: Logger): express.ErrorRequestHandler {
   return (err, req, res, _next) => {
+    const rid = requestIdOf(res);
     let e: ServiceLaneError;
     if (isServiceLaneError(err)) e = err;
     else if ((err as { type?: string }).type === 'entity.too.large') e = new ServiceLaneError('ADM_ERR_PAYLOAD_TOO_LARGE', 'request body too large');
     else if ((err as { type?: string }).type === 'entity.parse.failed') e = new ServiceLaneError('ADM_ERR_VALIDATION', 'request body is not valid JSON');
     else {
-      logger.error({ err: (err as Error)?.message, stack: (err as Error)?.stack, path: req.path }, 'unhandled route error');
+      logger.error({ requestId: rid, method: req.method, path: req.path, err: (err as Error)?.message, stack: (err as Error)?.stack }, 'unhandled route error');
       e = new ServiceLaneError('ADM_ERR_INTERNAL', 'internal error');
     }
-    res.status(e.status).json(e.toJSON());
+    if (e.status >= 500 && e.code !== 'ADM_ERR_INTERNAL') {
+      logger.error({ requestId: rid, method: req.method, path: req.path, code: e.code, err: e.message }, 'route failed');
+    }
+    const body = e.toJSON();
+    res.status(e.status).json({ error: { ...body.error, requestId: rid } });
   };
+}
+
+/** What `GET /` answers: the URLs this role serves (paths are relative; Twilio URLs are absolute, from PUBLIC_BASE_URL). */
+export function serviceIndex(cfg: AppConfig): Record<string, unknown> {
+  const base = cfg.publicBaseUrl.replace(/\/$/, '');
+  const links: Record<string, string> = { health: '/healthz', ready: '/readyz', metrics: '/metrics' };
+  if (cfg.role === 'all' || cfg.role === 'api') {
+    Object.assign(links, { adminApi: ADMIN_BASE_PATH, openapi: `${ADMIN_BASE_PATH}/openapi.json`, twilioVoiceWebhook: `${base}/twilio/voice`, twilioStatusWebhook: `${base}/twilio/status` });
+  }
+  if (cfg.role === 'all' || cfg.role === 'voice') links.twilioMediaStream = `${base.replace(/^http/, 'ws')}/twilio/media`;
+  return { service: 'servicelane', role: cfg.role, links };
 }
 
 /** The HTTP app for the api/voice roles: health, metrics, then each role's routers. */
@@ -163,6 +184,7 @@ export function createHttpApp(p: Platform): express.Express {
   app.disable('x-powered-by');
   // A hop count, never `true`: with `true` any client could pick its rate-limit key via X-Forwarded-For.
   app.set('trust proxy', p.cfg.trustProxyHops ?? false);
+  app.use(requestId());
   app.get('/healthz', (_req, res) => { res.json({ ok: true }); });
   app.get('/readyz', async (_req, res) => {
     const dbOk = await p.db.raw('select 1').then(() => true, () => false);
@@ -177,6 +199,8 @@ export function createHttpApp(p: Platform): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(metricsRegistry.contentType).send(await metricsRegistry.metrics());
   });
+  // The start banner's `app:` URL: a landing document listing what this process serves, so it answers 200.
+  app.get('/', (_req, res) => { res.json(serviceIndex(p.cfg)); });
   // ROUTES (each owner mounts its router here)
   if (p.cfg.role === 'all' || p.cfg.role === 'api') app.use(ADMIN_BASE_PATH, createAdminRouter(p));
   if (p.cfg.role !== 'worker') app.use('/twilio', p.telephony.router());

@@ -6,7 +6,7 @@ import { ServiceLaneError } from './errors.js';
 export type Role = 'all' | 'api' | 'voice' | 'worker';
 export const ROLES: readonly Role[] = ['all', 'api', 'voice', 'worker'];
 
-/** The validated environment contract (DESIGN §4). Built once at start; nothing else reads process.env. */
+/** The validated environment contract (docs/architecture.md §5; the README's Environment table). Built once at start; nothing else reads process.env. */
 export interface AppConfig {
   role: Role;
   port: number;

@@ -42,7 +42,7 @@ export async function devStartBanner(p: Platform, o: { port: number }): Promise<
     '',
     '  ServiceLane is running (role all, development)',
     '',
-    `  app:             ${base}`,
+    `  app:             ${base}/  (lists these URLs as JSON)`,
     `  admin API:       ${base}${ADMIN_BASE_PATH}`,
     `  OpenAPI:         ${base}${ADMIN_BASE_PATH}/openapi.json`,
     `  metrics:         ${base}/metrics`,
@@ -53,7 +53,10 @@ export async function devStartBanner(p: Platform, o: { port: number }): Promise<
     token
       ? `  admin token:     ${token}\n                   (platform_admin, valid ${DEV_TOKEN_TTL_SEC / 3600} h; more with: npm run token -- --role platform_admin)`
       : '  admin token:     none (ADMIN_JWT_PUBLIC_KEY is set: sign tokens with your own issuer)',
-    `  try:             curl -H "Authorization: Bearer $TOKEN" ${base}${ADMIN_BASE_PATH}/tenants`,
+    // Copy-pasteable as printed: the token is inline, not a $TOKEN the reader never set.
+    token
+      ? `  try:             curl -sS -H "Authorization: Bearer ${token}" ${base}${ADMIN_BASE_PATH}/tenants`
+      : `  try:             curl -sS ${base}${ADMIN_BASE_PATH}/openapi.json`,
     '',
     `  database:        ${describeDatabase(p)}`,
     `  state + queues:  ${describeState(p)}`,

@@ -8,7 +8,15 @@ const json = (schema: Obj): Obj => ({ 'application/json': { schema } });
 const errorResponse = (description: string): Obj => ({ description, content: json(ref('Error')) });
 const ok = (description: string, schema: Obj): Obj => ({ description, content: json(schema) });
 
-const tenantIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: TENANT_ID_PATTERN }, description: 'Tenant id (lowercase ULID).' };
+const tenantIdParam = {
+  name: 'id', in: 'path', required: true, schema: { type: 'string', anyOf: [{ pattern: TENANT_ID_PATTERN }, { pattern: SLUG_PATTERN }] },
+  description: 'Tenant id (lowercase ULID) or the tenant\'s slug (`demo`); a slug is resolved to the id before authorisation.',
+};
+/** Instant query parameters (`from`, `to`, `before`): see parseQueryInstants in validate.ts. */
+const instantParam = (name: string, description: string): Obj => ({
+  name, in: 'query', schema: { type: 'string', examples: ['2026-12-07T09:00:00-08:00', '2026-12-07T17:00:00Z', '2026-12-07'] },
+  description: `${description} An ISO 8601 date-time with an offset, or a date (a day in the dealership's time zone).`,
+});
 const e164Param = { name: 'e164', in: 'path', required: true, schema: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, description: 'E.164 number; send `+` as-is or as %2B.' };
 const limitParam = { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: PAGE.maxLimit, default: PAGE.defaultLimit } };
 const offsetParam = { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 100000, default: 0 } };
@@ -47,12 +55,15 @@ export function openApiDocument(): Obj {
       title: 'ServiceLane admin API', version: '1.0.0',
       description: 'Onboard dealerships (tenants), attach phone numbers, store credentials, and read tenant data. '
         + 'Bearer JWT (iss and aud `servicelane`, exp required). Roles: platform_admin (all tenants), tenant_admin (claim `tenant`, its own only). '
-        + 'Errors are `{error:{code,message,details}}`.',
+        + 'Errors are `{error:{code,message,details,requestId}}`; every response carries `X-Request-Id`.',
     },
     servers: [{ url: '/admin/v1' }],
     security: [{ bearer: [] }],
     tags: [{ name: 'tenants' }, { name: 'numbers' }, { name: 'credentials' }, { name: 'plugins' }, { name: 'data' }, { name: 'meta' }],
     paths: {
+      '/': {
+        get: { ...op({ id: 'getIndex', summary: 'Where this document is and how to authenticate', tags: ['meta'], responses: { 200: ok('index', { type: 'object' }) } }), security: [] },
+      },
       '/openapi.json': {
         get: { ...op({ id: 'getOpenApi', summary: 'This document', tags: ['meta'], responses: { 200: ok('OpenAPI 3.1 document', { type: 'object' }) } }), security: [] },
       },
@@ -130,14 +141,14 @@ export function openApiDocument(): Obj {
       '/tenants/{id}/appointments': {
         get: op({
           id: 'listAppointments', summary: 'Appointments overlapping [from, to) (default: the next 30 days; at most 366)', tags: ['data'],
-          params: [tenantIdParam, { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } }, { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } }, limitParam, offsetParam],
+          params: [tenantIdParam, instantParam('from', 'Start (inclusive); a date means its first instant. Default: now.'), instantParam('to', 'End (exclusive); a date means the end of that day. Default: from + 30 days.'), limitParam, offsetParam],
           responses: { 200: ok('appointments', paged(ref('Appointment'))), ...tenantCommon },
         }),
       },
       '/tenants/{id}/calls': {
         get: op({
           id: 'listCalls', summary: 'Calls, newest first', tags: ['data'],
-          params: [tenantIdParam, { name: 'before', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Cursor: startedAt of the last item of the previous page.' }, limitParam],
+          params: [tenantIdParam, instantParam('before', 'Cursor: startedAt of the last item of the previous page.'), limitParam],
           responses: { 200: ok('calls', paged(ref('Call'))), ...tenantCommon },
         }),
       },
@@ -154,7 +165,7 @@ export function openApiDocument(): Obj {
       schemas: {
         Error: {
           type: 'object', required: ['error'],
-          properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', enum: Object.keys(ERROR_CODES) }, message: { type: 'string' }, details: {} } } },
+          properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', enum: Object.keys(ERROR_CODES) }, message: { type: 'string' }, details: {}, requestId: { type: 'string', description: 'Also in the X-Request-Id header and on the server\'s error log line.' } } } },
         },
         CreateTenant: {
           type: 'object', additionalProperties: false, required: ['name', 'config'],

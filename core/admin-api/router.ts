@@ -13,7 +13,7 @@ import { authenticate, principalOf } from './auth.js';
 import { openApiDocument } from './openapi.js';
 import { limiter } from './rate-limit.js';
 import {
-  bodyValidator, queryValidator, CREDENTIAL_NAME_PATTERN, PAGE, SLUG_PATTERN, TENANT_ID_PATTERN,
+  bodyValidator, queryValidator, parseQueryInstants, CREDENTIAL_NAME_PATTERN, INSTANT_QUERY_SCHEMA, PAGE, SLUG_PATTERN, TENANT_ID_PATTERN,
 } from './validate.js';
 
 export const ADMIN_BASE_PATH = '/admin/v1';
@@ -48,14 +48,15 @@ const customersQuery = queryValidator<{ phone?: string; name?: string; limit: nu
 });
 const appointmentsQuery = queryValidator<{ from?: string; to?: string; limit: number; offset: number }>({
   type: 'object', additionalProperties: false,
-  properties: { from: { type: 'string', format: 'date-time' }, to: { type: 'string', format: 'date-time' }, ...pageProps },
+  properties: { from: INSTANT_QUERY_SCHEMA, to: INSTANT_QUERY_SCHEMA, ...pageProps },
 });
 const callsQuery = queryValidator<{ before?: string; limit: number }>({
   type: 'object', additionalProperties: false,
-  properties: { before: { type: 'string', format: 'date-time' }, limit: pageProps.limit },
+  properties: { before: INSTANT_QUERY_SCHEMA, limit: pageProps.limit },
 });
 const CALL_ID_RE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|CA[0-9a-f]{32})$/;
 const TENANT_ID_RE = new RegExp(TENANT_ID_PATTERN);
+const SLUG_RE = new RegExp(SLUG_PATTERN);
 const CREDENTIAL_NAME_RE = new RegExp(CREDENTIAL_NAME_PATTERN);
 const MAX_EVENTS = 1000;
 
@@ -91,6 +92,10 @@ export function createAdminRouter(p: Platform): express.Router {
   r.use(helmet());
   r.use(limiter({ state: p.state, logger: p.logger, kind: 'ip', limitPerMin, key: (req) => req.ip ?? 'unknown' }));
   r.get('/openapi.json', (_req, res) => { res.json(openApiDocument()); });
+  // The base path answers too (the start banner prints it): where the document is and how to authenticate.
+  r.get('/', (_req, res) => {
+    res.json({ openapi: `${ADMIN_BASE_PATH}/openapi.json`, authentication: 'Authorization: Bearer <JWT> (npm run token -- --role platform_admin)', tenants: `${ADMIN_BASE_PATH}/tenants` });
+  });
   r.use(authenticate({ jwt: p.cfg.jwt, tenants: p.tenants }));
   r.use(limiter({
     state: p.state, logger: p.logger, kind: 'token', limitPerMin,
@@ -117,6 +122,16 @@ export function createAdminRouter(p: Platform): express.Router {
     if (pr.role === 'tenant_admin' && pr.tenant !== id) await forbid(req, { tenantId: TENANT_ID_RE.test(id) ? id : null, action });
     return p.tenants.get(id);
   };
+  /**
+   * Paths take a tenant's id or its slug (`/tenants/demo/customers`). The slug is turned into the id here, once,
+   * before any route runs, so every route, authorisation check and audit row below sees only ids. An unknown
+   * slug is left as it is: a tenant admin then gets the same 403 as for any other tenant (no probing which
+   * slugs exist), a platform admin gets TEN_ERR_NOT_FOUND.
+   */
+  r.param('id', (req, _res, next, value: string) => {
+    if (TENANT_ID_RE.test(value) || !SLUG_RE.test(value)) return next();
+    p.tenants.idForSlug(value).then((id) => { if (id) req.params.id = id; next(); }, next);
+  });
   const validatePlugins = (config: DealershipConfig) => {
     const issues = p.registry.validateConfig(config);
     if (issues.length) throw pluginConfigError(issues);
@@ -127,6 +142,10 @@ export function createAdminRouter(p: Platform): express.Router {
   r.post('/tenants', async (req, res) => {
     await requirePlatformAdmin(req, 'tenant.create');
     const body = createTenantBody(req.body);
+    if (body.slug && TENANT_ID_RE.test(body.slug)) {
+      // Paths accept an id or a slug; a slug shaped like an id would make `/tenants/<that>` ambiguous.
+      throw new ServiceLaneError('ADM_ERR_VALIDATION', 'request body failed validation', { errors: [{ path: '/slug', message: 'must not look like a tenant id (26 lowercase letters and digits)' }] });
+    }
     const config = parseDealershipConfig(body.config);
     validatePlugins(config);
     const t = await p.tenants.create({ name: body.name, slug: body.slug, config });
@@ -263,8 +282,10 @@ export function createAdminRouter(p: Platform): express.Router {
   r.get('/tenants/:id/appointments', async (req, res) => {
     const t = await tenantFor(req, 'data.appointments');
     const q = appointmentsQuery(req.query);
-    const from = q.from ? new Date(q.from) : new Date();
-    const to = q.to ? new Date(q.to) : new Date(from.getTime() + 30 * DAY_MS);
+    // A bare date is a day on the dealership's calendar: `from` its first instant, `to` the end of that day.
+    const when = parseQueryInstants({ zone: t.config?.timezone ?? 'UTC', values: { from: q.from, to: q.to }, endOfDay: ['to'] });
+    const from = when.from ?? new Date();
+    const to = when.to ?? new Date(from.getTime() + 30 * DAY_MS);
     if (!(to > from) || to.getTime() - from.getTime() > 366 * DAY_MS) {
       throw new ServiceLaneError('ADM_ERR_VALIDATION', 'query string failed validation', { errors: [{ path: '/to', message: 'must be after from and at most 366 days later' }] });
     }
@@ -279,11 +300,12 @@ export function createAdminRouter(p: Platform): express.Router {
   r.get('/tenants/:id/calls', async (req, res) => {
     const t = await tenantFor(req, 'data.calls');
     const q = callsQuery(req.query);
+    const { before } = parseQueryInstants({ zone: t.config?.timezone ?? 'UTC', values: { before: q.before } });
     const items = await p.tenants.withTenant(t.id, (trx) => {
       const qb = trx('calls').select('id', 'call_sid as callSid', 'direction', 'from_number as from', 'to_number as to', 'status', 'customer_id as customerId',
         'outcome', 'summary', 'started_at as startedAt', 'ended_at as endedAt')
         .orderBy([{ column: 'started_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit);
-      if (q.before) qb.where('started_at', '<', new Date(q.before));
+      if (before) qb.where('started_at', '<', before);
       return qb;
     });
     res.json({ items, limit: q.limit });

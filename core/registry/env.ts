@@ -2,7 +2,7 @@ import type { AppConfig } from '../config.js';
 
 /**
  * The platform environment a plugin sees as `ctx.env`: the provider endpoints and platform keys of the env
- * contract (DESIGN §4), under their variable names, taken from the validated config (nothing reads
+ * contract (docs/architecture.md §5), under their variable names, taken from the validated config (nothing reads
  * process.env). URL overrides are what let tests point real SDKs at loopback fakes.
  */
 export function pluginEnv(cfg: AppConfig): Record<string, string | undefined> {

@@ -193,6 +193,12 @@ export class TenantService {
     return t;
   }
 
+  /** The id of the tenant with this slug (any status), or null. Admin paths accept a slug in place of the id. */
+  async idForSlug(slug: string): Promise<string | null> {
+    const row: { id: string } | undefined = await this.o.db('platform.tenants').where({ slug }).first('id');
+    return row?.id ?? null;
+  }
+
   async get(id: string): Promise<Tenant> {
     const t = await this.find(id);
     if (!t) throw new ServiceLaneError('TEN_ERR_NOT_FOUND', 'tenant not found');

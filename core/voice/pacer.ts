@@ -275,7 +275,7 @@ export class OutboundAudio {
 }
 
 /**
- * ONE clock for every call in the process (DESIGN §5a): a single timer tops up each call's lead. A timer
+ * ONE clock for every call in the process (docs/architecture.md §6): a single timer tops up each call's lead. A timer
  * per call would be 300 timers firing 50 times a second; this is one.
  */
 /** Something with work that must not wait for the next frame (held caller audio), run on the shared clock. */
