@@ -30,15 +30,15 @@ function defined(o: Record<string, unknown>): Record<string, unknown> {
  */
 export function platformDefaults(cfg: AppConfig): PlatformDefaults {
   return Object.freeze({
-    'llm-openai': { settings: defined({ baseUrl: cfg.openai.baseUrl }), credentials: defined({ apiKey: cfg.openai.apiKey }) },
-    'stt-deepgram': { settings: defined({ baseUrl: cfg.deepgram.baseUrl }), credentials: defined({ apiKey: cfg.deepgram.apiKey }) },
-    'tts-deepgram': { settings: defined({ baseUrl: cfg.deepgram.baseUrl }), credentials: defined({ apiKey: cfg.deepgram.apiKey }) },
+    'llm-openai': { settings: { baseUrl: cfg.openai.baseUrl }, credentials: defined({ apiKey: cfg.openai.apiKey }) },
+    'stt-deepgram': { settings: { baseUrl: cfg.deepgram.baseUrl }, credentials: defined({ apiKey: cfg.deepgram.apiKey }) },
+    'tts-deepgram': { settings: { baseUrl: cfg.deepgram.baseUrl }, credentials: defined({ apiKey: cfg.deepgram.apiKey }) },
     'telephony-twilio': {
-      settings: defined({ apiBaseUrl: cfg.twilio.apiBaseUrl }),
+      settings: { apiBaseUrl: cfg.twilio.apiBaseUrl },
       credentials: defined({ accountSid: cfg.twilio.accountSid, authToken: cfg.twilio.authToken }),
     },
     // The dealership authorises its own Google account (clientId, clientSecret, refreshToken are the tenant's).
-    'calendar-google': { settings: defined({ apiRootUrl: cfg.google.apiRootUrl, tokenUrl: cfg.google.tokenUrl }) },
-    'vehicle-nhtsa': { settings: defined({ baseUrl: cfg.nhtsaBaseUrl }) },
+    'calendar-google': { settings: { apiRootUrl: cfg.google.apiRootUrl, tokenUrl: cfg.google.tokenUrl } },
+    'vehicle-nhtsa': { settings: { baseUrl: cfg.nhtsaBaseUrl } },
   });
 }
