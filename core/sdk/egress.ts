@@ -73,7 +73,7 @@ export interface EgressAllowList {
   hosts: ReadonlySet<string>;
 }
 
-/** One bad allow-list entry, for config validation. */
+/** Parses PLUGIN_EGRESS_ALLOW entries; `bad` lists the ones that are neither an IP, a CIDR nor a hostname. */
 export function parseEgressAllow(entries: readonly string[]): { allow: EgressAllowList; bad: string[] } {
   const addresses = new net.BlockList();
   const hosts = new Set<string>();
@@ -88,7 +88,8 @@ export function parseEgressAllow(entries: readonly string[]): { allow: EgressAll
       const prefix = prefixText === undefined ? (family === 4 ? 32 : 128) : Number(prefixText);
       if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) { bad.push(raw); continue; }
       addresses.addSubnet(addr, prefix, type);
-    } else if (prefixText === undefined && /^[a-z0-9]([a-z0-9-]{0,62}\.)*[a-z0-9-]{1,63}$/.test(entry)) {
+    } else if (prefixText === undefined && !/^[0-9.]+$/.test(entry) && /^[a-z0-9]([a-z0-9-]{0,62}\.)*[a-z0-9-]{1,63}$/.test(entry)) {
+      // All-digit names are malformed IPs (999.1.1.1), never hostnames an operator meant.
       hosts.add(entry);
     } else {
       bad.push(raw);

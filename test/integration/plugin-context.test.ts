@@ -113,8 +113,8 @@ describe('plugin context: no database handle, no platform secret', function () {
       id, kind: kinds[id], version: '1.0.0', apiVersion: API_VERSION,
       settingsSchema: { type: 'object' }, capabilities: firstPartyPlugins.find((m) => m.id === id)!.capabilities,
       create: (ctx, config) => {
-        (globalThis as { __slSpy?: Record<string, unknown> }).__slSpy ??= {};
-        (globalThis as { __slSpy: Record<string, unknown> }).__slSpy[id] = { ctx, config };
+        const g = globalThis as { __slSpy?: Record<string, unknown> };
+        (g.__slSpy ??= {})[id] = { ctx, config };
         return Object.fromEntries(methods[kinds[id]]!.map((m) => [m, async () => undefined])) as never;
       },
     }));
