@@ -15,7 +15,8 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
  *
  * @example
  * ```ts
- * const http = createPluginHttp({ pluginId: 'crm-acme', signal: controller.signal });
+ * const egress = createEgress({ policy });
+ * const http = createPluginHttp({ pluginId: 'crm-acme', signal: controller.signal, fetch: egress.fetch });
  * const res = await http('https://api.acme.test/people', { timeoutMs: 3000, signal: o.signal });
  * ```
  */
