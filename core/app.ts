@@ -15,7 +15,9 @@ import type { ReconnectBackoff, StateStore } from './state/store.js';
 import { TenantService } from './tenancy/tenants.js';
 import { isServiceLaneError, ServiceLaneError } from './errors.js';
 import { PluginRegistry } from './registry/registry.js';
-import { pluginEnv } from './registry/env.js';
+import { platformDefaults } from './registry/platform-defaults.js';
+import { createTenantData } from './repos/index.js';
+import { parseEgressAllow } from './sdk/egress.js';
 import { Jobs } from './jobs/jobs.js';
 import { registerCalendarSync } from './jobs/calendar-sync.js';
 import { Scheduler } from './scheduling/scheduler.js';
@@ -115,7 +117,14 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   } as Platform;
   // COMPONENT WIRING (each owner adds its construction here, in dependency order)
 
-  p.registry = new PluginRegistry({ tenants, state, logger, env: pluginEnv(cfg) });
+  p.registry = new PluginRegistry({
+    tenants, state, logger,
+    // Each plugin gets only its own platform keys and endpoints; no plugin sees the JWT secret or CREDENTIALS_KEY.
+    platformDefaults: platformDefaults(cfg),
+    egress: { httpsOnly: cfg.production, allow: parseEgressAllow(cfg.pluginEgressAllow).allow },
+    // Core's repositories, for the two first-party plugins whose data is the tenant's own tables.
+    tenantData: { pluginIds: ['crm-builtin', 'calendar-builtin'], forTenant: (tenantId) => createTenantData((fn) => tenants.withTenant(tenantId, fn)) },
+  });
   await p.registry.loadPackages(cfg.pluginPackages);
   p.onClose(() => p.registry.close());
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { ServiceLaneError } from './errors.js';
+import { parseEgressAllow } from './sdk/egress.js';
 
 export type Role = 'all' | 'api' | 'voice' | 'worker';
 export const ROLES: readonly Role[] = ['all', 'api', 'voice', 'worker'];
@@ -26,6 +27,8 @@ export interface AppConfig {
   nhtsaBaseUrl: string;
   /** Extra third-party plugin packages (comma-separated npm names in PLUGIN_PACKAGES). */
   pluginPackages: string[];
+  /** PLUGIN_EGRESS_ALLOW: IPs, CIDRs or exact hostnames plugins may reach although private/loopback/link-local. */
+  pluginEgressAllow: string[];
   /** Proxy hops in front of the app (TRUST_PROXY_HOPS); false = use the socket address, never X-Forwarded-For. */
   trustProxyHops: number | false;
   /** Admin API requests per minute, per token and per client IP (ADMIN_RATE_LIMIT_PER_MIN). */
@@ -125,11 +128,14 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     },
     nhtsaBaseUrl: urlOrUndefined(env, 'NHTSA_BASE_URL', bad) ?? 'https://vpic.nhtsa.dot.gov',
     pluginPackages: (env.PLUGIN_PACKAGES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    pluginEgressAllow: (env.PLUGIN_EGRESS_ALLOW ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     trustProxyHops: intOrDefault(env, { name: 'TRUST_PROXY_HOPS', min: 0, max: 10, bad }) ?? false,
     adminRateLimitPerMin: intOrDefault(env, { name: 'ADMIN_RATE_LIMIT_PER_MIN', min: 1, max: 1_000_000, bad }) ?? 600,
     // Capped so the documented staleness bound (≤ 5 s, README "Caches across processes") can't be configured away.
     cacheRevalidateMs: intOrDefault(env, { name: 'CACHE_REVALIDATE_MS', min: 0, max: 5000, bad }) ?? 2000,
   };
+  const badEgress = parseEgressAllow(cfg.pluginEgressAllow).bad;
+  if (badEgress.length) bad.push(`PLUGIN_EGRESS_ALLOW entries must be IPs, CIDRs or hostnames (bad: ${badEgress.join(', ')})`);
   if (bad.length) throw new ServiceLaneError('CFG_ERR_ENV_INVALID', `invalid environment: ${bad.join('; ')}`, { variables: bad });
   return cfg;
 }

@@ -26,6 +26,8 @@ export const ERROR_CODES = {
   PLG_ERR_KIND_MISMATCH: { status: 422, text: 'A slot names a plugin of another kind.' },
   PLG_ERR_SLOT_DISABLED: { status: 503, text: 'The tenant slot is disabled because its plugin or config is broken.' },
   PLG_ERR_CREDENTIALS_MISSING: { status: 422, text: 'A plugin credential reference does not resolve to a stored credential.' },
+  PLG_ERR_CREDENTIALS_INVALID: { status: 422, text: 'A credential does not match the credentialsSchema of the plugin that references it; details name each field. Nothing is stored.' },
+  PLG_ERR_EGRESS_REFUSED: { status: 422, text: 'A plugin request was refused by the egress policy (plain http in production, or a loopback/private/link-local address not in PLUGIN_EGRESS_ALLOW).' },
   PLG_ERR_CALL_FAILED: { status: 502, text: 'A plugin call failed; details carry the PluginError category.' },
   PLG_ERR_TIMEOUT: { status: 504, text: 'A plugin call exceeded its time budget.' },
   PLG_ERR_BREAKER_OPEN: { status: 503, text: 'The plugin circuit breaker is open; the call was not attempted.' },

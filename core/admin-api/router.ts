@@ -136,6 +136,10 @@ export function createAdminRouter(p: Platform): express.Router {
     const issues = p.registry.validateConfig(config);
     if (issues.length) throw pluginConfigError(issues);
   };
+  /** A referenced credential that can't work is refused on save (422 naming the fields), not left to disable the slot silently. */
+  const refuseCredentialIssues = (issues: PluginConfigIssue[]) => {
+    if (issues.length) throw new ServiceLaneError('PLG_ERR_CREDENTIALS_INVALID', issues[0]!.message, { errors: issues });
+  };
 
   // ---- tenants ---------------------------------------------------------------------------------
 
@@ -179,6 +183,7 @@ export function createAdminRouter(p: Platform): express.Router {
     const t = await tenantFor(req, 'tenant.config');
     const config = parseDealershipConfig(req.body);
     validatePlugins(config);
+    refuseCredentialIssues(await p.registry.storedCredentialIssues(t.id, config));
     const updated = await p.tenants.updateConfig(t.id, config);
     await audit(req, { action: 'tenant.config', tenantId: t.id, target: t.id, details: { configHash: updated.configHash } });
     res.json({ ...tenantDto(updated), config: updated.rawConfig });
@@ -225,6 +230,7 @@ export function createAdminRouter(p: Platform): express.Router {
       throw new ServiceLaneError('ADM_ERR_VALIDATION', 'credential name is invalid', { errors: [{ path: '/name', message: `must match ${CREDENTIAL_NAME_PATTERN}` }] });
     }
     const { value } = credentialBody(req.body);
+    refuseCredentialIssues(p.registry.credentialValueIssues(t.config, name, value));
     await p.tenants.putCredential(t.id, name, value);
     await audit(req, { action: 'credential.put', tenantId: t.id, target: name });
     res.status(204).end();

@@ -1,10 +1,11 @@
-import type { PluginStore, TenantDb } from '../sdk/index.js';
+import type { PluginStore } from '../sdk/index.js';
+import type { TenantScope } from '../repos/tenant-scope.js';
 
 /**
  * `ctx.store`: rows of plugin_kv in the tenant's schema, namespaced by plugin id. Expired rows read as absent
  * and are deleted lazily on the next write of the same key.
  */
-export function createTenantPluginStore(o: { tenantDb: TenantDb; pluginId: string; clock: { now(): number } }): PluginStore {
+export function createTenantPluginStore(o: { tenantDb: TenantScope; pluginId: string; clock: { now(): number } }): PluginStore {
   const where = (key: string) => ({ plugin_id: o.pluginId, key });
   return {
     async get<T = unknown>(key: string): Promise<T | undefined> {

@@ -1,9 +1,10 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import * as addFormatsModule from 'ajv-formats';
 import {
-  checkManifest, missingMethods, type AnyPluginManifest, type CallOptions, type PluginContext, type PluginKind, type TenantDb,
+  checkManifest, missingMethods, type AnyPluginManifest, type CallOptions, type PluginContext, type PluginKind, type TenantData,
 } from '../sdk/index.js';
 import { createPluginHttp } from '../sdk/http.js';
+import { createEgress, type EgressPolicy, type EgressRefusedError } from '../sdk/egress.js';
 import { isServiceLaneError, ServiceLaneError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { StateStore } from '../state/store.js';
@@ -16,6 +17,7 @@ import {
 import { firstPartyPlugins } from '../../plugins/index.js';
 import { CAPABILITY_RULES, hasCapability } from './capability-rules.js';
 import { createTenantPluginStore } from './plugin-store.js';
+import type { PlatformDefaults, PluginPlatformDefaults } from './platform-defaults.js';
 import type { PluginConfigIssue, PluginLoadError, PluginSummary, SlotKinds, SlotStatus, TestConnectionResult } from './types.js';
 
 // ajv-formats is CJS (`exports.default = formatsPlugin`); under NodeNext the callable sits on `.default`.
@@ -25,8 +27,18 @@ export interface PluginRegistryOptions {
   tenants: TenantService;
   state: StateStore;
   logger: Logger;
-  /** Platform env the plugins see as `ctx.env` (see pluginEnv). */
-  env: Record<string, string | undefined>;
+  /**
+   * Per-plugin platform settings and keys (see platformDefaults): each plugin receives only its own entry,
+   * merged under the tenant's settings and used as credentials when the slot has no credentialsRef.
+   */
+  platformDefaults?: PlatformDefaults;
+  /** Where plugins may connect (ctx.http, ctx.egress); the composition root builds it from PLUGIN_EGRESS_ALLOW. */
+  egress: EgressPolicy;
+  /**
+   * Tenant data access for first-party built-ins: granted only to these plugin ids, and only when that id was
+   * registered as first-party (a package can't claim it). Every other plugin's ctx has no `tenantData`.
+   */
+  tenantData?: { pluginIds: readonly string[]; forTenant(tenantId: string): TenantData };
   /** Defaults to plugins/index.ts `firstPartyPlugins`. */
   manifests?: AnyPluginManifest[];
   /** Resilience defaults for request/response kinds; tests shrink them. */
@@ -68,6 +80,15 @@ interface Entry {
 
 type SlotIssue = Omit<PluginConfigIssue, 'slot'>;
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A platform default whose variable is unset is absent, not `undefined` (ajv and the tenant's own value decide). */
+function definedOnly(o: Record<string, unknown> | undefined): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined && v !== ''));
+}
+
 function issueError(slot: SlotName, i: SlotIssue, all: SlotIssue[]): ServiceLaneError {
   return new ServiceLaneError(i.code, i.message, { slot, ...i.details, issues: all.map((x) => ({ code: x.code, message: x.message, path: x.details.path })) });
 }
@@ -91,13 +112,11 @@ export class PluginRegistry {
   private readonly pending = new Map<string, Promise<Entry | null>>();
   /** Last create() failure per tenant slot, by fingerprint, so status() can report it. */
   private readonly failures = new Map<string, { fingerprint: string; error: ServiceLaneError }>();
-  private readonly env: Readonly<Record<string, string | undefined>>;
   private readonly clock = { now: () => Date.now() };
   private closed = false;
 
   constructor(private readonly o: PluginRegistryOptions) {
     addFormats(this.ajv);
-    this.env = Object.freeze({ ...o.env });
     for (const m of o.manifests ?? firstPartyPlugins) this.register(m, 'first-party');
   }
 
@@ -171,6 +190,80 @@ export class PluginRegistry {
     return this.loaded.get(id)?.manifest;
   }
 
+  /** This plugin's platform defaults, and nothing else's. */
+  private defaultsFor(pluginId: string): PluginPlatformDefaults | undefined {
+    return Object.hasOwn(this.o.platformDefaults ?? {}, pluginId) ? this.o.platformDefaults![pluginId] : undefined;
+  }
+
+  /** Whether the composition root granted core's tenant data to this plugin (first-party registrations only). */
+  private grantsTenantData(pluginId: string): boolean {
+    return !!this.o.tenantData?.pluginIds.includes(pluginId) && this.loaded.get(pluginId)?.source === 'first-party';
+  }
+
+  /**
+   * Which credential fields fail the plugin's credentialsSchema, by name (never by value: a credential's
+   * values must not reach a message or a log). A non-object value fails every required field.
+   */
+  private credentialProblems(loaded: Loaded, value: unknown): { field: string; message: string }[] {
+    const v = loaded.validateCredentials;
+    if (!v || v(structuredClone(value))) return [];
+    const required = (loaded.manifest.credentialsSchema as { required?: unknown } | null | undefined)?.required;
+    const out: { field: string; message: string }[] = [];
+    for (const e of v.errors ?? []) {
+      if (e.keyword === 'required') out.push({ field: String((e.params as { missingProperty?: string }).missingProperty), message: 'is required' });
+      else if (e.instancePath === '' && e.keyword === 'type' && Array.isArray(required) && required.length) {
+        for (const r of required) out.push({ field: String(r), message: `is required (the credential must be an object with ${required.join(', ')})` });
+      } else if (e.keyword === 'additionalProperties') {
+        out.push({ field: String((e.params as { additionalProperty?: string }).additionalProperty), message: 'is not a field of this credential' });
+      } else out.push({ field: e.instancePath.slice(1).replace(/\//g, '.') || '(credential)', message: e.message ?? 'is invalid' });
+    }
+    return out.filter((x, i) => out.findIndex((y) => y.field === x.field) === i);
+  }
+
+  private credentialIssue(o: { slot: SlotName; loaded: Loaded; ref: string; value: unknown }): PluginConfigIssue | null {
+    const problems = this.credentialProblems(o.loaded, o.value);
+    if (!problems.length) return null;
+    const pluginId = o.loaded.manifest.id;
+    return {
+      slot: o.slot,
+      code: 'PLG_ERR_CREDENTIALS_INVALID',
+      message: `credential "${o.ref}" does not match ${pluginId}'s credentials: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`,
+      details: { path: `/plugins/${o.slot}/credentialsRef`, pluginId, credentialsRef: o.ref, fields: problems },
+    };
+  }
+
+  /**
+   * Save-time check (PUT config): every stored credential the config references must satisfy the referencing
+   * plugin's credentialsSchema. A reference to a credential not stored yet passes here (store it next); the
+   * slot status reports it until then.
+   */
+  async storedCredentialIssues(tenantId: string, config: DealershipConfig): Promise<PluginConfigIssue[]> {
+    const out: PluginConfigIssue[] = [];
+    for (const slot of SLOT_NAMES) {
+      const sc = config.plugins[slot];
+      const loaded = sc && this.loaded.get(sc.plugin);
+      if (!sc || !loaded || sc.credentialsRef === undefined) continue;
+      const value = await this.o.tenants.getCredential(tenantId, sc.credentialsRef);
+      if (value === undefined) continue;
+      const issue = this.credentialIssue({ slot, loaded, ref: sc.credentialsRef, value });
+      if (issue) out.push(issue);
+    }
+    return out;
+  }
+
+  /** Save-time check (PUT credentials/:name): the new value against every plugin in `config` that references `name`. */
+  credentialValueIssues(config: DealershipConfig | null | undefined, name: string, value: unknown): PluginConfigIssue[] {
+    const out: PluginConfigIssue[] = [];
+    for (const slot of SLOT_NAMES) {
+      const sc = config?.plugins[slot];
+      const loaded = sc && this.loaded.get(sc.plugin);
+      if (!sc || !loaded || sc.credentialsRef !== name) continue;
+      const issue = this.credentialIssue({ slot, loaded, ref: name, value });
+      if (issue) out.push(issue);
+    }
+    return out;
+  }
+
   // ---- validation ------------------------------------------------------------------------------
 
   /**
@@ -203,7 +296,21 @@ export class PluginRegistry {
       return { issues: [{ code: 'PLG_ERR_KIND_MISMATCH', message: `plugin "${pluginId}" is a ${m.kind} plugin, not ${slot}`, details: { path: `${base}/plugin`, pluginId, kind: m.kind } }] };
     }
     const issues: SlotIssue[] = [];
-    const settings = structuredClone(o.settings ?? {});
+    const d = this.defaultsFor(pluginId);
+    const tenantSettings = isPlainObject(o.settings) ? o.settings : undefined;
+    // A platform key only travels to the platform's endpoint: while the slot runs on the platform's credentials,
+    // the endpoint settings the operator controls are not the tenant's to change.
+    if (o.credentialsRef === undefined && d?.credentials !== undefined && tenantSettings) {
+      for (const key of Object.keys(d.settings ?? {})) {
+        if (tenantSettings[key] === undefined) continue;
+        issues.push({
+          code: 'PLG_ERR_CONFIG_INVALID',
+          message: `${pluginId} settings.${key} can only be set together with the dealership's own credentials (credentialsRef): the platform's key is only sent to the platform's endpoint`,
+          details: { path: `${base}/settings/${key}`, pluginId },
+        });
+      }
+    }
+    const settings = structuredClone(tenantSettings ? { ...definedOnly(d?.settings), ...tenantSettings } : o.settings ?? definedOnly(d?.settings));
     if (!loaded.validateSettings(settings)) {
       for (const e of loaded.validateSettings.errors ?? []) issues.push(this.ajvIssue(e, { base: `${base}/settings`, pluginId }));
     } else if (m.validate) {
@@ -223,7 +330,7 @@ export class PluginRegistry {
         details: { path: `${base}/plugin`, pluginId, capability: rule.capability },
       });
     }
-    if (o.credentialsRef === undefined && loaded.needsCredentials) {
+    if (o.credentialsRef === undefined && loaded.needsCredentials && d?.credentials === undefined) {
       issues.push({ code: 'PLG_ERR_CREDENTIALS_MISSING', message: `plugin "${pluginId}" needs credentials: set credentialsRef`, details: { path: `${base}/credentialsRef`, pluginId } });
     }
     return issues.length ? { issues } : { issues, checked: { loaded, settings, credentialsRef: o.credentialsRef } };
@@ -251,7 +358,8 @@ export class PluginRegistry {
   private async resolveCredentials(tenantId: string, slot: SlotName, c: CheckedPlugin): Promise<unknown> {
     const { loaded, credentialsRef: ref } = c;
     const pluginId = loaded.manifest.id;
-    let creds: unknown = {};
+    // Without a reference: the platform's own credentials for this plugin (only this plugin's), or none.
+    let creds: unknown = structuredClone(this.defaultsFor(pluginId)?.credentials ?? {});
     if (ref !== undefined) {
       creds = await this.o.tenants.getCredential(tenantId, ref);
       if (creds === undefined) {
@@ -261,7 +369,11 @@ export class PluginRegistry {
     const v = loaded.validateCredentials;
     if (v && !v(creds)) {
       if (ref === undefined) {
-        throw new ServiceLaneError('PLG_ERR_CREDENTIALS_MISSING', `plugin "${pluginId}" needs credentials: set credentialsRef`, { slot, pluginId, path: `/plugins/${slot}/credentialsRef` });
+        const missing = this.credentialProblems(loaded, creds).map((x) => x.field);
+        const platform = this.defaultsFor(pluginId)?.credentials !== undefined;
+        throw new ServiceLaneError('PLG_ERR_CREDENTIALS_MISSING',
+          `${pluginId} is unconfigured: missing credential ${missing.join(', ') || 'fields'} (set credentialsRef${platform ? ', or the platform operator sets the key' : ''})`,
+          { slot, pluginId, missing, path: `/plugins/${slot}/credentialsRef` });
       }
       // Paths and keywords only: a credential's values must never reach a message or a log.
       throw new ServiceLaneError('PLG_ERR_CONFIG_INVALID', `credential "${ref}" does not match ${pluginId}'s credentials schema`, {
@@ -393,24 +505,38 @@ export class PluginRegistry {
     }, { cause: inner });
   }
 
-  private buildContext(o: { tenantId: string; pluginId: string; timezone: string; signal: AbortSignal }): PluginContext {
+  /**
+   * A plugin's context: its identity, a bound logger, egress under the platform policy, its own plugin_kv
+   * namespace, clock and signal. No database handle and no platform secret; core's tenant data only for the
+   * built-ins the composition root granted it to. `closers` receives what must be closed with the instance.
+   */
+  private buildContext(o: { tenantId: string; pluginId: string; timezone: string; signal: AbortSignal; closers: (() => Promise<void>)[]; onEgressRefused?: (e: EgressRefusedError) => void }): PluginContext {
     const { tenantId, pluginId } = o;
-    const tenantDb: TenantDb = (fn) => this.o.tenants.withTenant(tenantId, fn);
-    return {
+    const logger = this.o.logger.child({ tenantId, plugin: pluginId });
+    const egress = createEgress({
+      policy: this.o.egress,
+      onRefused: (e) => {
+        logger.warn({ code: e.code, destination: e.destination, reason: e.reason }, 'plugin egress refused by policy');
+        o.onEgressRefused?.(e);
+      },
+    });
+    o.closers.push(egress.close);
+    const ctx: PluginContext = {
       tenantId, pluginId, timezone: o.timezone,
-      logger: this.o.logger.child({ tenantId, plugin: pluginId }),
-      http: createPluginHttp({ pluginId, signal: o.signal, defaultTimeoutMs: this.o.httpTimeoutMs }),
-      store: createTenantPluginStore({ tenantDb, pluginId, clock: this.clock }),
-      tenantDb,
+      logger,
+      http: createPluginHttp({ pluginId, signal: o.signal, defaultTimeoutMs: this.o.httpTimeoutMs, fetch: egress.fetch }),
+      egress: { fetch: egress.fetch, agents: egress.agents, check: egress.check },
+      store: createTenantPluginStore({ tenantDb: (fn) => this.o.tenants.withTenant(tenantId, fn), pluginId, clock: this.clock }),
       clock: this.clock,
       signal: o.signal,
-      env: this.env,
     };
+    if (this.grantsTenantData(pluginId)) ctx.tenantData = this.o.tenantData!.forTenant(tenantId);
+    return ctx;
   }
 
-  private async create(tenant: Tenant, config: DealershipConfig, r: ResolvedPlugin, signal: AbortSignal): Promise<object> {
+  private async create(tenant: Tenant, config: DealershipConfig, r: ResolvedPlugin, o: { signal: AbortSignal; closers: (() => Promise<void>)[] }): Promise<object> {
     const m = r.loaded.manifest;
-    const ctx = this.buildContext({ tenantId: tenant.id, pluginId: m.id, timezone: config.timezone, signal });
+    const ctx = this.buildContext({ tenantId: tenant.id, pluginId: m.id, timezone: config.timezone, signal: o.signal, closers: o.closers });
     const instance: unknown = await m.create(ctx, { settings: r.settings, credentials: r.credentials });
     const missing = missingMethods(m.kind, instance);
     if (missing.length) {
@@ -432,14 +558,23 @@ export class PluginRegistry {
 
   private async build(tenant: Tenant, config: DealershipConfig, slot: SlotName, r: ResolvedSlot): Promise<Entry> {
     const controller = new AbortController();
-    const primary = await this.create(tenant, config, r.primary, controller.signal);
+    const closers: (() => Promise<void>)[] = [];
+    const closeEgress = () => Promise.all(closers.map((c) => c())).then(() => undefined);
+    let primary: object;
+    try {
+      primary = await this.create(tenant, config, r.primary, { signal: controller.signal, closers });
+    } catch (e) {
+      await closeEgress();
+      throw e;
+    }
     let secondary: object | null = null;
     if (r.fallback) {
       try {
-        secondary = await this.create(tenant, config, r.fallback, controller.signal);
+        secondary = await this.create(tenant, config, r.fallback, { signal: controller.signal, closers });
       } catch (e) {
         controller.abort();
         await (primary as { close?: () => Promise<void> }).close?.().catch(() => undefined);
+        await closeEgress();
         throw e;
       }
     }
@@ -448,7 +583,7 @@ export class PluginRegistry {
     if (!isRequestResponseKind(slot)) {
       return {
         ...base, instance: primary, fallback: secondary,
-        close: async () => { await Promise.all([closeRaw(primary), closeRaw(secondary)]); },
+        close: async () => { await Promise.all([closeRaw(primary), closeRaw(secondary)]); await closeEgress(); },
       };
     }
     const wp = this.wrap(tenant.id, slot, r.primary.loaded.manifest.id, primary);
@@ -458,7 +593,7 @@ export class PluginRegistry {
       methods: FALLBACK_METHODS[slot],
       onFallback: (e, method) => logger.warn({ tenantId: tenant.id, slot, plugin: r.primary.loaded.manifest.id, method, err: (e as Error).message }, 'plugin call failed over to the fallback plugin'),
     }) : wp;
-    return { ...base, instance, fallback: null, close: () => (instance as { close: () => Promise<void> }).close() };
+    return { ...base, instance, fallback: null, close: async () => { await (instance as { close: () => Promise<void> }).close(); await closeEgress(); } };
   }
 
   private async drop(key: string): Promise<void> {
@@ -552,11 +687,23 @@ export class PluginRegistry {
         return result({ ok: true, detail: 'instance created (the plugin declares no testConnection)' });
       }
       const test = m.testConnection.bind(m);
+      // A plugin may turn a refused destination into a plain `{ ok: false }`; the refusal still names the cause.
+      let refused: EgressRefusedError | undefined;
+      const closers: (() => Promise<void>)[] = [];
       const run = withTimeout((o: CallOptions) => test(
-        this.buildContext({ tenantId: tenant.id, pluginId: m.id, timezone: config.timezone, signal: o.signal! }),
+        this.buildContext({ tenantId: tenant.id, pluginId: m.id, timezone: config.timezone, signal: o.signal!, closers, onEgressRefused: (e) => { refused ??= e; } }),
         { settings: r.primary.settings, credentials: r.primary.credentials },
       ), { ms, name: `${m.id}.testConnection` });
-      const res = await run({});
+      let res: { ok: boolean; detail?: string };
+      try {
+        res = await run({});
+      } catch (e) {
+        if (refused) throw refused;
+        throw e;
+      } finally {
+        await Promise.all(closers.map((c) => c()));
+      }
+      if (!res.ok && refused) return failed(refused);
       return result({ ok: res.ok === true, detail: res.detail, ...(res.ok ? {} : { error: { code: 'PLG_ERR_CALL_FAILED', message: res.detail ?? `${m.id} connection test failed` } }) });
     } catch (e) {
       const inner = isServiceLaneError(e) && e.code === 'PLG_ERR_SLOT_DISABLED' && e.cause ? e.cause : e;

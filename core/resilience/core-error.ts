@@ -1,15 +1,19 @@
-import { isPluginError } from '../sdk/index.js';
+import { findEgressRefusal, isPluginError } from '../sdk/index.js';
 import { isServiceLaneError, ServiceLaneError } from '../errors.js';
 
 /**
  * Turns whatever a wrapped plugin call threw into a coded core error for an HTTP answer or a job record:
  * core errors pass through, a `timeout` PluginError becomes PLG_ERR_TIMEOUT, any other failure
- * PLG_ERR_CALL_FAILED with `{ plugin, category, retryable, status? }` (no vendor message: it may hold PII).
+ * PLG_ERR_CALL_FAILED with `{ plugin, category, retryable, status? }` (no vendor message: it may hold PII), an
+ * egress-policy refusal PLG_ERR_EGRESS_REFUSED.
  */
 export function toCoreError(e: unknown, o: { pluginId: string; method?: string }): ServiceLaneError {
   if (isServiceLaneError(e)) return e;
   const where = o.method ? `${o.pluginId}.${o.method}` : o.pluginId;
   if (isPluginError(e)) {
+    const refusal = findEgressRefusal(e);
+    // The policy's own refusal keeps its code: it is a configuration problem for the operator or tenant admin, not a vendor failure.
+    if (refusal) return new ServiceLaneError('PLG_ERR_EGRESS_REFUSED', `${where}: ${refusal.message}`, { plugin: o.pluginId, destination: refusal.destination, reason: refusal.reason }, { cause: e });
     const details = { plugin: o.pluginId, category: e.category, retryable: e.retryable, ...(e.status === undefined ? {} : { status: e.status }) };
     if (e.category === 'timeout') return new ServiceLaneError('PLG_ERR_TIMEOUT', `${where} timed out`, details, { cause: e });
     return new ServiceLaneError('PLG_ERR_CALL_FAILED', `${where} failed (${e.category})`, details, { cause: e });

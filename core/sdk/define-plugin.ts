@@ -1,8 +1,10 @@
 import type { JSONSchemaType } from 'ajv';
-import type { Knex } from 'knex';
+import type http from 'node:http';
+import type https from 'node:https';
 import type { CrmConnector } from './contracts/crm.js';
 import type { CalendarProvider } from './contracts/calendar.js';
 import type { LlmProvider, NotifyProvider, SttProvider, TelephonyProvider, TtsProvider, VehicleDecoder } from './contracts/voice.js';
+import type { TenantData } from './contracts/tenant-data.js';
 
 /** The contract version per kind that this core speaks. A manifest with another value is refused (PLG_ERR_API_VERSION). */
 export const API_VERSION = 1 as const;
@@ -64,12 +66,35 @@ export interface PluginStore {
 }
 
 /**
- * Runs `fn` in a transaction scoped to this tenant's schema (unqualified table names resolve there).
- *
- * @remarks For first-party plugins whose data lives in the tenant schema (crm-builtin, calendar-builtin).
- * Third-party connectors talk to their vendor and should not need it.
+ * `ctx.http`: fetch under the platform's egress policy, with a per-request timeout (`timeoutMs`, default 10 s)
+ * that also honours `signal`. Its shape is fetch's, so it can be handed to a vendor SDK's `fetch` option.
  */
-export type TenantDb = <T>(fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
+export type PluginHttp = (input: string | URL | Request, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
+
+/**
+ * The egress policy for vendor SDKs that open their own connections: Node agents for SDKs built on
+ * `http`/`axios`/`ws`/`gaxios`, and a `check` for the few that take neither (see docs/plugins.md).
+ *
+ * @remarks The policy: https only in production; no loopback, private, CGNAT, link-local (cloud metadata) or
+ * reserved destinations, checked on the address actually connected to, unless the operator allow-lists them
+ * (`PLUGIN_EGRESS_ALLOW`). A refusal is an `EgressRefusedError` (a PluginError, category `forbidden`).
+ *
+ * @example
+ * ```ts
+ * const client = twilio(sid, token, { httpClient: requestClientUsing(ctx.egress.agents.https) });
+ * await ctx.egress.check(wsUrl); // before an SDK that accepts no agent opens its WebSocket
+ * ```
+ */
+export interface PluginEgress {
+  /**
+   * fetch under the policy without ctx.http's timeout or the instance's signal, for an SDK's `fetch` option:
+   * the SDK keeps its own timeouts, and a live call's stream survives a config change that replaces the instance.
+   */
+  fetch: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  agents: { http: http.Agent; https: https.Agent };
+  /** Resolves and checks a URL; rejects with EgressRefusedError. Narrower than the agents: the SDK resolves again. */
+  check(url: string | URL): Promise<void>;
+}
 
 /**
  * A plugin's only door to core, built by the registry once per tenant instance. Per-call data (caller,
@@ -96,24 +121,31 @@ export interface PluginContext {
   timezone: string;
   /** Bound to `{ tenantId, plugin }`; PII only under `pii`. */
   logger: PluginLogger;
-  /** fetch with a default timeout (`timeoutMs`, 10 s) that also honours `signal`. */
-  http: (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response>;
+  /** fetch under the platform's egress policy, with a default timeout (`timeoutMs`, 10 s) that also honours `signal`. */
+  http: PluginHttp;
+  /** The same egress policy for vendor SDKs that open their own connections. */
+  egress: PluginEgress;
   /** Key-value storage namespaced to this plugin and tenant. */
   store: PluginStore;
-  /** Tenant-scoped database access, for first-party plugins whose data lives in the tenant schema. */
-  tenantDb: TenantDb;
+  /**
+   * Tenant data through core's repositories. Present only for the first-party built-ins the composition root
+   * grants it to (crm-builtin, calendar-builtin); undefined for every other plugin.
+   */
+  tenantData?: TenantData;
   /** Milliseconds since the epoch; tests substitute a fixed clock. */
   clock: { now(): number };
   /** Aborted when the tenant's instance is closed (config change, offboarding, shutdown). */
   signal: AbortSignal;
-  /** Platform-level endpoints and keys from the environment (URL overrides for tests, provider keys). */
-  env: Readonly<Record<string, string | undefined>>;
 }
 
 /**
  * What `create` and `testConnection` receive: settings validated against `settingsSchema` (defaults applied)
- * and credentials resolved from the tenant's encrypted store and validated against `credentialsSchema`
- * (`{}` when the slot has no `credentialsRef`).
+ * and credentials resolved from the tenant's encrypted store and validated against `credentialsSchema`.
+ *
+ * @remarks Without a `credentialsRef`, credentials are the platform operator's defaults for this plugin (e.g.
+ * llm-openai's `apiKey` from OPENAI_API_KEY), or `{}`; the operator's endpoint settings (e.g. `baseUrl` from
+ * OPENAI_BASE_URL) are merged under the tenant's settings, and pinned while the platform's key is in use, so a
+ * platform key only ever travels to the platform's endpoint. A plugin never sees another plugin's keys.
  */
 export interface PluginConfig<S, C> {
   settings: S;

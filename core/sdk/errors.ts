@@ -66,6 +66,15 @@ export function fromHttpStatus(status: number, message: string, o: { provider?: 
   return new PluginError(category, message, { ...o, status });
 }
 
+function causeCode(e: unknown): string | undefined {
+  let cur = (e as { cause?: unknown } | undefined)?.cause;
+  for (let depth = 0; cur && depth < 3; depth++, cur = (cur as { cause?: unknown }).cause) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(ECONN|ENOTFOUND|EAI_|EPIPE|ETIMEDOUT|UND_ERR)/.test(code)) return code;
+  }
+  return undefined;
+}
+
 /**
  * Classifies anything thrown by fetch or a vendor SDK that isn't already a PluginError: aborts become
  * `timeout`, socket errors `connectivity`, objects with a numeric `status`/`statusCode` go through fromHttpStatus.
@@ -77,6 +86,9 @@ export function toPluginError(e: unknown, provider: string): PluginError {
   if (status !== undefined) return fromHttpStatus(status, `${provider} request failed (${status})`, { provider, cause: e });
   if (err?.name === 'AbortError' || err?.name === 'TimeoutError') return new PluginError('timeout', `${provider} request timed out`, { provider, cause: e });
   if (err?.code && /^(ECONN|ENOTFOUND|EAI_|EPIPE|ETIMEDOUT|UND_ERR)/.test(err.code)) return new PluginError('connectivity', `${provider} unreachable (${err.code})`, { provider, cause: e });
+  // SDKs wrap what fetch threw (gaxios: Error → TypeError "fetch failed" → the socket error): look one level or two down.
+  const socketCode = causeCode(e);
+  if (socketCode) return new PluginError('connectivity', `${provider} unreachable (${socketCode})`, { provider, cause: e });
   if (err?.name === 'TypeError' && /fetch failed/.test(err.message ?? '')) return new PluginError('connectivity', `${provider} unreachable`, { provider, cause: e });
   return new PluginError('unknown', `${provider} call failed`, { provider, cause: e });
 }

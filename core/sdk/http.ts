@@ -1,10 +1,13 @@
+import type { PluginHttp } from './define-plugin.js';
+import type { EgressFetch } from './egress.js';
+
 /** The default time budget of `ctx.http`, per request (headers and body). */
 export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
 
 /**
  * Builds the `ctx.http` function core hands to a plugin: `fetch` with a per-request timeout (`timeoutMs`,
  * default {@link DEFAULT_HTTP_TIMEOUT_MS}), aborted by the instance's `signal`, by the call's own `signal`,
- * and identified with a user agent naming the plugin.
+ * and identified with a user agent naming the plugin. Core passes the egress-policy fetch as `fetch`.
  *
  * @remarks An abort surfaces as fetch's own rejection (`TimeoutError` / `AbortError`), which
  * {@link toPluginError} classifies as `timeout`. Exported for the registry and the SDK's test context; plugins
@@ -12,7 +15,8 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
  *
  * @example
  * ```ts
- * const http = createPluginHttp({ pluginId: 'crm-acme', signal: controller.signal });
+ * const egress = createEgress({ policy });
+ * const http = createPluginHttp({ pluginId: 'crm-acme', signal: controller.signal, fetch: egress.fetch });
  * const res = await http('https://api.acme.test/people', { timeoutMs: 3000, signal: o.signal });
  * ```
  */
@@ -20,9 +24,9 @@ export function createPluginHttp(o: {
   pluginId: string;
   signal: AbortSignal;
   defaultTimeoutMs?: number;
-  fetch?: typeof fetch;
-}): (url: string | URL, init?: RequestInit & { timeoutMs?: number }) => Promise<Response> {
-  const fetchImpl = o.fetch ?? fetch;
+  fetch: EgressFetch;
+}): PluginHttp {
+  const fetchImpl = o.fetch;
   const userAgent = `servicelane-plugin/${o.pluginId}`;
   return (url, init = {}) => {
     const { timeoutMs = o.defaultTimeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS, signal, headers, ...rest } = init;

@@ -1,5 +1,6 @@
-import type { Knex } from 'knex';
-import { PluginError, toPluginError, type AppointmentDto, type BusyInterval, type CalendarProvider, type PluginContext } from '../../core/sdk/index.js';
+import {
+  PluginError, toPluginError, type AppointmentDto, type BuiltinCalendarData, type CalendarProvider, type PluginContext,
+} from '../../core/sdk/index.js';
 
 const PROVIDER = 'builtin';
 /** Longest busy window one call may ask for; availability asks for a day or a week. */
@@ -41,17 +42,26 @@ function checkedTimes(a: AppointmentDto): { start: Date; end: Date } {
   return { start, end };
 }
 
+/** The tenant data core grants this plugin; a context without it (a misconfigured host) fails loudly and typed. */
+export function builtinCalendarData(ctx: PluginContext): BuiltinCalendarData {
+  const data = ctx.tenantData?.calendar;
+  if (!data) throw new PluginError('forbidden', 'calendar-builtin needs core\'s tenant data access (ctx.tenantData), which this host did not grant', { provider: PROVIDER });
+  return data;
+}
+
 /**
  * The built-in calendar: the tenant's `appointments` table is the calendar. Core books into that table itself
  * and skips this provider (capability `builtin`), so for a row core wrote the write methods have nothing to
  * mirror and return its id. Called for a booking that has no row yet (another caller of the contract), they
- * record it in the same table, under the same exclusion constraint.
+ * record it in the same table, under the same exclusion constraint. The rows are reached through core's
+ * repository (ctx.tenantData.calendar), never a database handle.
  */
 export function createBuiltinCalendar(ctx: PluginContext): CalendarProvider {
-  async function run<T>(signal: AbortSignal | undefined, fn: (trx: Knex.Transaction) => Promise<T>, map: (e: unknown) => PluginError = mapDbError): Promise<T> {
+  const data = builtinCalendarData(ctx);
+  async function run<T>(signal: AbortSignal | undefined, fn: (d: BuiltinCalendarData) => Promise<T>, map: (e: unknown) => PluginError = mapDbError): Promise<T> {
     try {
       signal?.throwIfAborted();
-      return await ctx.tenantDb(fn);
+      return await fn(data);
     } catch (e) {
       throw map(e);
     }
@@ -67,18 +77,7 @@ export function createBuiltinCalendar(ctx: PluginContext): CalendarProvider {
         throw new PluginError('invalid_request', 'resourceIds must be resource ids', { provider: PROVIDER });
       }
       if (o.resourceIds?.length === 0) return [];
-      const rows = await run(o.signal, (trx) => {
-        const q = trx('appointments')
-          .whereNot('status', 'cancelled')
-          .where('starts_at', '<', to)
-          .where('ends_at', '>', from)
-          .where('starts_at', '>', new Date(from.getTime() - MAX_DURATION_MS))
-          .orderBy('starts_at')
-          .select('resource_id', 'starts_at', 'ends_at');
-        if (o.resourceIds) q.whereIn('resource_id', o.resourceIds);
-        return q as Promise<{ resource_id: string; starts_at: Date; ends_at: Date }[]>;
-      });
-      return rows.map((r): BusyInterval => ({ start: r.starts_at.toISOString(), end: r.ends_at.toISOString(), resourceId: r.resource_id }));
+      return run(o.signal, (d) => d.busy({ from, to, startedAfter: new Date(from.getTime() - MAX_DURATION_MS), resourceIds: o.resourceIds }));
     },
 
     async createAppointment(o) {
@@ -87,30 +86,24 @@ export function createBuiltinCalendar(ctx: PluginContext): CalendarProvider {
         throw new PluginError('invalid_request', 'idempotencyKey must be 1-180 characters', { provider: PROVIDER });
       }
       const key = `calendar:${o.idempotencyKey}`;
-      const id = await run(o.signal, async (trx) => {
-        if (UUID_RE.test(a.id)) {
-          const own = await trx('appointments').where({ id: a.id }).first('id') as { id: string } | undefined;
-          if (own) return own.id;
-        }
-        const prior = await trx('appointments').where({ idempotency_key: key }).first('id') as { id: string } | undefined;
-        if (prior) return prior.id;
-        const { start, end } = checkedTimes(a);
-        const [row] = await trx('appointments').insert({
-          customer_id: a.customer.id, customer_name: a.customer.name, customer_phone: a.customer.phone ?? null,
-          resource_id: a.resourceId, service_type: a.serviceType, starts_at: start, ends_at: end,
-          source: 'calendar', notes: a.notes ?? null, idempotency_key: key,
-        }).returning('id') as { id: string }[];
-        return row!.id;
-      }, conflictOr);
+      const id = await run(o.signal, (d) => d.createOnce({
+        ownId: UUID_RE.test(a.id) ? a.id : undefined,
+        idempotencyKey: key,
+        prepare: () => {
+          const { start, end } = checkedTimes(a);
+          return {
+            customerId: a.customer.id, customerName: a.customer.name, customerPhone: a.customer.phone ?? null,
+            resourceId: a.resourceId, serviceType: a.serviceType, start, end, notes: a.notes ?? null,
+          };
+        },
+      }), conflictOr);
       return { externalId: id };
     },
 
     async updateAppointment(o) {
       const { start, end } = checkedTimes(o.appointment);
       if (!UUID_RE.test(o.externalId)) throw new PluginError('not_found', 'no such appointment', { provider: PROVIDER });
-      const n = await run(o.signal, (trx) => trx('appointments').where({ id: o.externalId }).whereNot('status', 'cancelled').update({
-        starts_at: start, ends_at: end, resource_id: o.appointment.resourceId, updated_at: trx.fn.now(),
-      }), conflictOr);
+      const n = await run(o.signal, (d) => d.move({ id: o.externalId, start, end, resourceId: o.appointment.resourceId }), conflictOr);
       if (n === 0) throw new PluginError('not_found', 'no such appointment', { provider: PROVIDER });
     },
 
@@ -119,9 +112,7 @@ export function createBuiltinCalendar(ctx: PluginContext): CalendarProvider {
       // Not one of our ids (e.g. another calendar's event id handed over by a fallback): say so rather than
       // pretend it was cancelled. A well-formed id that matches nothing is already "not booked" and resolves.
       if (!UUID_RE.test(o.externalId)) throw new PluginError('not_found', 'no such appointment', { provider: PROVIDER });
-      await run(o.signal, (trx) => trx('appointments').where({ id: o.externalId, status: 'booked' }).update({
-        status: 'cancelled', cancel_reason: o.reason?.slice(0, 500) ?? null, updated_at: trx.fn.now(),
-      }));
+      await run(o.signal, (d) => d.cancel({ id: o.externalId, reason: o.reason?.slice(0, 500) ?? null }));
     },
   };
 }

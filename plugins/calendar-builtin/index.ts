@@ -1,5 +1,5 @@
 import { API_VERSION, definePlugin } from '../../core/sdk/index.js';
-import { createBuiltinCalendar } from './calendar.js';
+import { builtinCalendarData, createBuiltinCalendar } from './calendar.js';
 
 /** calendar-builtin has no options: bookings live in the tenant's own appointments table. */
 export type BuiltinCalendarSettings = Record<string, never>;
@@ -16,7 +16,7 @@ export default definePlugin<'calendar', BuiltinCalendarSettings>({
   capabilities: { busy: true, write: true, perResource: true, builtin: true },
   async testConnection(ctx) {
     try {
-      await ctx.tenantDb((trx) => trx('appointments').first('id'));
+      await builtinCalendarData(ctx).ping();
       return { ok: true };
     } catch (e) {
       ctx.logger.warn({ err: (e as Error).message }, 'calendar-builtin test connection failed');

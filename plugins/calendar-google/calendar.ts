@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { calendar_v3 } from 'googleapis/build/src/apis/calendar/index.js';
 import {
+  findEgressRefusal,
   PluginError, fromHttpStatus, isPluginError, toPluginError,
   type AppointmentDto, type BusyInterval, type CalendarProvider, type PluginContext,
 } from '../../core/sdk/index.js';
@@ -14,6 +15,10 @@ export interface GoogleCalendarSettings {
   timeZone?: string;
   /** Whether Google emails attendees about changes. Default `none` (bookings carry no attendee emails). */
   sendUpdates?: 'all' | 'externalOnly' | 'none';
+  /** Calendar API root; the platform's GOOGLE_API_ROOT_URL by default (tests: a loopback fake). */
+  apiRootUrl?: string;
+  /** OAuth token endpoint; the platform's GOOGLE_TOKEN_URL by default. */
+  tokenUrl?: string;
 }
 
 export interface GoogleCalendarCredentials { clientId: string; clientSecret: string; refreshToken: string }
@@ -54,6 +59,9 @@ function reasonsOf(e: unknown): { reasons: string[]; oauthError?: string } {
 /** Any failure from googleapis/gaxios → one PluginError. Messages carry the operation and status, never PII. */
 export function mapGoogleError(e: unknown, op: string, signal?: AbortSignal): PluginError {
   if (isPluginError(e)) return e;
+  // gaxios wraps what fetch threw; a destination refused by the egress policy is the answer, not "connectivity".
+  const refusal = findEgressRefusal(e);
+  if (refusal) return refusal;
   if (signal?.aborted) return new PluginError('timeout', `google ${op} aborted`, { provider: PROVIDER, cause: e });
   const status = statusOf(e);
   const { reasons, oauthError } = reasonsOf(e);
@@ -97,11 +105,17 @@ const MAX_PAGES = 10;
 
 export interface GoogleClient { calendar: calendar_v3.Calendar; calendarId: string; timeZone: string; sendUpdates: 'all' | 'externalOnly' | 'none' }
 
-/** Builds the OAuth2 client and Calendar API with the loopback overrides from ctx.env (GOOGLE_TOKEN_URL, GOOGLE_API_ROOT_URL). */
+/**
+ * Builds the OAuth2 client and Calendar API. Endpoints come from settings (the platform's GOOGLE_TOKEN_URL and
+ * GOOGLE_API_ROOT_URL by default); both gaxios transports (token refresh and API calls) use ctx.egress.fetch,
+ * so every request obeys the platform's egress policy.
+ */
 export async function googleClient(ctx: PluginContext, cfg: { settings: GoogleCalendarSettings; credentials: GoogleCalendarCredentials }): Promise<GoogleClient> {
   const { auth, calendar } = await loadCalendarModule();
-  const tokenUrl = ctx.env.GOOGLE_TOKEN_URL;
+  const tokenUrl = cfg.settings.tokenUrl;
+  const fetchImplementation = ctx.egress.fetch as typeof fetch;
   const oauth = new auth.OAuth2({
+    transporterOptions: { fetchImplementation },
     clientId: cfg.credentials.clientId,
     clientSecret: cfg.credentials.clientSecret,
     ...(tokenUrl ? { endpoints: { oauth2TokenUrl: tokenUrl } } : {}),
@@ -109,8 +123,8 @@ export async function googleClient(ctx: PluginContext, cfg: { settings: GoogleCa
     forceRefreshOnFailure: true,
   });
   oauth.setCredentials({ refresh_token: cfg.credentials.refreshToken });
-  const rootUrl = ctx.env.GOOGLE_API_ROOT_URL;
-  const api = calendar({ version: 'v3', auth: oauth, ...(rootUrl ? { rootUrl: rootUrl.endsWith('/') ? rootUrl : `${rootUrl}/` } : {}) });
+  const rootUrl = cfg.settings.apiRootUrl;
+  const api = calendar({ version: 'v3', auth: oauth, fetchImplementation, ...(rootUrl ? { rootUrl: rootUrl.endsWith('/') ? rootUrl : `${rootUrl}/` } : {}) });
   return {
     calendar: api,
     calendarId: cfg.settings.calendarId ?? 'primary',

@@ -18,6 +18,8 @@ export default definePlugin<'calendar', GoogleCalendarSettings, GoogleCalendarCr
       calendarId: { type: 'string', nullable: true, minLength: 1, maxLength: 255 },
       timeZone: { type: 'string', nullable: true, minLength: 1, maxLength: 64 },
       sendUpdates: { type: 'string', nullable: true, enum: ['all', 'externalOnly', 'none'] },
+      apiRootUrl: { type: 'string', nullable: true, format: 'uri', pattern: '^https?://', maxLength: 2048 },
+      tokenUrl: { type: 'string', nullable: true, format: 'uri', pattern: '^https?://', maxLength: 2048 },
     },
   },
   credentialsSchema: {

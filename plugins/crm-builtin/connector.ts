@@ -1,48 +1,14 @@
-import type { Knex } from 'knex';
 import {
   normalizeVin, isValidVin, PluginError, parseIsoInstant,
-  type CallOptions, type CrmConnector, type Customer, type PluginContext, type ServiceRecord, type Vehicle,
+  type BuiltinCrmData, type CallOptions, type CrmConnector, type Customer, type PluginContext, type ServiceRecord, type Vehicle,
 } from '../../core/sdk/index.js';
-import { PROVIDER, clampLimit, escapeLike, invalid, isUuid, mapDbError } from './db.js';
+import { PROVIDER, clampLimit, invalid, isUuid, mapDbError } from './db.js';
 
 const E164_RE = /^\+[1-9][0-9]{6,14}$/;
 const ZIP_RE = /^[A-Za-z0-9][A-Za-z0-9 -]{1,9}$/;
 const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,63}$/;
 const SUMMARY_MAX = 8000;
 const OUTCOMES = new Set(['booked', 'cancelled', 'rescheduled', 'info', 'transferred', 'callback', 'voicemail', 'other']);
-
-const CUSTOMER_COLS = ['id', 'first_name', 'last_name', 'phone', 'email', 'zip', 'notes'] as const;
-const VEHICLE_COLS = ['id', 'customer_id', 'vin', 'year', 'make', 'model', 'mileage'] as const;
-
-interface CustomerRow { id: string; first_name: string; last_name: string; phone: string | null; email: string | null; zip: string | null; notes: string | null }
-interface VehicleRow { id: string; customer_id: string; vin: string | null; year: number | null; make: string | null; model: string | null; mileage: number | null }
-interface ServiceRow { id: string; vehicle_id: string; performed_at: Date; service_type: string; description: string | null; mileage: number | null }
-
-function toCustomer(r: CustomerRow): Customer {
-  const c: Customer = { id: r.id, firstName: r.first_name, lastName: r.last_name };
-  if (r.phone) c.phone = r.phone;
-  if (r.email) c.email = r.email;
-  if (r.zip) c.zip = r.zip;
-  if (r.notes) c.notes = r.notes;
-  return c;
-}
-
-function toVehicle(r: VehicleRow): Vehicle {
-  const v: Vehicle = { id: r.id, customerId: r.customer_id };
-  if (r.vin) v.vin = r.vin;
-  if (r.year !== null) v.year = r.year;
-  if (r.make) v.make = r.make;
-  if (r.model) v.model = r.model;
-  if (r.mileage !== null) v.mileage = r.mileage;
-  return v;
-}
-
-function toServiceRecord(r: ServiceRow): ServiceRecord {
-  const s: ServiceRecord = { id: r.id, vehicleId: r.vehicle_id, performedAt: r.performed_at.toISOString(), serviceType: r.service_type };
-  if (r.description) s.description = r.description;
-  if (r.mileage !== null) s.mileage = r.mileage;
-  return s;
-}
 
 function personName(raw: string, field: string): string {
   const v = raw.trim().replace(/\s+/g, ' ');
@@ -64,16 +30,25 @@ function optionalText(v: string | undefined, o: { field: string; max: number }):
   return t;
 }
 
+/** The tenant data core grants this plugin; a context without it (a misconfigured host) fails loudly and typed. */
+export function builtinCrmData(ctx: PluginContext): BuiltinCrmData {
+  const data = ctx.tenantData?.crm;
+  if (!data) throw new PluginError('forbidden', 'crm-builtin needs core\'s tenant data access (ctx.tenantData), which this host did not grant', { provider: PROVIDER });
+  return data;
+}
+
 /**
- * The built-in CRM: customers, vehicles and service history in the tenant's own schema.
- * Every method validates its input before touching the database, so a bad argument never costs a query.
+ * The built-in CRM: customers, vehicles and service history in the tenant's own schema, read and written
+ * through core's repository (ctx.tenantData.crm). Every method validates its input before touching the
+ * database, so a bad argument never costs a query.
  */
 export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
-  /** One tenant-scoped transaction per call; the abort check comes first so a cancelled turn costs nothing. */
-  async function run<T>(signal: AbortSignal | undefined, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  const data = builtinCrmData(ctx);
+  /** One repository call; the abort check comes first so a cancelled turn costs nothing. */
+  async function run<T>(signal: AbortSignal | undefined, fn: (d: BuiltinCrmData) => Promise<T>): Promise<T> {
     try {
       signal?.throwIfAborted();
-      return await ctx.tenantDb(fn);
+      return await fn(data);
     } catch (e) {
       throw mapDbError(e);
     }
@@ -84,33 +59,17 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
       const limit = clampLimit(o.limit, { dflt: 10, max: 50 });
       if (o.phone === undefined && o.name === undefined) throw invalid('findCustomers needs a phone or a name');
       if (o.phone !== undefined && !E164_RE.test(o.phone)) throw invalid('phone must be E.164');
-      let pattern: string | undefined;
+      let namePrefix: string | undefined;
       if (o.name !== undefined) {
-        const name = o.name.trim().replace(/\s+/g, ' ').toLowerCase();
-        if (name.length < 1 || name.length > 100) throw invalid('name must be 1-100 characters');
-        pattern = `${escapeLike(name)}%`;
+        namePrefix = o.name.trim().replace(/\s+/g, ' ').toLowerCase();
+        if (namePrefix.length < 1 || namePrefix.length > 100) throw invalid('name must be 1-100 characters');
       }
-      const rows = await run(o.signal, (trx) => {
-        // The caller-ID lookup runs on every inbound call: one statement on the phone index, nothing else.
-        const q = trx<CustomerRow>('customers').select(...CUSTOMER_COLS).limit(limit);
-        if (o.phone !== undefined) q.where('phone', o.phone).orderBy('updated_at', 'desc');
-        if (pattern !== undefined) {
-          const p = pattern;
-          q.where((w) => {
-            w.whereRaw('lower(first_name) like ?', [p])
-              .orWhereRaw('lower(last_name) like ?', [p])
-              .orWhereRaw("lower(first_name || ' ' || last_name) like ?", [p]);
-          }).orderByRaw('lower(last_name), lower(first_name), id');
-        }
-        return q;
-      });
-      return rows.map(toCustomer);
+      return run(o.signal, (d) => d.findCustomers({ phone: o.phone, namePrefix, limit }));
     },
 
     async getCustomer(o: CallOptions & { id: string }): Promise<Customer | null> {
       if (!isUuid(o.id)) return null;
-      const row = await run(o.signal, (trx) => trx<CustomerRow>('customers').where('id', o.id).first(...CUSTOMER_COLS));
-      return row ? toCustomer(row) : null;
+      return run(o.signal, (d) => d.getCustomer(o.id));
     },
 
     async createCustomer(o): Promise<Customer> {
@@ -121,18 +80,12 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
       if (email !== null && !EMAIL_RE.test(email)) throw invalid('email is not valid');
       const zip = optionalText(o.zip, { field: 'zip', max: 10 });
       if (zip !== null && !ZIP_RE.test(zip)) throw invalid('zip is not valid');
-      const [row] = await run(o.signal, (trx) => trx<CustomerRow>('customers')
-        .insert({ first_name: firstName, last_name: lastName, phone: o.phone ?? null, email, zip })
-        .returning(CUSTOMER_COLS));
-      if (!row) throw mapDbError(new Error('insert returned no row'));
-      return toCustomer(row);
+      return run(o.signal, (d) => d.createCustomer({ firstName, lastName, phone: o.phone ?? null, email, zip }));
     },
 
     async listVehicles(o: CallOptions & { customerId: string }): Promise<Vehicle[]> {
       if (!isUuid(o.customerId)) return [];
-      const rows = await run(o.signal, (trx) => trx<VehicleRow>('vehicles').where('customer_id', o.customerId)
-        .select(...VEHICLE_COLS).orderBy([{ column: 'created_at' }, { column: 'id' }]));
-      return rows.map(toVehicle);
+      return run(o.signal, (d) => d.listVehicles(o.customerId));
     },
 
     async addVehicle(o): Promise<Vehicle> {
@@ -151,26 +104,14 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
       const model = optionalText(o.model, { field: 'model', max: 60 });
       // The foreign key answers "unknown customer" (23503 → not_found) and the unique VIN index answers
       // "already registered" (23505 → conflict) in the same statement, so there is no check-then-insert race.
-      const [row] = await run(o.signal, (trx) => trx<VehicleRow>('vehicles')
-        .insert({ customer_id: o.customerId, vin, year, make, model, mileage }).returning(VEHICLE_COLS));
-      if (!row) throw mapDbError(new Error('insert returned no row'));
-      return toVehicle(row);
+      return run(o.signal, (d) => d.addVehicle({ customerId: o.customerId, vin, year, make, model, mileage }));
     },
 
     async getServiceHistory(o: CallOptions & { customerId: string; vehicleId?: string; limit?: number }): Promise<ServiceRecord[]> {
       const limit = clampLimit(o.limit, { dflt: 10, max: 100 });
       if (!isUuid(o.customerId)) return [];
       if (o.vehicleId !== undefined && !isUuid(o.vehicleId)) return [];
-      const rows = await run(o.signal, (trx) => {
-        const q = trx<ServiceRow>('service_history as s').join('vehicles as v', 'v.id', 's.vehicle_id')
-          .where('v.customer_id', o.customerId)
-          .select('s.id', 's.vehicle_id', 's.performed_at', 's.service_type', 's.description', 's.mileage')
-          .orderBy([{ column: 's.performed_at', order: 'desc' }, { column: 's.id', order: 'desc' }])
-          .limit(limit);
-        if (o.vehicleId !== undefined) q.where('s.vehicle_id', o.vehicleId);
-        return q;
-      });
-      return rows.map(toServiceRecord);
+      return run(o.signal, (d) => d.getServiceHistory({ customerId: o.customerId, vehicleId: o.vehicleId, limit }));
     },
 
     async logInteraction(o): Promise<{ externalId: string }> {
@@ -182,12 +123,7 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
       if (!Number.isInteger(o.durationMs) || o.durationMs < 0) throw invalid('durationMs must be a non-negative integer');
       if (!OUTCOMES.has(o.outcome)) throw invalid('outcome is not one of the known values');
       const summary = o.summary.slice(0, SUMMARY_MAX);
-      const [row] = await run(o.signal, (trx) => trx('crm_interactions')
-        .insert({ customer_id: o.customerId, call_id: callId, started_at: startedAt, duration_ms: o.durationMs, outcome: o.outcome, summary })
-        // A retried post-call job lands on the same row; the latest summary wins.
-        .onConflict(['customer_id', 'call_id']).merge(['summary', 'outcome', 'duration_ms'])
-        .returning<{ id: string }[]>('id'));
-      if (!row) throw mapDbError(new Error('insert returned no row'));
+      const row = await run(o.signal, (d) => d.logInteraction({ customerId: o.customerId, callId, startedAt, durationMs: o.durationMs, outcome: o.outcome, summary }));
       return { externalId: row.id };
     },
   };

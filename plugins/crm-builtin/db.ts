@@ -30,11 +30,6 @@ export function mapDbError(e: unknown): PluginError {
   return toPluginError(e, PROVIDER);
 }
 
-/** Escapes LIKE metacharacters so a caller-supplied name is matched literally (Postgres' default escape is `\`). */
-export function escapeLike(s: string): string {
-  return s.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
 export function invalid(message: string): PluginError {
   return new PluginError('invalid_request', message, { provider: PROVIDER });
 }

@@ -1,5 +1,5 @@
 import { API_VERSION, definePlugin } from '../../core/sdk/index.js';
-import { createBuiltinCrm } from './connector.js';
+import { builtinCrmData, createBuiltinCrm } from './connector.js';
 
 /** crm-builtin has no options: its data lives in the tenant's own tables. */
 export type BuiltinCrmSettings = Record<string, never>;
@@ -15,7 +15,7 @@ export default definePlugin<'crm', BuiltinCrmSettings>({
   capabilities: { vehicles: true, serviceHistory: true, interactions: true, createCustomers: true },
   async testConnection(ctx) {
     try {
-      await ctx.tenantDb((trx) => trx('customers').first('id'));
+      await builtinCrmData(ctx).ping();
       return { ok: true };
     } catch (e) {
       ctx.logger.warn({ err: (e as Error).message }, 'crm-builtin test connection failed');

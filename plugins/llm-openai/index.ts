@@ -7,10 +7,15 @@ export interface LlmOpenAiSettings {
   temperature?: number;
   /** Per-request budget (ms) the SDK enforces; core's breaker has its own, shorter, first-token budget. */
   requestTimeoutMs?: number;
+  /** API root (e.g. `https://api.openai.com/v1`); the platform's OPENAI_BASE_URL by default. */
+  baseUrl?: string;
 }
 
-/** A dealership's own OpenAI key; without it the platform key (OPENAI_API_KEY) is used. */
-export interface OpenAiCredentials { apiKey?: string }
+/**
+ * The OpenAI key: the dealership's own (credentialsRef), or the platform's OPENAI_API_KEY, which core supplies
+ * when the slot has no credentialsRef. Without either the slot is reported "unconfigured: missing credential apiKey".
+ */
+export interface OpenAiCredentials { apiKey: string }
 
 export default definePlugin<'llm', LlmOpenAiSettings, OpenAiCredentials>({
   id: 'llm-openai',
@@ -26,13 +31,14 @@ export default definePlugin<'llm', LlmOpenAiSettings, OpenAiCredentials>({
       model: { type: 'string', nullable: true, minLength: 1, maxLength: 64 },
       temperature: { type: 'number', nullable: true, minimum: 0, maximum: 2 },
       requestTimeoutMs: { type: 'integer', nullable: true, minimum: 1000, maximum: 120000 },
+      baseUrl: { type: 'string', nullable: true, format: 'uri', pattern: '^https?://', maxLength: 2048 },
     },
   },
   credentialsSchema: {
     type: 'object',
     additionalProperties: false,
-    required: [],
-    properties: { apiKey: { type: 'string', nullable: true, minLength: 1 } },
+    required: ['apiKey'],
+    properties: { apiKey: { type: 'string', minLength: 1 } },
   },
   capabilities: { tools: true, parallelToolCalls: true },
   create: (ctx, { settings, credentials }) => createOpenAiLlm(ctx, settings ?? {}, credentials?.apiKey),

@@ -1,6 +1,6 @@
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
-import { PluginError, toPluginError, type ChatMessage, type LlmDelta, type LlmProvider, type PluginContext, type ToolCall, type ToolSchema } from '../../core/sdk/index.js';
+import { findEgressRefusal, PluginError, toPluginError, type ChatMessage, type LlmDelta, type LlmProvider, type PluginContext, type ToolCall, type ToolSchema } from '../../core/sdk/index.js';
 import type { LlmOpenAiSettings } from './index.js';
 
 const PROVIDER = 'openai';
@@ -27,6 +27,9 @@ function toOpenAiTool(t: ToolSchema): ChatCompletionTool {
 
 /** SDK errors to categories: a mid-stream SSE error has no status, a dropped socket hides its code in `cause`. */
 function toLlmError(e: unknown): PluginError {
+  // The SDK wraps a refused destination in APIConnectionError; the refusal itself is the useful answer.
+  const refusal = findEgressRefusal(e);
+  if (refusal) return refusal;
   if (e instanceof OpenAI.APIError && e.status === undefined && !(e instanceof OpenAI.APIConnectionError)) {
     return new PluginError('upstream', 'openai stream reported an error', { provider: PROVIDER, cause: e });
   }
@@ -64,11 +67,16 @@ class ToolCallAccumulator {
   }
 }
 
-export function createOpenAiLlm(ctx: PluginContext, settings: LlmOpenAiSettings, tenantKey: string | undefined): LlmProvider {
-  const apiKey = tenantKey ?? ctx.env.OPENAI_API_KEY;
-  // Core owns retry and the breaker; SDK retries would hide failures and double the latency budget.
+/**
+ * @param apiKey the slot's credential: the dealership's own key, or the platform's (OPENAI_API_KEY), which core
+ * supplies as this plugin's default credential. Core refuses to create the instance without one.
+ */
+export function createOpenAiLlm(ctx: PluginContext, settings: LlmOpenAiSettings, apiKey: string | undefined): LlmProvider {
+  const timeout = settings.requestTimeoutMs ?? 60_000;
+  // Core owns retry and the breaker; SDK retries would hide failures and double the latency budget. Every request
+  // leaves through the platform's egress policy (ctx.egress.fetch); the SDK keeps its own timeout.
   const client = apiKey
-    ? new OpenAI({ apiKey, baseURL: ctx.env.OPENAI_BASE_URL || undefined, maxRetries: 0, timeout: settings.requestTimeoutMs ?? 60_000 })
+    ? new OpenAI({ apiKey, baseURL: settings.baseUrl || undefined, maxRetries: 0, timeout, fetch: ctx.egress.fetch })
     : undefined;
 
   return {

@@ -11,10 +11,15 @@ export interface SttDeepgramSettings {
   utteranceEndMs?: number;
   /** BCP-47 language, e.g. `en-US`. */
   language?: string;
+  /** API root (REST and WebSocket); the platform's DEEPGRAM_BASE_URL by default. */
+  baseUrl?: string;
 }
 
-/** A dealership's own Deepgram key; without it the platform key (DEEPGRAM_API_KEY) is used. */
-export interface DeepgramCredentials { apiKey?: string }
+/**
+ * The Deepgram key: the dealership's own (credentialsRef), or the platform's DEEPGRAM_API_KEY, which core
+ * supplies when the slot has no credentialsRef. Without either the slot is reported "unconfigured: missing credential apiKey".
+ */
+export interface DeepgramCredentials { apiKey: string }
 
 export default definePlugin<'stt', SttDeepgramSettings, DeepgramCredentials>({
   id: 'stt-deepgram',
@@ -31,13 +36,14 @@ export default definePlugin<'stt', SttDeepgramSettings, DeepgramCredentials>({
       endpointingMs: { type: 'integer', nullable: true, minimum: 10, maximum: 5000 },
       utteranceEndMs: { type: 'integer', nullable: true, minimum: 1000, maximum: 5000 },
       language: { type: 'string', nullable: true, pattern: '^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$' },
+      baseUrl: { type: 'string', nullable: true, format: 'uri', pattern: '^(https?|wss?)://', maxLength: 2048 },
     },
   },
   credentialsSchema: {
     type: 'object',
     additionalProperties: false,
-    required: [],
-    properties: { apiKey: { type: 'string', nullable: true, minLength: 1 } },
+    required: ['apiKey'],
+    properties: { apiKey: { type: 'string', minLength: 1 } },
   },
   capabilities: { interim: true, vad: true, languages: ['en'] },
   create: (ctx, { settings, credentials }) => createDeepgramStt(ctx, settings ?? {}, credentials?.apiKey),

@@ -6,6 +6,8 @@ const PROVIDER = 'deepgram';
 /** Real Deepgram closes a socket after 10 s without audio or a text frame (NET-0001); docs advise 3–5 s. */
 const KEEPALIVE_MS = 4000;
 const OPEN_TIMEOUT_MS = 5000;
+/** The SDK's own production root, named here so the egress check sees the URL the SDK will use. */
+const DEEPGRAM_DEFAULT_URL = 'https://api.deepgram.com';
 /** How long close() waits for the server's Metadata + close after CloseStream before dropping the socket. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -145,14 +147,22 @@ class DeepgramSttSession implements SttSession {
   }
 }
 
-export function createDeepgramStt(ctx: PluginContext, settings: SttDeepgramSettings, tenantKey: string | undefined): SttProvider {
-  const apiKey = tenantKey ?? ctx.env.DEEPGRAM_API_KEY;
-  const dg = new DeepgramClient({ apiKey: apiKey ?? '', baseUrl: ctx.env.DEEPGRAM_BASE_URL || undefined, maxRetries: 0 });
+/**
+ * Egress: REST goes through the SDK's `fetch` option (ctx.egress.fetch, the platform policy per connection). The
+ * SDK opens its WebSockets itself with `ws` and passes no agent or lookup through (@deepgram/sdk 5.x: connect()
+ * builds `new WebSocket(url, protocols, { headers })`), so before each open the URL is checked with
+ * ctx.egress.check: resolved and every address tested. The SDK resolves again when it connects, which leaves a
+ * DNS-rebinding window on this one path; a hostile DNS answer inside that window is the residual risk.
+ */
+export function createDeepgramStt(ctx: PluginContext, settings: SttDeepgramSettings, apiKey: string | undefined): SttProvider {
+  const baseUrl = settings.baseUrl || DEEPGRAM_DEFAULT_URL;
+  const dg = new DeepgramClient({ apiKey: apiKey ?? '', baseUrl: settings.baseUrl || undefined, maxRetries: 0, fetch: ctx.egress.fetch as typeof fetch });
 
   return {
     async open(o) {
       o.signal?.throwIfAborted();
       if (!apiKey) throw new PluginError('auth', 'no Deepgram API key configured', { provider: PROVIDER });
+      await ctx.egress.check(baseUrl);
       let conn: ListenSocket;
       try {
         conn = await dg.listen.v1.connect({

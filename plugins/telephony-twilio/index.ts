@@ -1,23 +1,44 @@
 import twilio from 'twilio';
 import type RequestClient from 'twilio/lib/base/RequestClient.js';
 import type * as TwilioHttpResponse from 'twilio/lib/http/response.js';
-import { API_VERSION, definePlugin, PluginError, toPluginError, type PluginContext, type TelephonyProvider } from '../../core/sdk/index.js';
+import { API_VERSION, definePlugin, findEgressRefusal, PluginError, toPluginError, type PluginContext, type TelephonyProvider } from '../../core/sdk/index.js';
 
-interface Settings { statusCallbackEvents?: string[] }
-/** A dealership's own Twilio (sub)account; without it the platform account (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN) is used. */
+interface Settings {
+  statusCallbackEvents?: string[];
+  /** Origin that replaces https://*.twilio.com (tests: a loopback fake); the platform's TWILIO_API_BASE_URL by default. */
+  apiBaseUrl?: string;
+}
+/**
+ * A dealership's own Twilio (sub)account (credentialsRef); without one, core supplies the platform account
+ * (TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN) as this plugin's default credentials.
+ */
 interface Credentials { accountSid?: string; authToken?: string }
 
 /**
- * Twilio has no base-URL option: region/edge only rewrite *.twilio.com hosts. A RequestClient that rewrites
- * the origin is the one override that reaches every endpoint, so tests point the real SDK at a loopback fake.
+ * The SDK's HTTP client with two changes. Its axios instance connects through ctx.egress's agents, so every
+ * request (and every redirect hop) obeys the platform's egress policy. And an optional origin rewrite: Twilio
+ * has no base-URL option (region/edge only rewrite *.twilio.com hosts), and rewriting the origin is the one
+ * override that reaches every endpoint, so tests point the real SDK at a loopback fake.
  */
-class OriginRewritingRequestClient extends twilio.RequestClient {
-  constructor(private readonly target: string) { super(); }
+class PolicyRequestClient extends twilio.RequestClient {
+  constructor(private readonly o: { target?: string; ctx: PluginContext }) {
+    super();
+    this.axios.defaults.httpAgent = o.ctx.egress.agents.http;
+    this.axios.defaults.httpsAgent = o.ctx.egress.agents.https;
+    // Axios would otherwise honour HTTP(S)_PROXY from the environment and connect to the proxy, not the checked host.
+    this.axios.defaults.proxy = false;
+  }
   override request<T>(opts: RequestClient.RequestOptions<T>): Promise<TwilioHttpResponse.default<T>> {
-    const u = new URL(opts.uri);
-    opts.uri = new URL(u.pathname + u.search, this.target).href;
+    if (this.o.target) {
+      const u = new URL(opts.uri);
+      opts.uri = new URL(u.pathname + u.search, this.o.target).href;
+    }
     return super.request(opts);
   }
+}
+
+function mapTwilioErrorOrRefusal(e: unknown): PluginError {
+  return findEgressRefusal(e) ?? mapTwilioError(e);
 }
 
 function mapTwilioError(e: unknown): PluginError {
@@ -25,21 +46,20 @@ function mapTwilioError(e: unknown): PluginError {
   return toPluginError(e, 'twilio');
 }
 
-function createTwilioTelephony(ctx: PluginContext, creds: Credentials | undefined): TelephonyProvider {
-  const accountSid = creds?.accountSid ?? ctx.env.TWILIO_ACCOUNT_SID;
-  const authToken = creds?.authToken ?? ctx.env.TWILIO_AUTH_TOKEN;
-  const base = ctx.env.TWILIO_API_BASE_URL;
+function createTwilioTelephony(ctx: PluginContext, o: { creds: Credentials | undefined; settings: Settings }): TelephonyProvider {
+  const accountSid = o.creds?.accountSid;
+  const authToken = o.creds?.authToken;
   let client: ReturnType<typeof twilio> | undefined;
   const api = () => {
     if (!accountSid || !authToken) throw new PluginError('auth', 'Twilio account SID and auth token are not configured', { provider: 'twilio', retryable: false });
-    client ??= twilio(accountSid, authToken, base ? { httpClient: new OriginRewritingRequestClient(base) } : {});
+    client ??= twilio(accountSid, authToken, { httpClient: new PolicyRequestClient({ target: o.settings.apiBaseUrl, ctx }) });
     return client;
   };
   return {
     async hangUp({ callSid, signal }) {
       signal?.throwIfAborted();
       try { await api().calls(callSid).update({ status: 'completed' }); } catch (e) {
-        const pe = mapTwilioError(e);
+        const pe = mapTwilioErrorOrRefusal(e);
         if (pe.category === 'not_found') return; // already gone: hanging up is idempotent
         throw pe;
       }
@@ -48,7 +68,7 @@ function createTwilioTelephony(ctx: PluginContext, creds: Credentials | undefine
       signal?.throwIfAborted();
       const vr = new twilio.twiml.VoiceResponse();
       vr.dial({ timeout: 30 }, to);
-      try { await api().calls(callSid).update({ twiml: vr.toString() }); } catch (e) { throw mapTwilioError(e); }
+      try { await api().calls(callSid).update({ twiml: vr.toString() }); } catch (e) { throw mapTwilioErrorOrRefusal(e); }
     },
     async placeCall({ to, from, twiml, statusCallbackUrl, machineDetection, amdCallbackUrl, signal }) {
       signal?.throwIfAborted();
@@ -59,11 +79,11 @@ function createTwilioTelephony(ctx: PluginContext, creds: Credentials | undefine
           ...(machineDetection ? { machineDetection: 'DetectMessageEnd', asyncAmd: 'true', asyncAmdStatusCallback: amdCallbackUrl, asyncAmdStatusCallbackMethod: 'POST' } : {}),
         });
         return { callSid: call.sid };
-      } catch (e) { throw mapTwilioError(e); }
+      } catch (e) { throw mapTwilioErrorOrRefusal(e); }
     },
     async configureNumber({ e164, voiceUrl, statusCallbackUrl, signal }) {
       signal?.throwIfAborted();
-      if (!accountSid || !authToken) return { configured: false, reason: 'TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set' };
+      if (!accountSid || !authToken) return { configured: false, reason: 'no Twilio account: TWILIO_ACCOUNT_SID/TWILIO_AUTH_TOKEN not set and no credentialsRef' };
       try {
         // The PhoneNumber filter is a pattern match (partial numbers match), so pick the exact number.
         const owned = await api().incomingPhoneNumbers.list({ phoneNumber: e164, limit: 20 });
@@ -73,7 +93,7 @@ function createTwilioTelephony(ctx: PluginContext, creds: Credentials | undefine
           voiceUrl, voiceMethod: 'POST', statusCallback: statusCallbackUrl, statusCallbackMethod: 'POST',
         });
         return { configured: true, providerSid: num.sid };
-      } catch (e) { throw mapTwilioError(e); }
+      } catch (e) { throw mapTwilioErrorOrRefusal(e); }
     },
   };
 }
@@ -86,7 +106,10 @@ export default definePlugin<'telephony', Settings, Credentials>({
   description: 'Twilio Programmable Voice call control (hang-up, transfer, outbound calls, number webhooks) through the official SDK.',
   settingsSchema: {
     type: 'object', additionalProperties: false, required: [],
-    properties: { statusCallbackEvents: { type: 'array', nullable: true, items: { type: 'string' } } },
+    properties: {
+      statusCallbackEvents: { type: 'array', nullable: true, items: { type: 'string' } },
+      apiBaseUrl: { type: 'string', nullable: true, format: 'uri', pattern: '^https?://', maxLength: 2048 },
+    },
   },
   credentialsSchema: {
     type: 'object', additionalProperties: false, required: [],
@@ -99,14 +122,13 @@ export default definePlugin<'telephony', Settings, Credentials>({
   },
   capabilities: { hangUp: true, transfer: true, outbound: true, configureNumber: true, amd: true },
   async testConnection(ctx, config) {
-    const sid = config.credentials?.accountSid ?? ctx.env.TWILIO_ACCOUNT_SID;
-    const token = config.credentials?.authToken ?? ctx.env.TWILIO_AUTH_TOKEN;
-    if (!sid || !token) return { ok: false, detail: 'no Twilio credentials' };
-    const base = ctx.env.TWILIO_API_BASE_URL;
+    const sid = config.credentials?.accountSid;
+    const token = config.credentials?.authToken;
+    if (!sid || !token) return { ok: false, detail: 'unconfigured: missing credential accountSid, authToken' };
     try {
-      await twilio(sid, token, base ? { httpClient: new OriginRewritingRequestClient(base) } : {}).api.v2010.accounts(sid).fetch();
+      await twilio(sid, token, { httpClient: new PolicyRequestClient({ target: config.settings.apiBaseUrl, ctx }) }).api.v2010.accounts(sid).fetch();
       return { ok: true };
-    } catch (e) { return { ok: false, detail: mapTwilioError(e).message }; }
+    } catch (e) { return { ok: false, detail: mapTwilioErrorOrRefusal(e).message }; }
   },
-  create: (ctx, config) => createTwilioTelephony(ctx, config.credentials),
+  create: (ctx, config) => createTwilioTelephony(ctx, { creds: config.credentials, settings: config.settings ?? {} }),
 });

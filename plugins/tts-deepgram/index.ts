@@ -5,10 +5,15 @@ import { createDeepgramTts } from './tts.js';
 export interface TtsDeepgramSettings {
   /** An Aura voice model, e.g. `aura-asteria-en`. */
   voice?: string;
+  /** API root (REST and WebSocket); the platform's DEEPGRAM_BASE_URL by default. */
+  baseUrl?: string;
 }
 
-/** A dealership's own Deepgram key; without it the platform key (DEEPGRAM_API_KEY) is used. */
-export interface DeepgramCredentials { apiKey?: string }
+/**
+ * The Deepgram key: the dealership's own (credentialsRef), or the platform's DEEPGRAM_API_KEY, which core
+ * supplies when the slot has no credentialsRef. Without either the slot is reported "unconfigured: missing credential apiKey".
+ */
+export interface DeepgramCredentials { apiKey: string }
 
 export default definePlugin<'tts', TtsDeepgramSettings, DeepgramCredentials>({
   id: 'tts-deepgram',
@@ -20,13 +25,16 @@ export default definePlugin<'tts', TtsDeepgramSettings, DeepgramCredentials>({
     type: 'object',
     additionalProperties: false,
     required: [],
-    properties: { voice: { type: 'string', nullable: true, pattern: '^aura-[a-z0-9-]{2,40}$' } },
+    properties: {
+      voice: { type: 'string', nullable: true, pattern: '^aura-[a-z0-9-]{2,40}$' },
+      baseUrl: { type: 'string', nullable: true, format: 'uri', pattern: '^(https?|wss?)://', maxLength: 2048 },
+    },
   },
   credentialsSchema: {
     type: 'object',
     additionalProperties: false,
-    required: [],
-    properties: { apiKey: { type: 'string', nullable: true, minLength: 1 } },
+    required: ['apiKey'],
+    properties: { apiKey: { type: 'string', minLength: 1 } },
   },
   capabilities: { streamingInput: true, clear: true },
   create: (ctx, { settings, credentials }) => createDeepgramTts(ctx, settings ?? {}, credentials?.apiKey),

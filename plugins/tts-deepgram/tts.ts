@@ -5,6 +5,8 @@ import type { TtsDeepgramSettings } from './index.js';
 const PROVIDER = 'deepgram';
 const DEFAULT_VOICE = 'aura-asteria-en';
 const OPEN_TIMEOUT_MS = 5000;
+/** The SDK's own production root, named here so the egress check sees the host the SDK will use. */
+const DEEPGRAM_DEFAULT_URL = 'https://api.deepgram.com';
 const CLOSE_GRACE_MS = 1000;
 
 type SpeakSocket = Awaited<ReturnType<DeepgramClient['speak']['v1']['connect']>>;
@@ -170,14 +172,22 @@ class DeepgramTtsSession implements TtsSession {
   }
 }
 
-export function createDeepgramTts(ctx: PluginContext, settings: TtsDeepgramSettings, tenantKey: string | undefined): TtsProvider {
-  const apiKey = tenantKey ?? ctx.env.DEEPGRAM_API_KEY;
-  const dg = new DeepgramClient({ apiKey: apiKey ?? '', baseUrl: ctx.env.DEEPGRAM_BASE_URL || undefined, maxRetries: 0 });
+/**
+ * Egress: REST goes through the SDK's `fetch` option (ctx.egress.fetch, the platform policy per connection). The
+ * SDK opens its WebSockets itself with `ws` and passes no agent or lookup through (@deepgram/sdk 5.x: connect()
+ * builds `new WebSocket(url, protocols, { headers })`), so before each open the URL is checked with
+ * ctx.egress.check: resolved and every address tested. The SDK resolves again when it connects, which leaves a
+ * DNS-rebinding window on this one path; a hostile DNS answer inside that window is the residual risk.
+ */
+export function createDeepgramTts(ctx: PluginContext, settings: TtsDeepgramSettings, apiKey: string | undefined): TtsProvider {
+  const baseUrl = settings.baseUrl || DEEPGRAM_DEFAULT_URL;
+  const dg = new DeepgramClient({ apiKey: apiKey ?? '', baseUrl: settings.baseUrl || undefined, maxRetries: 0, fetch: ctx.egress.fetch as typeof fetch });
   const noKey = (): PluginError => new PluginError('auth', 'no Deepgram API key configured', { provider: PROVIDER });
 
   return {
     async open(o) {
       if (!apiKey) throw noKey();
+      await ctx.egress.check(baseUrl);
       let conn: SpeakSocket;
       try {
         conn = await dg.speak.v1.connect({

@@ -15,7 +15,7 @@ const DEFAULT_TTL_SEC = 30 * 24 * 3600;
 /** "No data" answers are cached too, but briefly: NHTSA adds manufacturers' submissions over time. */
 const NEGATIVE_TTL_SEC = 24 * 3600;
 
-/** Endpoint root ending in `/api/vehicles`, whichever form the setting or env gives. */
+/** Endpoint root ending in `/api/vehicles`, whichever form the setting (the platform's NHTSA_BASE_URL by default) gives. */
 export function vpicRoot(base: string): string {
   const b = base.trim().replace(/\/+$/, '');
   return /\/api\/vehicles$/i.test(b) ? b : `${b}/api/vehicles`;
@@ -24,7 +24,7 @@ export function vpicRoot(base: string): string {
 interface CacheEntry { info: VehicleInfo | null }
 
 export function createNhtsaDecoder(ctx: PluginContext, settings: NhtsaSettings): VehicleDecoder {
-  const root = vpicRoot(settings.baseUrl ?? ctx.env.NHTSA_BASE_URL ?? DEFAULT_BASE_URL);
+  const root = vpicRoot(settings.baseUrl ?? DEFAULT_BASE_URL);
   const timeoutMs = settings.timeoutMs ?? 3000;
   const ttlSec = settings.cacheTtlSec ?? DEFAULT_TTL_SEC;
   // One in-flight request per VIN: the model may ask twice in one turn, and parallel calls shouldn't both go out.

@@ -11,6 +11,7 @@ import {
   type ConformanceHarness, type FaultHooks, type VendorFault,
 } from '../../core/sdk/testing/index.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { createTenantData } from '../../core/repos/index.js';
 import { startFakeTwenty } from '../fakes/twenty.js';
 import { startFakeNhtsa } from '../fakes/nhtsa.js';
 import { startFakeGoogle } from '../fakes/google.js';
@@ -27,12 +28,12 @@ const demo = JSON.parse(fs.readFileSync(new URL('../../tenants/examples/demo-dea
 let platform: Promise<TestPlatform> | undefined;
 const getPlatform = () => (platform ??= startTestPlatform());
 
-/** A fresh tenant on the shared test platform: builtin plugins get its schema through ctx.tenantDb. */
+/** A fresh tenant on the shared test platform: builtin plugins reach its schema through core's repositories (ctx.tenantData). */
 async function tenantContext() {
   const tp = await getPlatform();
   const t = await tp.p.tenants.create({ name: 'Conformance Motors', config: demo });
   const tenantDb = <T>(fn: (trx: Knex.Transaction) => Promise<T>) => tp.p.tenants.withTenant(t.id, fn);
-  return { tenantId: t.id, tenantDb };
+  return { tenantId: t.id, tenantDb, tenantData: createTenantData(tenantDb) };
 }
 
 /** Fault switches for fakes built on test/fakes/http-util FaultInjector (`setDown`). */
@@ -88,8 +89,8 @@ const HARNESSES: Record<string, AnyHarness> = {
   'crm-builtin': {
     settings: {}, credentials: {},
     async setup() {
-      const { tenantId, tenantDb } = await tenantContext();
-      return { ctxOverrides: { tenantId, tenantDb }, cleanup: async () => {} };
+      const { tenantId, tenantData } = await tenantContext();
+      return { ctxOverrides: { tenantId, tenantData }, cleanup: async () => {} };
     },
   },
   'crm-twenty': {
@@ -102,12 +103,12 @@ const HARNESSES: Record<string, AnyHarness> = {
   'calendar-builtin': {
     settings: {}, credentials: {},
     async setup() {
-      const { tenantId, tenantDb } = await tenantContext();
+      const { tenantId, tenantDb, tenantData } = await tenantContext();
       // What core writes when it books: the appointments row is the built-in calendar's record.
       const seedBusy = async (b: { resourceId: string; start: string; end: string }) => {
         await tenantDb((trx) => trx('appointments').insert({ customer_id: 'conformance', resource_id: b.resourceId, service_type: 'oil_change', starts_at: b.start, ends_at: b.end }));
       };
-      return { ctxOverrides: { tenantId, tenantDb }, fixtures: { seedBusy }, cleanup: async () => {} };
+      return { ctxOverrides: { tenantId, tenantData }, fixtures: { seedBusy }, cleanup: async () => {} };
     },
   },
   'calendar-google': {
@@ -118,7 +119,7 @@ const HARNESSES: Record<string, AnyHarness> = {
         fake.seedEvent('primary', { summary: 'Existing booking', start: { dateTime: b.start }, end: { dateTime: b.end } });
       };
       return {
-        env: { GOOGLE_API_ROOT_URL: `${fake.url}/`, GOOGLE_TOKEN_URL: `${fake.url}/token` },
+        settings: { apiRootUrl: `${fake.url}/`, tokenUrl: `${fake.url}/token` },
         fixtures: { seedBusy }, faults: downFaults(fake), cleanup: () => fake.close(),
       };
     },
@@ -127,7 +128,7 @@ const HARNESSES: Record<string, AnyHarness> = {
     settings: {}, credentials: {},
     async setup() {
       const fake = await startFakeNhtsa();
-      return { env: { NHTSA_BASE_URL: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+      return { settings: { baseUrl: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
     },
   },
   'notify-log': {
@@ -143,7 +144,7 @@ const HARNESSES: Record<string, AnyHarness> = {
       fake.addNumber('+14085550100');
       const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
       return {
-        env: { TWILIO_ACCOUNT_SID: TWILIO_SID, TWILIO_AUTH_TOKEN: TWILIO_TOKEN, TWILIO_API_BASE_URL: fake.url },
+        settings: { apiBaseUrl: fake.url }, credentials: { accountSid: TWILIO_SID, authToken: TWILIO_TOKEN },
         // The fake fails only the next request, which is exactly the one call each fault scenario makes.
         faults: { supported: ['auth', 'rate_limit', 'upstream'], set: (f) => fake.failNext(status[f as Exclude<VendorFault, 'timeout'>]), clear: () => {} },
         cleanup: () => fake.close(),
@@ -151,21 +152,21 @@ const HARNESSES: Record<string, AnyHarness> = {
     },
   },
   'llm-openai': {
-    settings: {}, credentials: {},
+    settings: {}, credentials: { apiKey: OPENAI_KEY },
     async setup() {
       const fake = await startFakeOpenAI({ apiKey: OPENAI_KEY });
       fake.respond(llmScript);
-      return { env: { OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${fake.url}/v1` }, faults: openAiFaults(fake), cleanup: () => fake.close() };
+      return { settings: { baseUrl: `${fake.url}/v1` }, faults: openAiFaults(fake), cleanup: () => fake.close() };
     },
   },
   'stt-deepgram': {
-    settings: {}, credentials: {},
+    settings: {}, credentials: { apiKey: DEEPGRAM_KEY },
     async setup() {
       const fake = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY });
       fake.listen.respond(() => 'I would like to book an oil change');
       const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
       return {
-        env: { DEEPGRAM_API_KEY: DEEPGRAM_KEY, DEEPGRAM_BASE_URL: fake.url },
+        settings: { baseUrl: fake.url },
         fixtures: { audio: Buffer.concat([silence(200), tone(800), silence(1200)]), expectTranscript: 'book an oil change' },
         faults: {
           supported: ['auth', 'rate_limit', 'upstream'],
@@ -177,12 +178,12 @@ const HARNESSES: Record<string, AnyHarness> = {
     },
   },
   'tts-deepgram': {
-    settings: {}, credentials: {},
+    settings: {}, credentials: { apiKey: DEEPGRAM_KEY },
     async setup() {
       const fake = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY, speak: { msPerChar: 5, chunkIntervalMs: 0 } });
       const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
       return {
-        env: { DEEPGRAM_API_KEY: DEEPGRAM_KEY, DEEPGRAM_BASE_URL: fake.url },
+        settings: { baseUrl: fake.url },
         faults: {
           supported: ['auth', 'rate_limit', 'upstream'],
           set: (f) => fake.speak.refuseUpgrades(status[f as Exclude<VendorFault, 'timeout'>]),

@@ -18,6 +18,8 @@ export async function startTestPlatform(o: { env?: Record<string, string>; state
     ADMIN_JWT_SECRET: 'test-secret-test-secret-test-secret-0123',
     CREDENTIALS_KEY: Buffer.alloc(32, 7).toString('base64'),
     PUBLIC_BASE_URL: 'https://servicelane.test',
+    // The fake vendors listen on loopback, which the egress policy refuses unless the operator allows it.
+    PLUGIN_EGRESS_ALLOW: '127.0.0.0/8,::1',
     ...o.env,
   };
   const cfg = loadConfig(env);

@@ -18,9 +18,9 @@ describe('admin API onboarding against Twilio (integration, fake Twilio REST)', 
   let auth: { Authorization: string };
 
   before(async () => {
-    twilio = await startFakeTwilioRest({ accountSid: SID, authToken: 'fake-auth-token' });
+    twilio = await startFakeTwilioRest({ accountSid: SID, authToken: 'fake-auth-token-0123456789abcdef' });
     twilio.addNumber('+14085550199', { voiceUrl: 'https://old.example.com/voice' });
-    tp = await startTestPlatform({ env: { TWILIO_ACCOUNT_SID: SID, TWILIO_AUTH_TOKEN: 'fake-auth-token', TWILIO_API_BASE_URL: twilio.url } });
+    tp = await startTestPlatform({ env: { TWILIO_ACCOUNT_SID: SID, TWILIO_AUTH_TOKEN: 'fake-auth-token-0123456789abcdef', TWILIO_API_BASE_URL: twilio.url } });
     app = createHttpApp(tp.p);
     auth = { Authorization: `Bearer ${signDevToken({ secret: tp.cfg.jwt.secret!, role: 'platform_admin' })}` };
   });

@@ -26,8 +26,8 @@ describe('calendar-google plugin against the fake Google Calendar', function () 
 
   beforeEach(async () => {
     fake = await startFakeGoogle();
-    const ctx = createTestContext({ pluginId: manifest.id, env: { GOOGLE_TOKEN_URL: `${fake.url}/token`, GOOGLE_API_ROOT_URL: fake.url } });
-    cal = await manifest.create(ctx, { settings, credentials: CREDS });
+    const ctx = createTestContext({ pluginId: manifest.id });
+    cal = await manifest.create(ctx, { settings: { ...settings, tokenUrl: `${fake.url}/token`, apiRootUrl: fake.url }, credentials: CREDS });
   });
   afterEach(async () => { await fake.close(); });
 

@@ -29,7 +29,7 @@ describe('crm-builtin plugin', () => {
     tp = await startTestPlatform();
     tenantId = (await tp.p.tenants.create({ name: 'Demo', config: demo })).id;
     otherTenantId = (await tp.p.tenants.create({ name: 'Other', config: demo })).id;
-    crm = await crmBuiltin.create(createPluginTestContext({ p: tp.p, tenantId, pluginId: 'crm-builtin' }), { settings: {}, credentials: {} });
+    crm = await crmBuiltin.create(createPluginTestContext({ p: tp.p, tenantId, pluginId: 'crm-builtin', tenantData: true }), { settings: {}, credentials: {} });
   });
   after(async () => { await tp?.close(); });
 
@@ -114,7 +114,7 @@ describe('crm-builtin plugin', () => {
     });
 
     it('keeps tenants apart: another tenant sees none of these customers', async () => {
-      const other = await crmBuiltin.create(createPluginTestContext({ p: tp.p, tenantId: otherTenantId, pluginId: 'crm-builtin' }), { settings: {}, credentials: {} });
+      const other = await crmBuiltin.create(createPluginTestContext({ p: tp.p, tenantId: otherTenantId, pluginId: 'crm-builtin', tenantData: true }), { settings: {}, credentials: {} });
       assert.deepEqual(await other.findCustomers({ phone: '+14085550101' }), []);
       assert.equal(await other.getCustomer({ id: maria }), null);
     });
@@ -201,7 +201,7 @@ describe('crm-builtin plugin', () => {
 
   it('declares the capabilities the agent relies on and passes its connection test', async () => {
     assert.deepEqual(crmBuiltin.capabilities, { vehicles: true, serviceHistory: true, interactions: true, createCustomers: true });
-    const ctx = createPluginTestContext({ p: tp.p, tenantId, pluginId: 'crm-builtin' });
+    const ctx = createPluginTestContext({ p: tp.p, tenantId, pluginId: 'crm-builtin', tenantData: true });
     assert.deepEqual(await crmBuiltin.testConnection!(ctx, { settings: {}, credentials: {} }), { ok: true });
   });
 });

@@ -44,9 +44,9 @@ describe('vehicle-nhtsa plugin', () => {
     fake.clearRequests();
   });
 
-  async function decoder(o: { settings?: NhtsaSettings; env?: Record<string, string> } = {}): Promise<VehicleDecoder> {
-    const ctx = createPluginTestContext({ p: tp.p, tenantId, pluginId: 'vehicle-nhtsa', env: o.env ?? { NHTSA_BASE_URL: fake.url } });
-    return vehicleNhtsa.create(ctx, { settings: o.settings ?? {}, credentials: {} });
+  async function decoder(o: { settings?: NhtsaSettings } = {}): Promise<VehicleDecoder> {
+    const ctx = createPluginTestContext({ p: tp.p, tenantId, pluginId: 'vehicle-nhtsa' });
+    return vehicleNhtsa.create(ctx, { settings: o.settings ?? { baseUrl: fake.url }, credentials: {} });
   }
 
   it('decodes a VIN through DecodeVinValues with format=json and maps make, model, year, trim and body class', async () => {
@@ -113,7 +113,7 @@ describe('vehicle-nhtsa plugin', () => {
   });
 
   it('maps throttling to rate_limit, outages to upstream and a hung request to timeout, caching none of them', async () => {
-    const d = await decoder({ settings: { timeoutMs: 300 } });
+    const d = await decoder({ settings: { timeoutMs: 300, baseUrl: fake.url } });
     fake.failNext(1, 429);
     await rejectsWith(d.decodeVin({ vin: '1HGCM82633A004352' }), 'rate_limit', true);
     fake.failNext(1, 503);
@@ -129,17 +129,17 @@ describe('vehicle-nhtsa plugin', () => {
     await rejectsWith(d.decodeVin({ vin: '1HGCM82633A004352' }), 'connectivity', true);
   });
 
-  it('takes its base URL from settings over the environment, in either root or /api/vehicles form', async () => {
-    const d = await decoder({ settings: { baseUrl: `${fake.url}/api/vehicles/` }, env: { NHTSA_BASE_URL: 'http://127.0.0.1:9' } });
+  it('takes its base URL from settings, in either root or /api/vehicles form', async () => {
+    const d = await decoder({ settings: { baseUrl: `${fake.url}/api/vehicles/` } });
     assert.equal((await d.decodeVin({ vin: withCheckDigit('1FTFW1ETDFC10312') }))?.make, 'FORD');
     assert.equal(fake.decodeRequests().length, 1);
   });
 
   it('passes its connection test against vPIC and fails it when vPIC is down', async () => {
-    const ctx = createPluginTestContext({ p: tp.p, tenantId, pluginId: 'vehicle-nhtsa', env: { NHTSA_BASE_URL: fake.url } });
-    assert.deepEqual(await vehicleNhtsa.testConnection!(ctx, { settings: {}, credentials: {} }), { ok: true });
+    const ctx = createPluginTestContext({ p: tp.p, tenantId, pluginId: 'vehicle-nhtsa' });
+    assert.deepEqual(await vehicleNhtsa.testConnection!(ctx, { settings: { baseUrl: fake.url }, credentials: {} }), { ok: true });
     fake.setDown(true);
-    const down = await vehicleNhtsa.testConnection!(ctx, { settings: {}, credentials: {} });
+    const down = await vehicleNhtsa.testConnection!(ctx, { settings: { baseUrl: fake.url }, credentials: {} });
     fake.setDown(false);
     assert.equal(down.ok, false);
     assert.match(down.detail ?? '', /upstream/);

@@ -6,7 +6,9 @@ import { calendarSyncJobId, registerCalendarSync } from '../../core/jobs/calenda
 import { silentLogger } from '../../core/observability/logger.js';
 import { metrics } from '../../core/observability/metrics.js';
 import { PluginRegistry } from '../../core/registry/registry.js';
-import { pluginEnv } from '../../core/registry/env.js';
+import { platformDefaults } from '../../core/registry/platform-defaults.js';
+import { createTenantData } from '../../core/repos/index.js';
+import { parseEgressAllow } from '../../core/sdk/egress.js';
 import { Scheduler } from '../../core/scheduling/scheduler.js';
 import type { AppointmentRow } from '../../core/scheduling/appointments.js';
 import { eventIdFor } from '../../plugins/calendar-google/index.js';
@@ -39,7 +41,9 @@ async function buildStack(t: TestPlatform, o: { attempts?: number } = {}) {
   // The platform's own worker shares the Postgres backend's queue; stop it so only this stack consumes.
   await t.p.jobs.close();
   const registry = new PluginRegistry({
-    tenants: t.p.tenants, state: t.p.state, logger: silentLogger, env: pluginEnv(t.cfg),
+    tenants: t.p.tenants, state: t.p.state, logger: silentLogger, platformDefaults: platformDefaults(t.cfg),
+    egress: { httpsOnly: false, allow: parseEgressAllow(t.cfg.pluginEgressAllow).allow },
+    tenantData: { pluginIds: ['crm-builtin', 'calendar-builtin'], forTenant: (id) => createTenantData((fn) => t.p.tenants.withTenant(id, fn)) },
     resilience: { retry: false, breaker: { errorThresholdPercentage: 50, resetTimeoutMs: 200, volumeThreshold: 2 } },
   });
   const jobs = new Jobs({ cfg: t.cfg, databaseUrl: t.p.databaseUrl, logger: silentLogger, prefix: uniquePrefix() });

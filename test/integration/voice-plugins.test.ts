@@ -7,19 +7,11 @@ import ttsPlugin from '../../plugins/tts-deepgram/index.js';
 import { startFakeDeepgram, type FakeDeepgram } from '../fakes/deepgram.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { FRAME_BYTES, silence, tone } from '../fakes/mulaw.js';
+import { createTestContext } from '../../core/sdk/testing/index.js';
 
-function ctxWith(env: Record<string, string>): PluginContext {
-  const noop = (): void => {};
-  return {
-    tenantId: 't1', pluginId: 'x', timezone: 'America/Los_Angeles',
-    logger: { debug: noop, info: noop, warn: noop, error: noop },
-    http: (url, init) => fetch(url, init),
-    store: { get: async () => undefined, set: async () => {}, delete: async () => {} },
-    tenantDb: () => Promise.reject(new Error('no tenant db in this test')),
-    clock: { now: () => Date.now() },
-    signal: new AbortController().signal,
-    env,
-  };
+/** The SDK's test context: the real egress policy (loopback allow-listed, where the fakes listen), no platform env. */
+function ctx(): PluginContext {
+  return createTestContext({ pluginId: 'x', tenantId: 't1' });
 }
 
 async function until(pred: () => boolean, timeoutMs = 3000): Promise<void> {
@@ -35,7 +27,7 @@ describe('stt-deepgram plugin', () => {
   beforeEach(async () => { dg = await startFakeDeepgram({ apiKey: 'dg-test' }); });
   afterEach(() => dg.close());
 
-  const make = async (key = 'dg-test') => sttPlugin.create(ctxWith({ DEEPGRAM_API_KEY: key, DEEPGRAM_BASE_URL: dg.url }), { settings: {}, credentials: {} });
+  const make = async (key = 'dg-test') => sttPlugin.create(ctx(), { settings: { baseUrl: dg.url }, credentials: { apiKey: key } });
 
   it('opens listen v1 with phone-call options and maps messages to transcript events', async () => {
     const stt = await make();
@@ -86,7 +78,7 @@ describe('tts-deepgram plugin', () => {
   beforeEach(async () => { dg = await startFakeDeepgram({ apiKey: 'dg-test' }); });
   afterEach(() => dg.close());
 
-  const make = async () => ttsPlugin.create(ctxWith({ DEEPGRAM_API_KEY: 'dg-test', DEEPGRAM_BASE_URL: dg.url }), { settings: { voice: 'aura-luna-en' }, credentials: {} });
+  const make = async () => ttsPlugin.create(ctx(), { settings: { voice: 'aura-luna-en', baseUrl: dg.url }, credentials: { apiKey: 'dg-test' } });
 
   it('speaks clause by clause, delivers audio in order, then Flushed with the flush sequence', async () => {
     const tts = await make();
@@ -156,7 +148,7 @@ describe('llm-openai plugin', () => {
   beforeEach(async () => { ai = await startFakeOpenAI({ apiKey: 'sk-test' }); });
   afterEach(() => ai.close());
 
-  const make = async () => llmPlugin.create(ctxWith({ OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: ai.url + '/v1' }), { settings: {}, credentials: {} });
+  const make = async () => llmPlugin.create(ctx(), { settings: { baseUrl: ai.url + '/v1' }, credentials: { apiKey: 'sk-test' } });
   const collect = async (it: AsyncIterable<LlmDelta>): Promise<LlmDelta[]> => { const out: LlmDelta[] = []; for await (const d of it) out.push(d); return out; };
 
   it('streams text then done with usage, asking for include_usage and the default model', async () => {

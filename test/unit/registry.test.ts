@@ -11,6 +11,7 @@ import {
   type AnyPluginManifest, type CalendarProvider, type CrmConnector, type PluginContext,
 } from '../../core/sdk/index.js';
 import { PluginRegistry, type PluginRegistryOptions } from '../../core/registry/registry.js';
+import { parseEgressAllow } from '../../core/sdk/egress.js';
 import { ServiceLaneError } from '../../core/errors.js';
 import { parseDealershipConfig } from '../../core/tenancy/config.js';
 import { silentLogger } from '../../core/observability/logger.js';
@@ -150,7 +151,9 @@ describe('PluginRegistry', function () {
 
   const makeRegistry = (o: Partial<PluginRegistryOptions> = {}) => {
     const r = new PluginRegistry({
-      tenants: tp.p.tenants, state: tp.p.state, logger: silentLogger, env: { NHTSA_BASE_URL: 'http://nhtsa.test' },
+      tenants: tp.p.tenants, state: tp.p.state, logger: silentLogger,
+      // The test vendor listens on loopback: allow-listed explicitly, as an operator would.
+      egress: { httpsOnly: false, allow: parseEgressAllow(['127.0.0.0/8', '::1']).allow },
       manifests: [plugins.crm, plugins.calendar, plugins.calendarNoBusy, plugins.calendarLocal] as AnyPluginManifest[],
       resilience: { timeoutMs: { crm: 300 }, retry: { attempts: 3, baseMs: 1, maxMs: 5 }, breaker: { errorThresholdPercentage: 50, resetTimeoutMs: 60_000, volumeThreshold: 100 } },
       ...o,
@@ -302,13 +305,14 @@ describe('PluginRegistry', function () {
       assert.equal(ctx.tenantId, tenantId);
       assert.equal(ctx.pluginId, 'crm-test');
       assert.equal(ctx.timezone, 'America/Los_Angeles');
-      assert.equal(ctx.env.NHTSA_BASE_URL, 'http://nhtsa.test');
+      assert.deepEqual(Object.keys(ctx).sort(), ['clock', 'egress', 'http', 'logger', 'pluginId', 'signal', 'store', 'tenantId', 'timezone'],
+        'no database handle, no platform env, no tenant data for a plugin the composition root did not grant it to');
       assert.deepEqual(settings, { baseUrl: vendor.url, region: 'us', pageSize: 20 }, 'schema defaults are applied');
       assert.deepEqual(credentials, { apiKey: 'secret-key-123' });
       assert.deepEqual(await a.findCustomers({ phone: '+14085550111' }), [{ id: 'p1', firstName: 'Ana', lastName: 'Lopez', phone: '+14085550111' }]);
     });
 
-    it('gives plugins a tenant-scoped store and database', async () => {
+    it('gives plugins a tenant-scoped store and no database handle', async () => {
       const tenantId = await newTenant();
       const r = makeRegistry();
       await r.get(tenantId, 'crm');
@@ -319,8 +323,10 @@ describe('PluginRegistry', function () {
       assert.equal(await ctx.store.get('short'), undefined, 'an expired key reads as absent');
       await ctx.store.delete('cursor');
       assert.equal(await ctx.store.get('cursor'), undefined);
-      const n = await ctx.tenantDb(async (trx) => (await trx('customers').count<{ count: string }[]>('* as count'))[0]!.count);
-      assert.equal(Number(n), 0);
+      assert.equal((ctx as unknown as Record<string, unknown>).tenantDb, undefined);
+      assert.equal(ctx.tenantData, undefined);
+      const rows = await tp.p.tenants.withTenant(tenantId, (trx) => trx('plugin_kv').where({ plugin_id: 'crm-test' }).select('key'));
+      assert.deepEqual(rows, [{ key: 'short' }], 'the store writes plugin_kv in the tenant schema, namespaced by plugin id');
     });
 
     it('keeps the instance across unrelated config changes and replaces it when the slot changes, closing the old one', async () => {

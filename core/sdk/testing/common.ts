@@ -138,7 +138,7 @@ export function describeConformance<K extends PluginKind, F extends object>(o: {
 
       before(async () => {
         setup = await harness.setup();
-        const ctx = createTestContext({ pluginId: manifest.id, env: setup.env, overrides: setup.ctxOverrides });
+        const ctx = createTestContext({ pluginId: manifest.id, overrides: setup.ctxOverrides });
         const settings = structuredClone(setup.settings ?? harness.settings ?? {});
         const vs = validatorFor(manifest.settingsSchema);
         if (!vs(settings)) assert.fail(`setup settings fail settingsSchema: ${ajv.errorsText(vs.errors)}`);

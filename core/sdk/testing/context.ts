@@ -1,5 +1,6 @@
-import type { PluginContext, PluginLogger, PluginStore, TenantDb } from '../define-plugin.js';
+import type { PluginContext, PluginLogger, PluginStore } from '../define-plugin.js';
 import { createPluginHttp } from '../http.js';
+import { createEgress, parseEgressAllow, type EgressRefusedError } from '../egress.js';
 
 /** One line a plugin logged through a test context. */
 export interface LoggedLine { level: 'debug' | 'info' | 'warn' | 'error'; obj: Record<string, unknown>; msg?: string }
@@ -8,8 +9,10 @@ export interface LoggedLine { level: 'debug' | 'info' | 'warn' | 'error'; obj: R
 export interface TestContext extends PluginContext {
   /** Every line the plugin logged, for PII and noise checks. */
   readonly logs: LoggedLine[];
-  /** Aborts `ctx.signal`, as core does when it unloads the instance. */
+  /** Aborts `ctx.signal`, as core does when it unloads the instance, and closes the egress connection pools. */
   abort(reason?: unknown): void;
+  /** Destinations the egress policy refused, in order (what core logs as "plugin egress refused"). */
+  readonly refusals: EgressRefusedError[];
 }
 
 /** Options for {@link createTestContext}; everything but `pluginId` has a default. */
@@ -19,9 +22,14 @@ export interface TestContextOptions {
   tenantId?: string;
   /** Default `America/Los_Angeles`. */
   timezone?: string;
-  /** `ctx.env`: the platform env the plugin reads URL overrides and platform keys from. */
-  env?: Record<string, string | undefined>;
-  /** Replace any part of the context: a real `tenantDb`, a fixed `clock`, a `store` shared between runs. */
+  /**
+   * `PLUGIN_EGRESS_ALLOW` for this context. Default: loopback (`127.0.0.0/8`, `::1`), where test fakes listen,
+   * allow-listed explicitly; pass `[]` to test that a plugin's requests are refused like in production.
+   */
+  egressAllow?: readonly string[];
+  /** Refuse plain http, as production does. Default false (fakes speak http). */
+  httpsOnly?: boolean;
+  /** Replace any part of the context: `tenantData` for a built-in, a fixed `clock`, a `store` shared between runs. */
   overrides?: Partial<PluginContext>;
 }
 
@@ -44,14 +52,15 @@ export function createMemoryStore(clock: { now(): number } = { now: () => Date.n
 }
 
 /**
- * Builds the context core would give a plugin, for unit and conformance tests: `http` is the real
- * timeout-and-signal fetch wrapper, `store` is in memory, the logger records lines in `logs`, and
- * `tenantDb` fails loudly unless the test supplies one (first-party plugins backed by the tenant schema do).
+ * Builds the context core would give a plugin, for unit and conformance tests: `http` and `egress` are the
+ * real timeout-and-signal wrapper over the egress policy (loopback allow-listed unless `egressAllow` says
+ * otherwise), `store` is in memory, the logger records lines in `logs`. Like core's context it has no database
+ * handle and no platform secrets: endpoints and keys come in the plugin's own settings and credentials.
  *
  * @example
  * ```ts
- * const ctx = createTestContext({ pluginId: 'crm-acme', env: { ACME_BASE_URL: fake.url } });
- * const crm = await manifest.create(ctx, { settings: {}, credentials: { apiKey: 'k' } });
+ * const ctx = createTestContext({ pluginId: 'crm-acme' });
+ * const crm = await manifest.create(ctx, { settings: {}, credentials: { apiKey: 'k', baseUrl: fake.url } });
  * ```
  */
 export function createTestContext(o: TestContextOptions): TestContext {
@@ -61,15 +70,18 @@ export function createTestContext(o: TestContextOptions): TestContext {
   const logger: PluginLogger = { debug: line('debug'), info: line('info'), warn: line('warn'), error: line('error') };
   const clock = o.overrides?.clock ?? { now: () => Date.now() };
   const signal = o.overrides?.signal ? AbortSignal.any([o.overrides.signal, controller.signal]) : controller.signal;
-  const noDb: TenantDb = () => Promise.reject(new Error(`${o.pluginId}: this test context has no tenant database; pass overrides.tenantDb`));
+  const refusals: EgressRefusedError[] = [];
+  const egress = createEgress({
+    policy: { httpsOnly: o.httpsOnly ?? false, allow: parseEgressAllow(o.egressAllow ?? ['127.0.0.0/8', '::1']).allow },
+    onRefused: (e) => { refusals.push(e); },
+  });
   const ctx: PluginContext = {
     tenantId: 't_conformance',
     timezone: 'America/Los_Angeles',
     logger,
-    http: createPluginHttp({ pluginId: o.pluginId, signal }),
+    http: createPluginHttp({ pluginId: o.pluginId, signal, fetch: egress.fetch }),
+    egress: { fetch: egress.fetch, agents: egress.agents, check: egress.check },
     store: createMemoryStore(clock),
-    tenantDb: noDb,
-    env: Object.freeze({ ...o.env }),
     ...o.overrides,
     ...(o.tenantId ? { tenantId: o.tenantId } : {}),
     ...(o.timezone ? { timezone: o.timezone } : {}),
@@ -77,5 +89,9 @@ export function createTestContext(o: TestContextOptions): TestContext {
     clock,
     signal,
   };
-  return Object.assign(ctx, { logs, abort: (reason?: unknown) => controller.abort(reason) });
+  const abort = (reason?: unknown) => {
+    controller.abort(reason);
+    egress.close().catch((e: unknown) => logger.warn({ err: (e as Error).message }, 'test context: closing egress pools failed'));
+  };
+  return Object.assign(ctx, { logs, refusals, abort });
 }

@@ -24,13 +24,11 @@ export interface FaultHooks {
 
 /** What `setup()` returns: context overrides, kind fixtures known only once the fake runs, fault switches, cleanup. */
 export interface HarnessSetup<F = Record<string, unknown>> {
-  /** Merged into the test context, e.g. `tenantDb` for a plugin backed by the tenant schema. */
+  /** Merged into the test context, e.g. `tenantData` for a built-in backed by the tenant schema. */
   ctxOverrides?: Partial<PluginContext>;
-  /** Replace the harness's static settings/credentials with values known only now (e.g. the fake's URL). */
+  /** Replace the harness's static settings/credentials with values known only now (e.g. `{ baseUrl: fake.url }`). */
   settings?: unknown;
   credentials?: unknown;
-  /** `ctx.env`, e.g. `{ NHTSA_BASE_URL: fake.url }`. */
-  env?: Record<string, string | undefined>;
   fixtures?: Partial<F>;
   faults?: FaultHooks;
   cleanup(): Promise<void>;
@@ -43,10 +41,10 @@ export interface HarnessSetup<F = Record<string, unknown>> {
  * @example
  * ```ts
  * describeCrmConnector(crmAcme, {
- *   settings: {}, credentials: { apiKey: 'test-key' },
+ *   settings: {}, credentials: { apiKey: 'test-key', baseUrl: 'http://127.0.0.1:9' },
  *   async setup() {
  *     const fake = await startFakeAcme();
- *     return { env: { ACME_BASE_URL: fake.url }, faults: fakeFaults(fake), cleanup: () => fake.close() };
+ *     return { credentials: { apiKey: 'test-key', baseUrl: fake.url }, faults: fakeFaults(fake), cleanup: () => fake.close() };
  *   },
  * });
  * ```
