@@ -92,6 +92,13 @@ function toFailure(e: unknown, signal: AbortSignal | undefined): Failure {
         return { code: e.code, spoken: 'That appointment is already cancelled or completed, so it can’t be changed.' };
       case 'VOI_ERR_SLOT_TAKEN':
         return { code: e.code, spoken: 'That time was just taken. Offer another time.' };
+      case 'VOI_ERR_BOOKING_OVERLAP':
+        return {
+          code: e.code,
+          spoken: (details as { subject?: string }).subject === 'vehicle'
+            ? 'That vehicle already has an appointment at that time. Offer another time, or move the existing appointment.'
+            : 'The caller already has an appointment at that time. Offer another time, or move the existing appointment.',
+        };
       default:
         if (e.code.startsWith('PLG_')) return { code: e.code, spoken: spokenForCategory(details.category) };
         if (e.code.startsWith('VOI_')) return { code: e.code, spoken: UNREACHABLE };
