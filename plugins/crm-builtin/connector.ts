@@ -80,9 +80,10 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
   }
 
   return {
-    async findCustomers(o: CallOptions & { phone?: string; name?: string; limit?: number }): Promise<Customer[]> {
+    async findCustomers(o: CallOptions & { phone?: string; name?: string; lastName?: string; firstName?: string; limit?: number }): Promise<Customer[]> {
       const limit = clampLimit(o.limit, { dflt: 10, max: 50 });
-      if (o.phone === undefined && o.name === undefined) throw invalid('findCustomers needs a phone or a name');
+      if (o.phone === undefined && o.name === undefined && o.lastName === undefined) throw invalid('findCustomers needs a phone, a name or a lastName');
+      if (o.firstName !== undefined && o.lastName === undefined) throw invalid('firstName only narrows a lastName search');
       if (o.phone !== undefined && !E164_RE.test(o.phone)) throw invalid('phone must be E.164');
       let pattern: string | undefined;
       if (o.name !== undefined) {
@@ -90,10 +91,24 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
         if (name.length < 1 || name.length > 100) throw invalid('name must be 1-100 characters');
         pattern = `${escapeLike(name)}%`;
       }
+      const exact = (v: string | undefined, field: string): string | undefined => {
+        if (v === undefined) return undefined;
+        const t = v.trim().replace(/\s+/g, ' ').toLowerCase();
+        if (t.length < 1 || t.length > 100) throw invalid(`${field} must be 1-100 characters`);
+        return t;
+      };
+      const lastName = exact(o.lastName, 'lastName');
+      const firstName = exact(o.firstName, 'firstName');
       const rows = await run(o.signal, (trx) => {
         // The caller-ID lookup runs on every inbound call: one statement on the phone index, nothing else.
         const q = trx<CustomerRow>('customers').select(...CUSTOMER_COLS).limit(limit);
         if (o.phone !== undefined) q.where('phone', o.phone).orderBy('updated_at', 'desc');
+        // Verification's exact last-name query: the equality index on lower(last_name) (001_init) serves it.
+        if (lastName !== undefined) {
+          q.whereRaw('lower(last_name) = ?', [lastName]);
+          if (firstName !== undefined) q.whereRaw('lower(first_name) = ?', [firstName]);
+          if (pattern === undefined) q.orderByRaw('lower(first_name), id');
+        }
         if (pattern !== undefined) {
           const p = pattern;
           q.where((w) => {

@@ -135,6 +135,34 @@ describe('crm-twenty plugin', () => {
     });
   });
 
+  describe('exact last-name lookup (caller verification)', () => {
+    it('pages through all 25 people sharing a last name on a server capping pages at 10, the one wanted last', async () => {
+      const { fake, crm } = await setup({ fake: { maxLimit: 10 } });
+      for (let i = 0; i < 24; i++) fake.seedPerson({ firstName: `Anna${String(i).padStart(2, '0')}`, lastName: 'Okonkwo' });
+      for (let i = 0; i < 5; i++) fake.seedPerson({ firstName: `Okonkwo${i}`, lastName: 'Prefixed' });
+      const target = fake.seedPerson({ firstName: 'Zelda', lastName: 'Okonkwo' });
+      fake.seedPerson({ firstName: 'Zelda', lastName: 'Okonkwoson' });
+      assert.ok(!(await crm.findCustomers({ name: 'okonkwo' })).some((c) => c.id === target.id), 'the old prefix search misses her');
+      fake.requests.length = 0;
+      const all = await crm.findCustomers({ lastName: 'okonkwo', limit: 41 });
+      assert.equal(all.length, 25);
+      assert.ok(all.some((c) => c.id === target.id));
+      assert.equal(new Set(all.map((c) => c.id)).size, 25);
+      const pages = fake.requests.filter((r) => r.path === '/rest/people');
+      assert.equal(pages.length, 3);
+      assert.equal(pages[0]!.query.filter, 'name.lastName[ilike]:"okonkwo"');
+      assert.deepEqual((await crm.findCustomers({ lastName: 'Okonkwo', firstName: 'ZELDA' })).map((c) => c.id), [target.id]);
+      assert.deepEqual(await crm.findCustomers({ lastName: 'Okonk' }), []);
+    });
+
+    it('fails instead of answering a partial list when the page budget runs out', async () => {
+      const { fake, crm } = await setup({ fake: { maxLimit: 2 } });
+      for (let i = 0; i < 30; i++) fake.seedPerson({ firstName: `P${String(i).padStart(2, '0')}`, lastName: 'Many' });
+      await rejectsWith(crm.findCustomers({ lastName: 'many', limit: 41 }), 'upstream', false);
+      assert.equal(fake.requests.filter((r) => r.path === '/rest/people').length, 10);
+    });
+  });
+
   describe('people', () => {
     it('creates a person with the national number apart from the calling code, then finds it by caller ID', async () => {
       const { fake, crm } = await setup();
