@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { DateTime } from 'luxon';
 import { newCallIdentity, MAX_VERIFICATION_ATTEMPTS, type CallIdentity } from '../../core/tools/identity.js';
-import type { ToolOutcome } from '../../core/tools/toolbox.js';
+import { Toolbox, type ToolOutcome } from '../../core/tools/toolbox.js';
+import { silentLogger } from '../../core/observability/logger.js';
 import { DEMO_CUSTOMERS, seedDemo } from '../../core/tenancy/seed.js';
 import { startFakeNhtsa, type FakeNhtsa } from '../fakes/nhtsa.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
@@ -577,6 +578,45 @@ describe('agent tools (Toolbox)', () => {
       assert.equal(refused.length, 5, outs.map((o) => o.content).join('\n'));
       assert.equal(new Set(ok.map((o) => o.identity.verifiedCustomerId)).size, 3, 'no customer holds two bays at once');
       assert.equal((await counts()).appointments, before.appointments + 3);
+    });
+  });
+
+  describe('one car, one bay at a time (issue 9 #6)', () => {
+    it('lets only one of two simultaneous calls, on two toolboxes, book the same car into two bays: one row, the other hears VOI_ERR_BOOKING_OVERLAP', async () => {
+      const date = openWeekday(12);
+      const slot = `${date}T10:00`;
+      const vid = await tp.p.tenants.withTenant(tenantId, async (trx) => (await trx('vehicles').where({ vin: ROBERT.vehicles[0]!.vin }).first('id')).id as string);
+      // A second Toolbox over the same platform parts: what a second voice process would run.
+      const other = new Toolbox({ tenants: tp.p.tenants, registry: tp.p.registry, scheduler: tp.p.scheduler, logger: silentLogger, state: tp.p.state });
+      const [a, b] = [await verified(ROBERT), await verified(ROBERT)];
+      const before = await counts();
+      const args = JSON.stringify({ start: slot, service_type: 'oil_change', vehicle_id: vid });
+      const outs = await Promise.all([
+        tp.p.toolbox.execute(a, { name: 'book_appointment', arguments: args }),
+        other.execute(b, { name: 'book_appointment', arguments: args }),
+      ]);
+      assert.equal(outs.filter((o) => o.ok).length, 1, outs.map((o) => o.content).join('\n'));
+      const refused = outs.find((o) => !o.ok)!;
+      assert.equal(refused.code, 'VOI_ERR_BOOKING_OVERLAP', refused.content);
+      assert.match(String(body(refused).message), /vehicle already has an appointment at that time/);
+      assert.equal((await counts()).appointments, before.appointments + 1);
+      const held = await tp.p.tenants.withTenant(tenantId, (trx) => trx('appointments').where({ vehicle_id: vid }).whereNot('status', 'cancelled')
+        .where('starts_at', DateTime.fromISO(slot, { zone: ZONE }).toJSDate()).select('resource_id'));
+      assert.equal(held.length, 1);
+    });
+
+    it('refuses to reschedule the car into the time it is already booked, and moves nothing', async () => {
+      const date = openWeekday(13);
+      const vid = await tp.p.tenants.withTenant(tenantId, async (trx) => (await trx('vehicles').where({ vin: ROBERT.vehicles[0]!.vin }).first('id')).id as string);
+      const robert = await verified(ROBERT);
+      const first = await run(robert, 'book_appointment', { start: `${date}T09:00`, service_type: 'oil_change', vehicle_id: vid });
+      assert.equal(first.ok, true, first.content);
+      const second = await run(robert, 'book_appointment', { start: `${date}T14:00`, service_type: 'oil_change', vehicle_id: vid });
+      assert.equal(second.ok, true, second.content);
+      const snapshot = await appointmentRows();
+      const moved = await run(robert, 'reschedule_appointment', { appointment_id: body(second).appointment_id, new_start: `${date}T09:15` });
+      assert.equal(moved.code, 'VOI_ERR_BOOKING_OVERLAP', moved.content);
+      assert.deepEqual(await appointmentRows(), snapshot);
     });
   });
 
