@@ -1,8 +1,8 @@
 import type { StateStore } from '../state/store.js';
 
 /**
- * Cross-call limits on verify_customer, kept in the state store (soft state with a window: losing it only
- * resets counters, and the per-call cap of MAX_VERIFICATION_ATTEMPTS still holds).
+ * Cross-call limits on verify_customer (docs/caller-verification.md), kept in the state store (soft state with
+ * a window: losing it only resets counters, and the per-call cap of MAX_VERIFICATION_ATTEMPTS still holds).
  *
  * Three counters, because the caller controls two of the obvious keys:
  * - per caller number (10 misses / 1 h): slows one line grinding through guesses. A withheld or rotating number

@@ -1,6 +1,6 @@
 -- One vehicle (or, for a booking without a vehicle, one customer) can hold only one bay at a time. The bay
 -- exclusion in 001_init only protects a bay; two calls could each book the same car into a different bay.
--- Postgres enforces it, like the bay rule, so two concurrent calls can't both win.
+-- Postgres enforces it, like the bay rule, so two concurrent calls can't both win (docs/caller-verification.md).
 --
 -- Existing tenants may already hold such overlaps, and an exclusion constraint can't be added NOT VALID, so
 -- the migration must not fail on them: of each overlapping group the EARLIEST booked row (created_at, id)
