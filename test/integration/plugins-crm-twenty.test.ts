@@ -5,6 +5,7 @@ import { isPluginError, type CrmConnector, type ErrorCategory } from '../../core
 import crmTwenty, { type TwentySettings } from '../../plugins/crm-twenty/index.js';
 import { startFakeTwenty, TWENTY_VEHICLE_OBJECT, type FakeTwenty, type FakeTwentyOptions } from '../fakes/twenty.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { newCallIdentity } from '../../core/tools/identity.js';
 import { createPluginTestContext, type TestPluginContext } from '../helpers/plugin-context.js';
 
 const demo = JSON.parse(fs.readFileSync(new URL('../../tenants/examples/demo-dealership.json', import.meta.url), 'utf8')) as unknown;
@@ -153,6 +154,22 @@ describe('crm-twenty plugin', () => {
       assert.equal(pages[0]!.query.filter, 'name.lastName[ilike]:"okonkwo"');
       assert.deepEqual((await crm.findCustomers({ lastName: 'Okonkwo', firstName: 'ZELDA' })).map((c) => c.id), [target.id]);
       assert.deepEqual(await crm.findCustomers({ lastName: 'Okonk' }), []);
+    });
+
+    it('lets verify_customer (through the Toolbox) find the 25th person sharing a last name in a Twenty tenant', async () => {
+      const fake = await startFakeTwenty({ rateLimit: false, maxLimit: 10, customObjects: [] });
+      fakes.push(fake);
+      // No vehicle slot: crm-twenty doesn't declare `vehicles`, so such a tenant verifies by ZIP.
+      const { vehicle: _vehicle, ...plugins } = (demo as { plugins: Record<string, unknown> }).plugins;
+      const t = await tp.p.tenants.create({ name: 'Twenty shop', config: { ...(demo as object), plugins: { ...plugins, crm: { plugin: 'crm-twenty', credentialsRef: 'twenty', settings: { zipField: 'city' } } } } });
+      await tp.p.tenants.putCredential(t.id, 'twenty', { apiKey: KEY, baseUrl: fake.url });
+      for (let i = 0; i < 24; i++) fake.seedPerson({ firstName: `Anna${String(i).padStart(2, '0')}`, lastName: 'Okonkwo', city: '11111' });
+      for (let i = 0; i < 5; i++) fake.seedPerson({ firstName: `Okonkwo${i}`, lastName: 'Prefixed' });
+      const target = fake.seedPerson({ firstName: 'Zelda', lastName: 'Okonkwo', city: '60601' });
+      const id = newCallIdentity({ tenantId: t.id, callSid: 'CA25thokonkwo', callerPhone: null });
+      const out = await tp.p.toolbox.execute(id, { name: 'verify_customer', arguments: JSON.stringify({ first_name: null, last_name: 'okonkwo', vin_last4: null, zip: '60601' }) });
+      assert.equal(out.ok, true, out.content);
+      assert.equal(out.identity.verifiedCustomerId, target.id);
     });
 
     it('fails instead of answering a partial list when the page budget runs out', async () => {
