@@ -45,6 +45,7 @@ export const ERROR_CODES = {
   VOI_ERR_NOT_VERIFIED: { status: 403, text: 'The tool needs a verified caller.' },
   VOI_ERR_NOT_OWNED: { status: 403, text: 'The appointment or vehicle id does not belong to the verified caller.' },
   VOI_ERR_SLOT_TAKEN: { status: 409, text: 'The slot was just taken; alternatives are offered.' },
+  VOI_ERR_BOOKING_OVERLAP: { status: 409, text: 'The vehicle (or, for a booking without a vehicle, the customer) already has an appointment overlapping that time; nothing was booked.' },
   VOI_ERR_BOOKING_INVALID: { status: 422, text: 'A booking or availability request is invalid; details.reason is date, start, service_type, past, beyond_horizon, closed, not_a_slot or field.' },
   VOI_ERR_APPOINTMENT_NOT_FOUND: { status: 404, text: 'No appointment with that id in this tenant.' },
   VOI_ERR_APPOINTMENT_STATE: { status: 409, text: 'The appointment is cancelled, completed or a no-show and cannot be changed.' },

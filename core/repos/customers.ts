@@ -59,6 +59,12 @@ export function createCustomerRepository(scope: TenantScope): BuiltinCrmData {
         // The caller-ID lookup runs on every inbound call: one statement on the phone index, nothing else.
         const q = trx<CustomerRow>('customers').select(...CUSTOMER_COLS).limit(o.limit);
         if (o.phone !== undefined) q.where('phone', o.phone).orderBy('updated_at', 'desc');
+        // Verification's exact last-name query: the equality index on lower(last_name) (001_init) serves it.
+        if (o.lastName !== undefined) {
+          q.whereRaw('lower(last_name) = ?', [o.lastName]);
+          if (o.firstName !== undefined) q.whereRaw('lower(first_name) = ?', [o.firstName]);
+          if (o.namePrefix === undefined) q.orderByRaw('lower(first_name), id');
+        }
         if (o.namePrefix !== undefined) {
           const p = `${escapeLike(o.namePrefix)}%`;
           q.where((w) => {

@@ -120,6 +120,24 @@ async function lockResource(trx: Knex.Transaction, tenantId: string, resourceId:
 }
 
 /**
+ * The exclusion constraints of migrations/tenant/045 that protect the booked vehicle (or, without a vehicle, the
+ * customer) rather than the bay. Their 23P01 must not mean "try the next bay": every bay would fail the same way.
+ */
+const SUBJECT_CONSTRAINTS: ReadonlySet<string> = new Set(['appointments_vehicle_no_overlap', 'appointments_customer_no_overlap']);
+
+/** A 23P01 from one of SUBJECT_CONSTRAINTS (pg puts the violated constraint's name on the error). */
+function isSubjectOverlap(e: unknown): boolean {
+  return pgCode(e) === '23P01' && SUBJECT_CONSTRAINTS.has((e as { constraint?: string }).constraint ?? '');
+}
+
+function subjectOverlap(o: { vehicleId: string | null; start: string }): ServiceLaneError {
+  metrics.bookings.inc({ outcome: 'overlap' });
+  return new ServiceLaneError('VOI_ERR_BOOKING_OVERLAP', o.vehicleId
+    ? 'that vehicle already has an appointment at that time'
+    : 'that customer already has an appointment at that time', { requested: o.start, subject: o.vehicleId ? 'vehicle' : 'customer' });
+}
+
+/**
  * Availability and bookings. Postgres is the authority: the gist exclusion on (resource_id, tstzrange) turns a
  * race into 23P01 and so into VOI_ERR_SLOT_TAKEN with alternatives. An external calendar plugin contributes
  * busy time when it answers in time (otherwise availability degrades to Postgres only) and receives bookings
@@ -267,7 +285,7 @@ export class Scheduler {
     const tried = new Set<string>();
     let rounds = 0;
     for (;;) {
-      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; taken?: true; conflict?: string; duplicateKey?: true }> => {
+      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; taken?: true; conflict?: string; duplicateKey?: true; overlap?: true }> => {
         const busy = [...await bookedBusy(trx, { fromMs: slot.startMs, toMs: slot.endMs }), ...extBusy];
         const resourceId = firstFreeResource({ resourceIds: resourceIds.filter((r) => !tried.has(r)), startMs: slot.startMs, endMs: slot.endMs, busy });
         if (resourceId === null) return { taken: true };
@@ -282,6 +300,7 @@ export class Scheduler {
           }).returning(SELECT_COLS) as AppointmentRow[];
           return { row: row! };
         } catch (e) {
+          if (isSubjectOverlap(e)) return { overlap: true };
           // Lost the race for this resource (another booking committed first): try the next one in a fresh transaction.
           if (pgCode(e) === '23P01') return { conflict: resourceId };
           if (pgCode(e) === '23505' && key) return { duplicateKey: true };
@@ -290,6 +309,12 @@ export class Scheduler {
       }).catch((e: unknown) => retryRace(e, ++rounds));
       if ('retry' in attempt) continue;
       if (attempt.conflict) { tried.add(attempt.conflict); continue; }
+      if (attempt.overlap) {
+        // The same call repeating itself overlaps its own first booking: that is the idempotent answer, not a refusal.
+        const prior = await existing();
+        if (prior) return prior;
+        throw subjectOverlap({ vehicleId, start: o.start });
+      }
       if (attempt.duplicateKey) {
         const prior = await existing();
         if (prior) return prior;
@@ -385,7 +410,7 @@ export class Scheduler {
     const tried = new Set<string>();
     let rounds = 0;
     for (;;) {
-      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; taken?: true; conflict?: string }> => {
+      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; taken?: true; conflict?: string; overlap?: true }> => {
         const cur = await this.lockRow(trx, id);
         if (cur.status !== 'booked') throw new ServiceLaneError('VOI_ERR_APPOINTMENT_STATE', `the appointment is ${cur.status.replace('_', ' ')}`, { status: cur.status });
         const busy = [...await bookedBusy(trx, { fromMs: slot.startMs, toMs: slot.endMs, excludeId: id }), ...extBusy];
@@ -397,16 +422,20 @@ export class Scheduler {
           const [row] = await trx('appointments').where({ id }).update({
             starts_at: new Date(slot.startMs), ends_at: new Date(slot.endMs), resource_id: resourceId,
             revision: trx.raw('revision + 1'), updated_at: trx.fn.now(),
+            // A row marked by migration 045 as a legacy overlap comes back under the vehicle/customer rule once moved.
+            overlap_exempt: false,
             ...(external ? { sync_state: 'pending' satisfies SyncState } : {}),
           }).returning(SELECT_COLS) as AppointmentRow[];
           return { row: row! };
         } catch (e) {
+          if (isSubjectOverlap(e)) return { overlap: true };
           if (pgCode(e) === '23P01') return { conflict: resourceId };
           throw e;
         }
       }).catch((e: unknown) => retryRace(e, ++rounds));
       if ('retry' in attempt) continue;
       if (attempt.conflict) { tried.add(attempt.conflict); continue; }
+      if (attempt.overlap) throw subjectOverlap({ vehicleId: current.vehicle_id, start: o.newStart });
       if (attempt.taken) {
         throw await this.slotTaken({ tenantId: o.tenantId, config, serviceType: current.service_type, startMs: slot.startMs, start: o.newStart, now, external: extBusy });
       }

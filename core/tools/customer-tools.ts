@@ -4,12 +4,10 @@ import { toE164 } from '../tenancy/tenants.js';
 import { MAX_CANDIDATES, MAX_VERIFICATION_ATTEMPTS, type CallIdentity } from './identity.js';
 import { customerProfile, defineTool, describeVehicle, forgetProfile, rememberProfile, sameName, ToolFailure, untrusted, type CompiledTool, type ToolContext } from './define.js';
 import { inZone } from './time.js';
+import { VerificationGuard } from './verification-guard.js';
 
 const NAME = { type: 'string', minLength: 1, maxLength: 100, pattern: "^[\\p{L}\\p{M}' .-]+$" } as const;
 const VIN_INPUT = { type: 'string', minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9 .-]+$' } as const;
-/** Failed verifications per caller number and tenant before the number is locked out for the window. */
-const VERIFY_FAILURES_PER_PHONE = 10;
-const VERIFY_WINDOW_SEC = 3600;
 
 /** Key of the caller-ID cache; the config hash is in it so a CRM switch can't serve the old CRM's ids. */
 export function phoneCacheKey(ctx: Pick<ToolContext, 'tenant'>, phone: string): string {
@@ -78,7 +76,7 @@ const searchCustomersByName = defineTool({
   },
   async run(ctx, args) {
     const crm = await ctx.crm();
-    const found = await crm.findCustomers({ name: args.last_name, limit: MAX_CANDIDATES, signal: ctx.signal });
+    const found = await crm.findCustomers({ lastName: args.last_name, limit: MAX_CANDIDATES, signal: ctx.signal });
     const matches = found.filter((c) => sameName(c.lastName, args.last_name) && (args.first_name === null || sameName(c.firstName, args.first_name)));
     addCandidates(ctx.identity, matches.map((c) => c.id));
     return { content: { next_step: 'Ask for the last 4 characters of the VIN or the ZIP code on the account, then call verify_customer.' } };
@@ -86,6 +84,23 @@ const searchCustomersByName = defineTool({
 });
 
 interface VerifyArgs { first_name: string | null; last_name: string; vin_last4: string | null; zip: string | null }
+
+/**
+ * The most accounts sharing one last name that verification compares against. Beyond it the caller is asked
+ * for the first name; if the first name still leaves more, nobody is guessed: the caller is offered an advisor.
+ */
+export const MAX_NAME_MATCHES = 40;
+/** Accounts whose vehicles are read at once when checking a VIN factor (bounded by MAX_NAME_MATCHES in all). */
+const VIN_CHECK_BATCH = 5;
+/** The strong path's second factor: this many trailing VIN characters (vin_last4 accepts 4 or 6). */
+const STRONG_VIN_CHARS = 6;
+
+/**
+ * Said for every attempt against an account under attack (and from a locked number), whether or not the details
+ * matched: the answer must not be an oracle. It names the one way that still works without a human.
+ */
+const LOCKED_SPOKEN = 'I can’t verify the caller with these details on the phone right now, and an advisor has been asked to follow up. '
+  + 'Offer to transfer to an advisor. Only if the caller is calling from the phone number on their account, they may instead give the last 6 characters of a VIN on the account (pass them as vin_last4).';
 
 /** Every given factor must match: a caller who offers both gets no credit for getting one right. */
 async function factorsMatch(ctx: ToolContext, c: Customer, args: VerifyArgs): Promise<boolean> {
@@ -97,6 +112,44 @@ async function factorsMatch(ctx: ToolContext, c: Customer, args: VerifyArgs): Pr
     if (!vehicles.some((v) => v.vin !== undefined && normalizeVin(v.vin).endsWith(want))) return false;
   }
   return true;
+}
+
+async function matching(ctx: ToolContext, candidates: readonly Customer[], args: VerifyArgs): Promise<Customer[]> {
+  const out: Customer[] = [];
+  for (let i = 0; i < candidates.length; i += VIN_CHECK_BATCH) {
+    const batch = candidates.slice(i, i + VIN_CHECK_BATCH);
+    const ok = await Promise.all(batch.map((c) => factorsMatch(ctx, c, args)));
+    batch.forEach((c, j) => { if (ok[j]) out.push(c); });
+  }
+  return out;
+}
+
+/**
+ * The accounts a guess is compared against: this call's candidates (caller ID, name search) and EVERY account
+ * whose last name equals the one given, asked of the CRM as an exact match (a prefix search capped at 10 used to
+ * miss the 25th Smith). Bounded: more than MAX_NAME_MATCHES asks for the first name, then gives up to a human.
+ */
+async function namedCandidates(ctx: ToolContext, args: VerifyArgs): Promise<Customer[]> {
+  const { identity } = ctx;
+  const crm = await ctx.crm();
+  const byLastName = (firstName?: string) => crm.findCustomers({ lastName: args.last_name, ...(firstName ? { firstName } : {}), limit: MAX_NAME_MATCHES + 1, signal: ctx.signal });
+  const [known, firstTry] = await Promise.all([
+    Promise.all(identity.candidateCustomerIds.map((id) => crm.getCustomer({ id, signal: ctx.signal }))),
+    byLastName(),
+  ]);
+  let byName = firstTry;
+  if (byName.length > MAX_NAME_MATCHES) {
+    // Says only that the surname is common, which the caller can't use to learn anything about one account.
+    if (args.first_name === null) throw new ToolFailure('VOI_ERR_NOT_VERIFIED', 'Many accounts share that last name. Ask for the first name on the account as well, then call verify_customer again.', { need: 'first_name' });
+    byName = await byLastName(args.first_name);
+    if (byName.length > MAX_NAME_MATCHES) {
+      identity.verificationAttempts += 1;
+      throw new ToolFailure('VOI_ERR_NOT_VERIFIED', 'I can’t tell these accounts apart on the phone. Offer to transfer to an advisor.', { attempts_left: Math.max(0, MAX_VERIFICATION_ATTEMPTS - identity.verificationAttempts) });
+    }
+  }
+  const pool = new Map<string, Customer>();
+  for (const c of [...known, ...byName]) if (c) pool.set(c.id, c);
+  return [...pool.values()].filter((c) => sameName(c.lastName, args.last_name) && (args.first_name === null || sameName(c.firstName, args.first_name)));
 }
 
 async function verifiedProfile(ctx: ToolContext, who: Customer): Promise<Record<string, unknown>> {
@@ -112,10 +165,63 @@ async function verifiedProfile(ctx: ToolContext, who: Customer): Promise<Record<
   };
 }
 
+async function markVerified(ctx: ToolContext, who: Customer): Promise<{ content: Record<string, unknown> }> {
+  const content = await verifiedProfile(ctx, who);
+  ctx.identity.verifiedCustomerId = who.id;
+  ctx.identity.candidateCustomerIds = [];
+  return { content };
+}
+
+/**
+ * A human takes over: one open callback task per targeted account per hour (however often an attacker calls),
+ * to the number ON FILE for that account, so an impostor gains nothing from it and the real customer learns
+ * someone tried. With no targeted account (a locked caller number), one task per call to the calling number.
+ */
+async function escalate(ctx: ToolContext, o: { guard: VerificationGuard; targets: readonly Customer[] }): Promise<void> {
+  const { identity } = ctx;
+  const jobs = o.targets.length > 0
+    ? o.targets.slice(0, 5).map((c) => ({ subject: `acct:${c.id}`, task: { reason: 'verification_locked', customerId: c.id, phone: c.phone ?? null } }))
+    : [{ subject: `call:${identity.callSid}`, task: { reason: 'verification_locked', customerId: null, phone: identity.callerPhone } }];
+  for (const j of jobs) {
+    try {
+      if (await o.guard.claimEscalation(j.subject)) await ctx.openCallbackTask(j.task);
+    } catch (e) {
+      // The refusal stands either way; a lost task is logged for the operator, not spoken to the caller.
+      ctx.logger.error({ tenantId: identity.tenantId, callSid: identity.callSid, err: (e as Error).message }, 'verification escalation (callback task) could not be stored');
+    }
+  }
+  ctx.logger.warn({ tenantId: identity.tenantId, callSid: identity.callSid, accounts: o.targets.length }, 'verification locked: knowledge factors refused, escalated to an advisor');
+}
+
+/**
+ * An account under attack, or a locked caller number. Knowledge factors alone are not compared at all. The one
+ * way through without a human: the call comes from the number on file for that account AND the caller gives
+ * the last 6 of a VIN on it (every other given factor must match too), within that account's strong-path budget.
+ * Spoofed caller ID alone never suffices; every other outcome gets LOCKED_SPOKEN, match or not.
+ */
+async function verifyUnderAttack(ctx: ToolContext, o: { args: VerifyArgs; named: readonly Customer[]; locked: ReadonlySet<string>; guard: VerificationGuard }): Promise<{ content: Record<string, unknown> }> {
+  const { identity } = ctx;
+  const phone = identity.callerPhone;
+  const vin = o.args.vin_last4 === null ? '' : normalizeVin(o.args.vin_last4);
+  if (phone !== null && vin.length >= STRONG_VIN_CHARS) {
+    const own: Customer[] = [];
+    for (const c of o.named) if (c.phone === phone && await o.guard.strongBudgetLeft(c.id)) own.push(c);
+    const matched = await matching(ctx, own, o.args);
+    if (matched.length === 1) return markVerified(ctx, matched[0]!);
+    await Promise.all(own.filter((c) => !matched.includes(c)).map((c) => o.guard.recordStrongFailure(c.id)));
+  }
+  identity.verificationAttempts += 1;
+  const targets = o.named.filter((c) => o.locked.has(c.id));
+  await o.guard.recordFailure({ phone, customerIds: targets.map((c) => c.id) });
+  await escalate(ctx, { guard: o.guard, targets });
+  throw new ToolFailure('VOI_ERR_NOT_VERIFIED', LOCKED_SPOKEN, { escalated: true, attempts_left: Math.max(0, MAX_VERIFICATION_ATTEMPTS - identity.verificationAttempts) });
+}
+
 /**
  * verify_customer: the server compares name + second factor against the candidates (caller ID, name search)
- * and, failing those, a fresh search by last name. The answer to a miss is the same whether the name or the
- * factor was wrong, and after MAX_VERIFICATION_ATTEMPTS misses the tool is withdrawn for the call.
+ * and every account with that exact last name. The answer to a miss is the same whether the name or the factor
+ * was wrong; after MAX_VERIFICATION_ATTEMPTS misses the tool is withdrawn for the call; and misses are counted
+ * across calls per caller number and per targeted account (core/tools/verification-guard.ts).
  */
 const verifyCustomer = defineTool({
   name: 'verify_customer',
@@ -125,7 +231,7 @@ const verifyCustomer = defineTool({
   params: {
     first_name: { ...NAME, nullable: true, description: 'First name, or null. Only needed when several accounts share the last name.' },
     last_name: { ...NAME, description: 'Last name on the account.' },
-    vin_last4: { type: 'string', nullable: true, maxLength: 4, pattern: '^[A-Za-z0-9]{4}$', description: 'Last 4 characters of the VIN, or null.' },
+    vin_last4: { type: 'string', nullable: true, maxLength: 6, pattern: '^[A-Za-z0-9]{4}([A-Za-z0-9]{2})?$', description: 'Last 4 characters of the VIN (the last 6 only when told to ask for them), or null.' },
     zip: { type: 'string', nullable: true, maxLength: 5, pattern: '^[0-9]{5}$', description: '5-digit ZIP code, or null.' },
   },
   async run(ctx, args) {
@@ -133,23 +239,14 @@ const verifyCustomer = defineTool({
       throw new ToolFailure('VOI_ERR_TOOL_ARGS', 'Ask for the last 4 of the VIN or the ZIP code as well.', { fields: ['vin_last4', 'zip'] });
     }
     const { identity } = ctx;
-    // Across calls too: a number that keeps failing can't grind through guesses three per call. Withheld
-    // numbers have only the per-call cap (one shared bucket would let anyone lock out every withheld caller).
-    const throttle = ctx.state && identity.callerPhone ? { state: ctx.state, key: `tools:verify-fail:${identity.tenantId}:${identity.callerPhone}` } : null;
-    if (throttle && await throttle.state.get(`${throttle.key}:locked`)) {
-      identity.verificationAttempts = MAX_VERIFICATION_ATTEMPTS;
-      throw new ToolFailure('VOI_ERR_NOT_VERIFIED', 'I can’t verify the account on this call. Offer to transfer to an advisor.');
+    // Without a state store (a bare Toolbox) only the per-call cap applies; the platform always passes one.
+    const guard = ctx.state ? new VerificationGuard({ state: ctx.state, tenantId: identity.tenantId }) : null;
+    const named = await namedCandidates(ctx, args);
+    if (guard) {
+      const [phoneLocked, locked] = await Promise.all([guard.phoneLocked(identity.callerPhone), guard.accountsLocked(named.map((c) => c.id))]);
+      if (phoneLocked || locked.size > 0) return verifyUnderAttack(ctx, { args, named, locked, guard });
     }
-    const crm = await ctx.crm();
-    const [known, byName] = await Promise.all([
-      Promise.all(identity.candidateCustomerIds.map((id) => crm.getCustomer({ id, signal: ctx.signal }))),
-      crm.findCustomers({ name: args.last_name, limit: MAX_CANDIDATES, signal: ctx.signal }),
-    ]);
-    const pool = new Map<string, Customer>();
-    for (const c of [...known, ...byName]) if (c) pool.set(c.id, c);
-    const named = [...pool.values()].filter((c) => sameName(c.lastName, args.last_name) && (args.first_name === null || sameName(c.firstName, args.first_name)));
-    const matched: Customer[] = [];
-    for (const c of named) if (await factorsMatch(ctx, c, args)) matched.push(c);
+    const matched = await matching(ctx, named, args);
 
     if (matched.length > 1) {
       // Only someone who already knows name + factor gets here, so saying "ask for the first name" leaks nothing new.
@@ -162,18 +259,14 @@ const verifyCustomer = defineTool({
     const who = matched[0];
     if (!who) {
       identity.verificationAttempts += 1;
-      if (throttle && await throttle.state.hit(throttle.key, VERIFY_WINDOW_SEC) >= VERIFY_FAILURES_PER_PHONE) {
-        await throttle.state.set(`${throttle.key}:locked`, '1', VERIFY_WINDOW_SEC);
-      }
+      // Every account this guess was compared against counts the miss, whichever number (or none) it came from.
+      await guard?.recordFailure({ phone: identity.callerPhone, customerIds: named.map((c) => c.id) });
       const left = MAX_VERIFICATION_ATTEMPTS - identity.verificationAttempts;
       throw new ToolFailure('VOI_ERR_NOT_VERIFIED', left > 0
         ? 'Those details don’t match an account. Ask the caller to check the spelling or try the other detail.'
         : 'Those details don’t match, and that was the last attempt. Offer to transfer to an advisor.', { attempts_left: Math.max(0, left) });
     }
-    const content = await verifiedProfile(ctx, who);
-    identity.verifiedCustomerId = who.id;
-    identity.candidateCustomerIds = [];
-    return { content };
+    return markVerified(ctx, who);
   },
 });
 

@@ -68,6 +68,8 @@ export interface ToolContext {
   vehicleDecoder(): Promise<VehicleDecoder | null>;
   scheduler: SchedulerPort;
   state?: StateStore;
+  /** Opens a task for a human advisor (callback_tasks), linked to this call. */
+  openCallbackTask(t: { reason: string; customerId: string | null; phone: string | null }): Promise<void>;
   /** `${tenantId}|${configHash}|${phone}` → candidate customer ids (ids only, never PII). */
   phoneCache: TtlCache<string[]>;
   /** `${tenantId}|${configHash}|${customerId}` → the verified caller's record and vehicles (see customerProfile). */

@@ -8,6 +8,7 @@ import type { Tenant, TenantService } from '../tenancy/tenants.js';
 import { APPOINTMENT_TOOLS } from './appointment-tools.js';
 import { TtlCache } from './cache.js';
 import { CALL_TOOLS } from './call-tools.js';
+import { insertCallbackTask } from './callback-tasks.js';
 import { CUSTOMER_TOOLS } from './customer-tools.js';
 import { ToolFailure, type CompiledTool, type CustomerProfile, type PluginsPort, type SchedulerPort, type ToolContext, type ToolResult } from './define.js';
 import { callState, type CallIdentity } from './identity.js';
@@ -30,7 +31,7 @@ export interface ToolboxOptions {
   registry: PluginsPort;
   scheduler: SchedulerPort;
   logger: Logger;
-  /** Enables the cross-call verification throttle (per tenant and caller number). */
+  /** Enables the cross-call verification limits (per caller number and per targeted account; verification-guard.ts). */
   state?: StateStore;
   /** Caller-ID → candidate ids cache TTL; 0 disables it. */
   phoneCacheTtlMs?: number;
@@ -92,6 +93,13 @@ function toFailure(e: unknown, signal: AbortSignal | undefined): Failure {
         return { code: e.code, spoken: 'That appointment is already cancelled or completed, so it can’t be changed.' };
       case 'VOI_ERR_SLOT_TAKEN':
         return { code: e.code, spoken: 'That time was just taken. Offer another time.' };
+      case 'VOI_ERR_BOOKING_OVERLAP':
+        return {
+          code: e.code,
+          spoken: (details as { subject?: string }).subject === 'vehicle'
+            ? 'That vehicle already has an appointment at that time. Offer another time, or move the existing appointment.'
+            : 'The caller already has an appointment at that time. Offer another time, or move the existing appointment.',
+        };
       default:
         if (e.code.startsWith('PLG_')) return { code: e.code, spoken: spokenForCategory(details.category) };
         if (e.code.startsWith('VOI_')) return { code: e.code, spoken: UNREACHABLE };
@@ -202,6 +210,7 @@ export class Toolbox {
     return {
       identity, tenant, config: tenant.config, now: opts.now ?? new Date(), signal: opts.signal, logger, scheduler, state,
       phoneCache: this.phoneCache, profileCache: this.profileCache,
+      openCallbackTask: (t) => this.o.tenants.withTenant(identity.tenantId, (trx) => insertCallbackTask(trx, { ...t, callSid: identity.callSid })),
       crm: () => (crm ??= registry.get(identity.tenantId, 'crm')),
       vehicleDecoder: () => (vehicle ??= registry.tryGet(identity.tenantId, 'vehicle')),
     };

@@ -55,16 +55,25 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
   }
 
   return {
-    async findCustomers(o: CallOptions & { phone?: string; name?: string; limit?: number }): Promise<Customer[]> {
+    async findCustomers(o: CallOptions & { phone?: string; name?: string; lastName?: string; firstName?: string; limit?: number }): Promise<Customer[]> {
       const limit = clampLimit(o.limit, { dflt: 10, max: 50 });
-      if (o.phone === undefined && o.name === undefined) throw invalid('findCustomers needs a phone or a name');
+      if (o.phone === undefined && o.name === undefined && o.lastName === undefined) throw invalid('findCustomers needs a phone, a name or a lastName');
+      if (o.firstName !== undefined && o.lastName === undefined) throw invalid('firstName only narrows a lastName search');
       if (o.phone !== undefined && !E164_RE.test(o.phone)) throw invalid('phone must be E.164');
       let namePrefix: string | undefined;
       if (o.name !== undefined) {
         namePrefix = o.name.trim().replace(/\s+/g, ' ').toLowerCase();
         if (namePrefix.length < 1 || namePrefix.length > 100) throw invalid('name must be 1-100 characters');
       }
-      return run(o.signal, (d) => d.findCustomers({ phone: o.phone, namePrefix, limit }));
+      const exact = (v: string | undefined, field: string): string | undefined => {
+        if (v === undefined) return undefined;
+        const t = v.trim().replace(/\s+/g, ' ').toLowerCase();
+        if (t.length < 1 || t.length > 100) throw invalid(`${field} must be 1-100 characters`);
+        return t;
+      };
+      const lastName = exact(o.lastName, 'lastName');
+      const firstName = exact(o.firstName, 'firstName');
+      return run(o.signal, (d) => d.findCustomers({ phone: o.phone, namePrefix, lastName, firstName, limit }));
     },
 
     async getCustomer(o: CallOptions & { id: string }): Promise<Customer | null> {

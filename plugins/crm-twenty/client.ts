@@ -88,10 +88,18 @@ export class TwentyClient {
    * Reads `data.<plural>` pages with cursor pagination until `want` items were accepted, the list ends, or
    * `maxPages` pages were read (a bound on latency for the voice path).
    */
-  async collect<T>(r: { path: string; plural: string; query: Query; want: number; pageSize: number; maxPages: number; signal?: AbortSignal; op: string; accept: (rec: Record<string, unknown>) => T | null }): Promise<T[]> {
+  /**
+   * Follows cursors until `want` accepted records, the last page or `maxPages`. With `mustFinish`, running out of
+   * pages first is an error (`upstream`, not retryable) instead of a silently partial list.
+   */
+  async collect<T>(r: { path: string; plural: string; query: Query; want: number; pageSize: number; maxPages: number; mustFinish?: boolean; signal?: AbortSignal; op: string; accept: (rec: Record<string, unknown>) => T | null }): Promise<T[]> {
     const out: T[] = [];
     let cursor: string | undefined;
-    for (let page = 0; page < r.maxPages && out.length < r.want; page++) {
+    for (let page = 0; out.length < r.want; page++) {
+      if (page >= r.maxPages) {
+        if (r.mustFinish) throw new PluginError('upstream', `twenty ${r.op} needed more than ${r.maxPages} pages`, { provider: PROVIDER, retryable: false });
+        break;
+      }
       const res = await this.ok({ method: 'GET', path: r.path, query: { ...r.query, limit: r.pageSize, depth: 0, starting_after: cursor }, signal: r.signal, op: r.op });
       const data = isObject(res.body) && isObject(res.body.data) ? res.body.data[r.plural] : undefined;
       if (!Array.isArray(data)) throw new PluginError('upstream', `twenty ${r.op} returned an unexpected envelope`, { provider: PROVIDER, status: res.status });

@@ -4,7 +4,7 @@ import {
   type CallOptions, type CrmConnector, type Customer, type PluginContext, type ServiceRecord, type Vehicle,
 } from '../../core/sdk/index.js';
 import { PROVIDER, TwentyClient, dataRecord, isAlreadyExists, isUnknownField, type TwentyCredentials, type TwentyResponse } from './client.js';
-import { UUID_RE, nameFilter, nameMatches, normalizeName, personMatchesPhone, phoneFilter, splitE164, toCustomer, toVehicle } from './mappers.js';
+import { UUID_RE, likeSafe, nameFilter, nameMatches, normalizeName, personMatchesPhone, phoneFilter, splitE164, toCustomer, toVehicle } from './mappers.js';
 import { SchemaCache, type WorkspaceSchema } from './schema.js';
 
 export interface TwentySettings {
@@ -116,9 +116,36 @@ export function createTwentyCrm(ctx: PluginContext, o: { settings: TwentySetting
     return s.vehicles;
   }
 
+  /**
+   * Every person whose last name (and first name, when given) equals the query, case-insensitively: what caller
+   * verification compares against. `ilike` without a wildcard is equality (likeSafe turns filter metacharacters
+   * into the one-character wildcard, so results are re-checked exactly). The whole answer or an error: if the
+   * page budget runs out before `limit` rows or the last page, a partial list would silently miss the caller.
+   */
+  async function exactNameSearch(q: { lastName: string; firstName?: string; limit: number; signal?: AbortSignal }): Promise<Customer[]> {
+    const last = normalizeName(q.lastName);
+    const first = q.firstName === undefined ? undefined : normalizeName(q.firstName);
+    if (last.length < 1 || last.length > 100) throw invalid('lastName must be 1-100 characters');
+    if (first !== undefined && (first.length < 1 || first.length > 100)) throw invalid('firstName must be 1-100 characters');
+    const parts = [`name.lastName[ilike]:"${likeSafe(last)}"`, ...(first !== undefined ? [`name.firstName[ilike]:"${likeSafe(first)}"`] : [])];
+    return client.collect<Customer>({
+      path: '/rest/people', plural: 'people', op: 'people lookup by last name', signal: q.signal,
+      query: { filter: parts.length === 1 ? parts[0]! : `and(${parts.join(',')})`, order_by: 'name.firstName[AscNullsFirst]' },
+      // A server may cap the page below what we ask (maxLimit); 10 pages covers a cap of 5 at limit 50.
+      want: q.limit, pageSize: Math.min(PAGE, q.limit), maxPages: 10, mustFinish: true,
+      accept: (rec) => {
+        const c = toCustomer(rec, { zipField });
+        if (normalizeName(c.lastName) !== last || (first !== undefined && normalizeName(c.firstName) !== first)) return null;
+        return c;
+      },
+    });
+  }
+
   return {
-    async findCustomers(q: CallOptions & { phone?: string; name?: string; limit?: number }): Promise<Customer[]> {
+    async findCustomers(q: CallOptions & { phone?: string; name?: string; lastName?: string; firstName?: string; limit?: number }): Promise<Customer[]> {
       const limit = clampLimit(q.limit, { dflt: 10, max: 50 });
+      if (q.lastName !== undefined) return exactNameSearch({ lastName: q.lastName, firstName: q.firstName, limit, signal: q.signal });
+      if (q.firstName !== undefined) throw invalid('firstName only narrows a lastName search');
       if (q.phone === undefined && q.name === undefined) throw invalid('findCustomers needs a phone or a name');
       const phone = q.phone === undefined ? undefined : splitE164(q.phone);
       if (q.phone !== undefined && !phone) throw invalid('phone must be E.164');

@@ -32,7 +32,8 @@ describe('calendar-builtin through the plugin registry', function () {
     const s = t.p.scheduler;
     const customer = { id: 'c1', name: 'Ana Lopez' };
     const a = await s.book({ tenantId, customer, serviceType: 'oil_change', start: '2027-03-03T09:00:00-08:00', now: NOW });
-    const b = await s.book({ tenantId, customer, serviceType: 'oil_change', start: '2027-03-03T09:00:00-08:00', now: NOW });
+    // Another customer: one customer can't hold two bays at once (VOI_ERR_BOOKING_OVERLAP).
+    const b = await s.book({ tenantId, customer: { id: 'c1b', name: 'Bo Kim' }, serviceType: 'oil_change', start: '2027-03-03T09:00:00-08:00', now: NOW });
     const c = await s.book({ tenantId, customer, serviceType: 'tire_rotation', start: '2027-03-03T11:00:00-08:00', now: NOW });
     await s.cancel({ tenantId, appointmentId: c.id });
     const busy = await cal.getBusy({ from: '2027-03-03T00:00:00-08:00', to: '2027-03-04T00:00:00-08:00' });

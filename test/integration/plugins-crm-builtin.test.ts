@@ -97,6 +97,25 @@ describe('crm-builtin plugin', () => {
       await rejectsWith(crm.findCustomers({ name: 'a', limit: 0 }), 'invalid_request');
     });
 
+    it('finds every exact last-name match, not just the first 10 prefix matches (25 share the name, the one wanted sorts last)', async () => {
+      // First names that also start with the surname crowd a prefix search, as they did verification's candidate pool.
+      for (let i = 0; i < 24; i++) await crm.createCustomer({ firstName: `Anna${String(i).padStart(2, '0')}`, lastName: 'Okonkwo' });
+      for (let i = 0; i < 5; i++) await crm.createCustomer({ firstName: `Okonkwo${i}`, lastName: 'Prefixed' });
+      const target = await crm.createCustomer({ firstName: 'Zelda', lastName: 'OKONKWO', zip: '60601' });
+      await crm.createCustomer({ firstName: 'Zelda', lastName: 'Okonkwoson' });
+      const prefix = await crm.findCustomers({ name: 'okonkwo' });
+      assert.ok(!prefix.some((c) => c.id === target.id), 'the old prefix search (limit 10) misses the 25th');
+      const all = await crm.findCustomers({ lastName: 'okonkwo', limit: 41 });
+      assert.equal(all.length, 25);
+      assert.ok(all.every((c) => c.lastName.toLowerCase() === 'okonkwo'));
+      assert.ok(all.some((c) => c.id === target.id));
+      assert.deepEqual((await crm.findCustomers({ lastName: 'Okonkwo', firstName: 'zelda' })).map((c) => c.id), [target.id]);
+      assert.deepEqual(await crm.findCustomers({ lastName: 'Okonk' }), [], 'exact, not prefix');
+      assert.deepEqual(await crm.findCustomers({ lastName: '%' }), [], 'wildcards are literal');
+      await rejectsWith(crm.findCustomers({ firstName: 'Zelda' }), 'invalid_request');
+      await rejectsWith(crm.findCustomers({ lastName: 'x'.repeat(101) }), 'invalid_request');
+    });
+
     it('returns null for an unknown or malformed customer id', async () => {
       assert.equal(await crm.getCustomer({ id: '00000000-0000-4000-8000-000000000000' }), null);
       assert.equal(await crm.getCustomer({ id: "1' OR 1=1 --" }), null);

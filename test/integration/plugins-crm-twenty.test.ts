@@ -5,6 +5,7 @@ import { isPluginError, type CrmConnector, type ErrorCategory } from '../../core
 import crmTwenty, { type TwentySettings } from '../../plugins/crm-twenty/index.js';
 import { startFakeTwenty, TWENTY_VEHICLE_OBJECT, type FakeTwenty, type FakeTwentyOptions } from '../fakes/twenty.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { newCallIdentity } from '../../core/tools/identity.js';
 import { createPluginTestContext, type TestPluginContext } from '../helpers/plugin-context.js';
 
 const demo = JSON.parse(fs.readFileSync(new URL('../../tenants/examples/demo-dealership.json', import.meta.url), 'utf8')) as unknown;
@@ -132,6 +133,50 @@ describe('crm-twenty plugin', () => {
       assert.equal(pages.length, 4);
       assert.equal(pages[0]!.query.starting_after, undefined);
       assert.ok(pages.slice(1).every((r) => typeof r.query.starting_after === 'string'));
+    });
+  });
+
+  describe('exact last-name lookup (caller verification)', () => {
+    it('pages through all 25 people sharing a last name on a server capping pages at 10, the one wanted last', async () => {
+      const { fake, crm } = await setup({ fake: { maxLimit: 10 } });
+      for (let i = 0; i < 24; i++) fake.seedPerson({ firstName: `Anna${String(i).padStart(2, '0')}`, lastName: 'Okonkwo' });
+      for (let i = 0; i < 5; i++) fake.seedPerson({ firstName: `Okonkwo${i}`, lastName: 'Prefixed' });
+      const target = fake.seedPerson({ firstName: 'Zelda', lastName: 'Okonkwo' });
+      fake.seedPerson({ firstName: 'Zelda', lastName: 'Okonkwoson' });
+      assert.ok(!(await crm.findCustomers({ name: 'okonkwo' })).some((c) => c.id === target.id), 'the old prefix search misses her');
+      fake.requests.length = 0;
+      const all = await crm.findCustomers({ lastName: 'okonkwo', limit: 41 });
+      assert.equal(all.length, 25);
+      assert.ok(all.some((c) => c.id === target.id));
+      assert.equal(new Set(all.map((c) => c.id)).size, 25);
+      const pages = fake.requests.filter((r) => r.path === '/rest/people');
+      assert.equal(pages.length, 3);
+      assert.equal(pages[0]!.query.filter, 'name.lastName[ilike]:"okonkwo"');
+      assert.deepEqual((await crm.findCustomers({ lastName: 'Okonkwo', firstName: 'ZELDA' })).map((c) => c.id), [target.id]);
+      assert.deepEqual(await crm.findCustomers({ lastName: 'Okonk' }), []);
+    });
+
+    it('lets verify_customer (through the Toolbox) find the 25th person sharing a last name in a Twenty tenant', async () => {
+      const fake = await startFakeTwenty({ rateLimit: false, maxLimit: 10, customObjects: [] });
+      fakes.push(fake);
+      // No vehicle slot: crm-twenty doesn't declare `vehicles`, so such a tenant verifies by ZIP.
+      const { vehicle: _vehicle, ...plugins } = (demo as { plugins: Record<string, unknown> }).plugins;
+      const t = await tp.p.tenants.create({ name: 'Twenty shop', config: { ...(demo as object), plugins: { ...plugins, crm: { plugin: 'crm-twenty', credentialsRef: 'twenty', settings: { zipField: 'city' } } } } });
+      await tp.p.tenants.putCredential(t.id, 'twenty', { apiKey: KEY, baseUrl: fake.url });
+      for (let i = 0; i < 24; i++) fake.seedPerson({ firstName: `Anna${String(i).padStart(2, '0')}`, lastName: 'Okonkwo', city: '11111' });
+      for (let i = 0; i < 5; i++) fake.seedPerson({ firstName: `Okonkwo${i}`, lastName: 'Prefixed' });
+      const target = fake.seedPerson({ firstName: 'Zelda', lastName: 'Okonkwo', city: '60601' });
+      const id = newCallIdentity({ tenantId: t.id, callSid: 'CA25thokonkwo', callerPhone: null });
+      const out = await tp.p.toolbox.execute(id, { name: 'verify_customer', arguments: JSON.stringify({ first_name: null, last_name: 'okonkwo', vin_last4: null, zip: '60601' }) });
+      assert.equal(out.ok, true, out.content);
+      assert.equal(out.identity.verifiedCustomerId, target.id);
+    });
+
+    it('fails instead of answering a partial list when the page budget runs out', async () => {
+      const { fake, crm } = await setup({ fake: { maxLimit: 2 } });
+      for (let i = 0; i < 30; i++) fake.seedPerson({ firstName: `P${String(i).padStart(2, '0')}`, lastName: 'Many' });
+      await rejectsWith(crm.findCustomers({ lastName: 'many', limit: 41 }), 'upstream', false);
+      assert.equal(fake.requests.filter((r) => r.path === '/rest/people').length, 10);
     });
   });
 

@@ -5,6 +5,7 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { isServiceLaneError, type ErrorCode } from '../../core/errors.js';
 import type { BookInput, Scheduler, Slot } from '../../core/scheduling/scheduler.js';
 import { metrics } from '../../core/observability/metrics.js';
+import { loadMigrations } from '../../core/db/migrate.js';
 
 const demo = JSON.parse(fs.readFileSync(new URL('../../tenants/examples/demo-dealership.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 
@@ -62,7 +63,8 @@ describe('Scheduler (built-in calendar)', function () {
       for (const [i, bay] of ['bay-1', 'bay-2', 'bay-3'].entries()) {
         const before = (await s.availableSlots({ tenantId, date: '2027-03-04', serviceType: 'oil_change', now: NOW })).find((x) => x.start === start);
         assert.equal(before?.resourceId, bay, `slot offered on ${bay} before booking ${i + 1}`);
-        const a = await s.book({ tenantId, customer, serviceType: 'oil_change', start, now: NOW });
+        // Three customers: one customer can't hold two bays at once (VOI_ERR_BOOKING_OVERLAP, tested below).
+        const a = await s.book({ tenantId, customer: { ...customer, id: `cust-bay-${i}` }, serviceType: 'oil_change', start, now: NOW });
         assert.equal(a.resourceId, bay);
       }
       const after = await s.availableSlots({ tenantId, date: '2027-03-04', serviceType: 'oil_change', now: NOW });
@@ -214,6 +216,78 @@ describe('Scheduler (built-in calendar)', function () {
       await t.p.tenants.offboard(gone);
       await rejectsWith(s.book({ tenantId: gone, customer, serviceType: 'oil_change', start: '2027-03-11T09:00:00-08:00', now: NOW }), 'TEN_ERR_OFFBOARDED');
       await rejectsWith(s.availableSlots({ tenantId: gone, date: WED, serviceType: 'oil_change', now: NOW }), 'TEN_ERR_OFFBOARDED');
+    });
+  });
+
+  describe('one vehicle or customer, one appointment at a time (migration 045)', () => {
+    const bookedRows = (tid: string, where: Record<string, unknown>): Promise<{ id: string; resource_id: string }[]> =>
+      t.p.tenants.withTenant(tid, (trx) => trx('appointments').where(where).whereNot('status', 'cancelled').select('id', 'resource_id'));
+
+    it('refuses the same vehicle in a second bay at an overlapping time, concurrently, with VOI_ERR_BOOKING_OVERLAP and one row', async () => {
+      const start = '2027-03-22T09:00:00-07:00';
+      const who = (i: number) => ({ id: `fleet-${i}`, name: `Fleet ${i}` });
+      // Five calls, five different customer records (a fleet's drivers), one car: the bay rule alone would let three win.
+      const results = await Promise.allSettled([0, 1, 2, 3, 4].map((i) => s.book({ tenantId, customer: who(i), vehicleId: 'veh-overlap-1', serviceType: 'oil_change', start, now: NOW })));
+      const ok = results.filter((r) => r.status === 'fulfilled');
+      const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      assert.equal(ok.length, 1, results.map((r) => r.status === 'rejected' ? String(r.reason) : 'ok').join('\n'));
+      for (const r of refused) {
+        assert.ok(isServiceLaneError(r.reason), String(r.reason));
+        assert.equal(r.reason.code, 'VOI_ERR_BOOKING_OVERLAP');
+        assert.equal((r.reason.details as { subject?: string }).subject, 'vehicle');
+      }
+      assert.equal((await bookedRows(tenantId, { vehicle_id: 'veh-overlap-1' })).length, 1);
+      // 45 minutes later (back to back, half-open ranges) the same car books fine; another car books the same time.
+      await s.book({ tenantId, customer: who(0), vehicleId: 'veh-overlap-1', serviceType: 'oil_change', start: '2027-03-22T09:45:00-07:00', now: NOW });
+      await s.book({ tenantId, customer: who(0), vehicleId: 'veh-overlap-2', serviceType: 'oil_change', start, now: NOW });
+    });
+
+    it('refuses a customer without a vehicle a second overlapping booking, but a cancelled one frees the time', async () => {
+      const who = { id: 'cust-overlap', name: 'Overlap Person' };
+      const first = await s.book({ tenantId, customer: who, serviceType: 'oil_change', start: '2027-03-23T09:00:00-07:00', now: NOW });
+      const e = await rejectsWith(s.book({ tenantId, customer: who, serviceType: 'tire_rotation', start: '2027-03-23T09:30:00-07:00', now: NOW }), 'VOI_ERR_BOOKING_OVERLAP');
+      assert.equal(e.details.reason, undefined);
+      assert.equal((await bookedRows(tenantId, { customer_id: who.id })).length, 1, 'nothing half-written');
+      await s.cancel({ tenantId, appointmentId: first.id });
+      await s.book({ tenantId, customer: who, serviceType: 'tire_rotation', start: '2027-03-23T09:30:00-07:00', now: NOW });
+    });
+
+    it('refuses to reschedule a vehicle into an overlap with its other appointment, and changes nothing', async () => {
+      const who = { id: 'cust-move', name: 'Mover' };
+      const a = await s.book({ tenantId, customer: who, vehicleId: 'veh-move', serviceType: 'oil_change', start: '2027-03-24T09:00:00-07:00', now: NOW });
+      const b = await s.book({ tenantId, customer: who, vehicleId: 'veh-move', serviceType: 'oil_change', start: '2027-03-24T13:00:00-07:00', now: NOW });
+      await rejectsWith(s.reschedule({ tenantId, appointmentId: b.id, newStart: '2027-03-24T09:30:00-07:00', now: NOW }), 'VOI_ERR_BOOKING_OVERLAP');
+      assert.equal((await s.get({ tenantId, appointmentId: b.id }))?.start, '2027-03-24T13:00:00-07:00');
+      assert.equal((await s.get({ tenantId, appointmentId: a.id }))?.start, '2027-03-24T09:00:00-07:00');
+    });
+
+    it('migrates a tenant that already holds overlapping bookings: keeps the earliest under the rule, marks the rest, cancels nothing', async () => {
+      const tid = (await t.p.tenants.create({ name: 'Legacy overlaps', config: demo })).id;
+      const m045 = loadMigrations('tenant').find((m) => m.name.startsWith('045_'))!;
+      // Back to the schema before 045, then the data a tenant could have had then.
+      await t.p.tenants.withTenant(tid, (trx) => trx.raw('alter table appointments drop constraint appointments_vehicle_no_overlap, drop constraint appointments_customer_no_overlap, drop column overlap_exempt'));
+      const at = (hhmm: string) => new Date(`2027-03-25T${hhmm}:00-07:00`);
+      const row = (o: { customer: string; vehicle: string | null; bay: string; from: string; to: string; created: string; status?: string }) => ({
+        customer_id: o.customer, vehicle_id: o.vehicle, resource_id: o.bay, service_type: 'oil_change',
+        starts_at: at(o.from), ends_at: at(o.to), created_at: new Date(`2027-02-0${o.created}T00:00:00Z`), status: o.status ?? 'booked',
+      });
+      const ids = await t.p.tenants.withTenant(tid, async (trx) => (await trx('appointments').insert([
+        row({ customer: 'c1', vehicle: 'v1', bay: 'bay-1', from: '09:00', to: '10:00', created: '1' }),
+        row({ customer: 'c1', vehicle: 'v1', bay: 'bay-2', from: '09:30', to: '10:30', created: '2' }),
+        row({ customer: 'c1', vehicle: 'v1', bay: 'bay-3', from: '09:45', to: '10:15', created: '3', status: 'cancelled' }),
+        row({ customer: 'c2', vehicle: null, bay: 'bay-1', from: '11:00', to: '12:00', created: '2' }),
+        row({ customer: 'c2', vehicle: null, bay: 'bay-2', from: '11:00', to: '12:00', created: '1' }),
+        row({ customer: 'c3', vehicle: 'v3', bay: 'bay-3', from: '11:00', to: '12:00', created: '1' }),
+      ]).returning('id')).map((r: { id: string }) => r.id));
+      await t.p.tenants.withTenant(tid, (trx) => trx.raw(m045.sql));
+      const after = await t.p.tenants.withTenant(tid, (trx) => trx('appointments').select('id', 'status', 'overlap_exempt'));
+      const flag = (i: number) => after.find((r: { id: string }) => r.id === ids[i])!;
+      assert.equal(after.length, 6);
+      assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => flag(i).overlap_exempt), [false, true, false, true, false, false]);
+      assert.deepEqual([0, 1, 2, 3, 4, 5].map((i) => flag(i).status), ['booked', 'booked', 'cancelled', 'booked', 'booked', 'booked']);
+      // The kept rows are under the rule from now on.
+      await assert.rejects(t.p.tenants.withTenant(tid, (trx) => trx('appointments').insert(row({ customer: 'c9', vehicle: 'v1', bay: 'bay-3', from: '09:15', to: '09:45', created: '4' }))),
+        (e: { code?: string; constraint?: string }) => e.code === '23P01' && e.constraint === 'appointments_vehicle_no_overlap');
     });
   });
 

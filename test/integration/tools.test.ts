@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { DateTime } from 'luxon';
 import { newCallIdentity, MAX_VERIFICATION_ATTEMPTS, type CallIdentity } from '../../core/tools/identity.js';
-import type { ToolOutcome } from '../../core/tools/toolbox.js';
+import { Toolbox, type ToolOutcome } from '../../core/tools/toolbox.js';
+import { silentLogger } from '../../core/observability/logger.js';
 import { DEMO_CUSTOMERS, seedDemo } from '../../core/tenancy/seed.js';
 import { startFakeNhtsa, type FakeNhtsa } from '../fakes/nhtsa.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
@@ -194,7 +195,8 @@ describe('agent tools (Toolbox)', () => {
 
     it('locks a caller number out of verification after repeated failures across calls', async () => {
       const phone = '+13125550123';
-      const miss = { first_name: null, last_name: LISA.lastName, vin_last4: null, zip: '11111' };
+      // A name on no account: only the number's counter moves (the per-account limit is tested below).
+      const miss = { first_name: null, last_name: 'Nobodyhere', vin_last4: null, zip: '11111' };
       let failures = 0;
       while (failures < 10) {
         let id = identity(phone);
@@ -208,7 +210,7 @@ describe('agent tools (Toolbox)', () => {
       const locked = await run(identity(phone), 'verify_customer', right);
       assert.equal(locked.code, 'VOI_ERR_NOT_VERIFIED');
       assert.equal(locked.identity.verifiedCustomerId, null);
-      assert.ok(!tp.p.toolbox.offeredTools(locked.identity).includes('verify_customer'));
+      assert.equal(body(locked).escalated, true, 'right details from a locked number are refused, not compared');
       // Another number is not affected.
       assert.equal((await run(identity('+13125550124'), 'verify_customer', right)).ok, true);
     });
@@ -238,6 +240,149 @@ describe('agent tools (Toolbox)', () => {
       // The cached caller-ID miss was dropped: the next call from this number finds the new account.
       const next = await run(identity('+14155550111'), 'lookup_customer', {});
       assert.equal(body(next).account_on_file, true);
+    });
+  });
+
+  describe('verification across calls (per targeted account)', () => {
+    const VIN_CHARS = 'ABCDEFGHJKLMNPRSTUVWXYZ0123456789';
+    const randomVin = () => Array.from(crypto.randomBytes(17), (b) => VIN_CHARS[b % VIN_CHARS.length]).join('');
+    interface Seeded { id: string; firstName: string; lastName: string; phone: string; zip: string; vin: string }
+    /** Customers inserted directly (setup, not the code under test), each with one vehicle. */
+    async function seedCustomers(rows: { firstName: string; lastName: string; phone?: string; zip: string }[]): Promise<Seeded[]> {
+      return tp.p.tenants.withTenant(tenantId, async (trx) => {
+        const out: Seeded[] = [];
+        for (const r of rows) {
+          const phone = r.phone ?? `+1312${String(crypto.randomInt(1_000_000, 9_999_999))}`;
+          const [c] = await trx('customers').insert({ first_name: r.firstName, last_name: r.lastName, phone, zip: r.zip }).returning('id');
+          const vin = randomVin();
+          await trx('vehicles').insert({ customer_id: c.id, vin, year: 2020, make: 'Honda', model: 'Civic' });
+          out.push({ id: c.id as string, firstName: r.firstName, lastName: r.lastName, phone, zip: r.zip, vin });
+        }
+        return out;
+      });
+    }
+    const tasksFor = (customerId: string): Promise<{ reason: string; phone: string | null; status: string }[]> =>
+      tp.p.tenants.withTenant(tenantId, (trx) => trx('callback_tasks').where({ customer_id: customerId }).select('reason', 'phone', 'status'));
+    const guess = (who: { lastName: string }, o: { zip?: string; vin?: string }) =>
+      ({ first_name: null, last_name: who.lastName, vin_last4: o.vin ?? null, zip: o.zip ?? null });
+    /** Five misses from withheld numbers, as a stranger would: the account is then under attack. */
+    async function attack(who: Seeded): Promise<void> {
+      for (let i = 0; i < 5; i++) {
+        const out = await run(identity(null), 'verify_customer', guess(who, { zip: String(10000 + i) }));
+        assert.equal(out.code, 'VOI_ERR_NOT_VERIFIED');
+      }
+    }
+
+    it('refuses the right ZIP on a 5th call after 12 wrong guesses over 4 calls from withheld and rotating numbers, and escalates to an advisor', async () => {
+      const [target] = await seedCustomers([{ firstName: 'Opal', lastName: 'Brightwater', phone: '+13125550777', zip: '60614' }]);
+      let guesses = 0;
+      for (const from of [null, '+13125550901', null, '+13125550902']) {
+        let id = identity(from);
+        for (let i = 0; i < 3; i++) {
+          const out = await run(id, 'verify_customer', guess(target!, { zip: String(10000 + guesses++) }));
+          assert.equal(out.code, 'VOI_ERR_NOT_VERIFIED', out.content);
+          assert.equal(out.identity.verifiedCustomerId, null);
+          id = out.identity;
+        }
+        assert.ok(!tp.p.toolbox.offeredTools(id).includes('verify_customer'), 'the per-call cap is still 3');
+        assert.equal((await run(id, 'verify_customer', guess(target!, { zip: target!.zip }))).code, 'VOI_ERR_TOOL_UNKNOWN');
+      }
+      assert.equal(guesses, 12);
+      const fifth = await run(identity('+13125550903'), 'verify_customer', guess(target!, { zip: target!.zip }));
+      assert.equal(fifth.code, 'VOI_ERR_NOT_VERIFIED', fifth.content);
+      assert.equal(fifth.identity.verifiedCustomerId, null);
+      assert.equal(body(fifth).escalated, true);
+      assert.ok(!fifth.content.includes(target!.firstName) && !fifth.content.includes(target!.zip));
+      // One task for the account however many calls hit the lock, to the number ON FILE (not the caller's).
+      assert.deepEqual(await tasksFor(target!.id), [{ reason: 'verification_locked', phone: target!.phone, status: 'open' }]);
+    });
+
+    it('answers an account under attack identically whether the details match or not', async () => {
+      const [target] = await seedCustomers([{ firstName: 'Ivo', lastName: 'Quillfeather', zip: '73301' }]);
+      await attack(target!);
+      const from = '+13125550911';
+      const right = await run(identity(from), 'verify_customer', guess(target!, { zip: target!.zip }));
+      const wrongZip = await run(identity(from), 'verify_customer', guess(target!, { zip: '99999' }));
+      const rightVin = await run(identity(from), 'verify_customer', guess(target!, { vin: target!.vin.slice(-4) }));
+      const wrongVin = await run(identity(from), 'verify_customer', guess(target!, { vin: 'ZZZZ' }));
+      for (const o of [right, wrongZip, rightVin, wrongVin]) {
+        assert.equal(o.code, 'VOI_ERR_NOT_VERIFIED');
+        assert.equal(o.identity.verifiedCustomerId, null);
+        assert.equal(o.content, right.content, 'no match/no-match oracle');
+      }
+    });
+
+    it('still verifies the real customer from the number on file with the VIN last 6, but not on caller ID or the VIN alone', async () => {
+      const [target] = await seedCustomers([{ firstName: 'Mara', lastName: 'Thistlewood', phone: '+13125550933', zip: '02139' }]);
+      await attack(target!);
+      const last6 = target!.vin.slice(-6);
+      // Spoofing the number and knowing the ZIP (or VIN last 4) is not enough.
+      const spoofed = await run(identity(target!.phone), 'verify_customer', guess(target!, { zip: target!.zip }));
+      const spoofed4 = await run(identity(target!.phone), 'verify_customer', guess(target!, { vin: target!.vin.slice(-4) }));
+      // The VIN last 6 from another number is not enough.
+      const elsewhere = await run(identity('+13125550934'), 'verify_customer', guess(target!, { vin: last6 }));
+      const wrong6 = await run(identity(target!.phone), 'verify_customer', guess(target!, { vin: 'ZZZZZZ' }));
+      for (const o of [spoofed, spoofed4, elsewhere, wrong6]) {
+        assert.equal(o.code, 'VOI_ERR_NOT_VERIFIED', o.content);
+        assert.equal(o.identity.verifiedCustomerId, null);
+        assert.equal(o.content, spoofed.content);
+      }
+      let id = identity(target!.phone);
+      id = (await run(id, 'lookup_customer', {})).identity;
+      const real = await run(id, 'verify_customer', guess(target!, { vin: last6 }));
+      assert.equal(real.ok, true, real.content);
+      assert.equal(real.identity.verifiedCustomerId, target!.id);
+    });
+
+    it('closes the number-on-file path too after 5 wrong VIN last 6 guesses from that number', async () => {
+      const [target] = await seedCustomers([{ firstName: 'Tova', lastName: 'Marchbanks', phone: '+13125550944', zip: '30301' }]);
+      await attack(target!);
+      for (let i = 0; i < 5; i++) {
+        const out = await run(identity(target!.phone), 'verify_customer', guess(target!, { vin: `ZZZZZ${i}` }));
+        assert.equal(out.code, 'VOI_ERR_NOT_VERIFIED');
+      }
+      const late = await run(identity(target!.phone), 'verify_customer', guess(target!, { vin: target!.vin.slice(-6) }));
+      assert.equal(late.code, 'VOI_ERR_NOT_VERIFIED', 'only an advisor can verify now');
+      assert.equal(late.identity.verifiedCustomerId, null);
+    });
+
+    it('does not lock other accounts: a different customer still verifies by ZIP from a withheld number', async () => {
+      const [target, bystander] = await seedCustomers([
+        { firstName: 'Lev', lastName: 'Ostrander', zip: '85001' },
+        { firstName: 'Nia', lastName: 'Wexford', zip: '85002' },
+      ]);
+      await attack(target!);
+      const out = await run(identity(null), 'verify_customer', guess(bystander!, { zip: bystander!.zip }));
+      assert.equal(out.ok, true, out.content);
+      assert.equal(out.identity.verifiedCustomerId, bystander!.id);
+    });
+  });
+
+  describe('verification by a common last name', () => {
+    it('finds the 25th account sharing a last name (the old candidate pool stopped at 10 prefix matches)', async () => {
+      const rows = await tp.p.tenants.withTenant(tenantId, async (trx) => {
+        // Prefix-matching first names crowd a prefix search, as they did the old pool.
+        for (let i = 0; i < 5; i++) await trx('customers').insert({ first_name: `Harrowgate${i}`, last_name: 'Prefixonly' });
+        for (let i = 0; i < 24; i++) await trx('customers').insert({ first_name: `Anna${String(i).padStart(2, '0')}`, last_name: 'Harrowgate', zip: '11111' });
+        return trx('customers').insert({ first_name: 'Zelda', last_name: 'Harrowgate', zip: '64105' }).returning('id');
+      });
+      const out = await run(identity(null), 'verify_customer', { first_name: null, last_name: 'harrowgate', vin_last4: null, zip: '64105' });
+      assert.equal(out.ok, true, out.content);
+      assert.equal(out.identity.verifiedCustomerId, rows[0].id);
+    });
+
+    it('asks for the first name when more than 40 accounts share the last name, then verifies with it', async () => {
+      const target = await tp.p.tenants.withTenant(tenantId, async (trx) => {
+        for (let i = 0; i < 44; i++) await trx('customers').insert({ first_name: `Bo${String(i).padStart(2, '0')}`, last_name: 'Penhallow', zip: '11111' });
+        return (await trx('customers').insert({ first_name: 'Zora', last_name: 'Penhallow', zip: '97201' }).returning('id'))[0].id as string;
+      });
+      const ask = await run(identity(null), 'verify_customer', { first_name: null, last_name: 'Penhallow', vin_last4: null, zip: '97201' });
+      assert.equal(ask.code, 'VOI_ERR_NOT_VERIFIED');
+      assert.equal(body(ask).need, 'first_name');
+      assert.equal(ask.identity.verificationAttempts, 0, 'nothing was compared');
+      const ok = await run(ask.identity, 'verify_customer', { first_name: 'Zora', last_name: 'Penhallow', vin_last4: null, zip: '97201' });
+      assert.equal(ok.ok, true, ok.content);
+      assert.equal(ok.identity.verifiedCustomerId, target);
     });
   });
 
@@ -427,10 +572,51 @@ describe('agent tools (Toolbox)', () => {
       const before = await counts();
       const outs = await Promise.all(callers.map((c) => run(c, 'book_appointment', { start: slot, service_type: 'brake_inspection', vehicle_id: null })));
       const ok = outs.filter((o) => o.ok);
-      const taken = outs.filter((o) => o.code === 'VOI_ERR_SLOT_TAKEN');
+      // Each customer calls twice: a twin either finds the bays full or its own car already booked then.
+      const refused = outs.filter((o) => o.code === 'VOI_ERR_SLOT_TAKEN' || o.code === 'VOI_ERR_BOOKING_OVERLAP');
       assert.equal(ok.length, 3, 'the demo dealership has three bays');
-      assert.equal(taken.length, 5, outs.map((o) => o.content).join('\n'));
+      assert.equal(refused.length, 5, outs.map((o) => o.content).join('\n'));
+      assert.equal(new Set(ok.map((o) => o.identity.verifiedCustomerId)).size, 3, 'no customer holds two bays at once');
       assert.equal((await counts()).appointments, before.appointments + 3);
+    });
+  });
+
+  describe('one car, one bay at a time (issue 9 #6)', () => {
+    it('lets only one of two simultaneous calls, on two toolboxes, book the same car into two bays: one row, the other hears VOI_ERR_BOOKING_OVERLAP', async () => {
+      const date = openWeekday(12);
+      const slot = `${date}T10:00`;
+      const vid = await tp.p.tenants.withTenant(tenantId, async (trx) => (await trx('vehicles').where({ vin: ROBERT.vehicles[0]!.vin }).first('id')).id as string);
+      // A second Toolbox over the same platform parts: what a second voice process would run.
+      const other = new Toolbox({ tenants: tp.p.tenants, registry: tp.p.registry, scheduler: tp.p.scheduler, logger: silentLogger, state: tp.p.state });
+      const [a, b] = [await verified(ROBERT), await verified(ROBERT)];
+      const before = await counts();
+      const args = JSON.stringify({ start: slot, service_type: 'oil_change', vehicle_id: vid });
+      const outs = await Promise.all([
+        tp.p.toolbox.execute(a, { name: 'book_appointment', arguments: args }),
+        other.execute(b, { name: 'book_appointment', arguments: args }),
+      ]);
+      assert.equal(outs.filter((o) => o.ok).length, 1, outs.map((o) => o.content).join('\n'));
+      const refused = outs.find((o) => !o.ok)!;
+      assert.equal(refused.code, 'VOI_ERR_BOOKING_OVERLAP', refused.content);
+      assert.match(String(body(refused).message), /vehicle already has an appointment at that time/);
+      assert.equal((await counts()).appointments, before.appointments + 1);
+      const held = await tp.p.tenants.withTenant(tenantId, (trx) => trx('appointments').where({ vehicle_id: vid }).whereNot('status', 'cancelled')
+        .where('starts_at', DateTime.fromISO(slot, { zone: ZONE }).toJSDate()).select('resource_id'));
+      assert.equal(held.length, 1);
+    });
+
+    it('refuses to reschedule the car into the time it is already booked, and moves nothing', async () => {
+      const date = openWeekday(13);
+      const vid = await tp.p.tenants.withTenant(tenantId, async (trx) => (await trx('vehicles').where({ vin: ROBERT.vehicles[0]!.vin }).first('id')).id as string);
+      const robert = await verified(ROBERT);
+      const first = await run(robert, 'book_appointment', { start: `${date}T09:00`, service_type: 'oil_change', vehicle_id: vid });
+      assert.equal(first.ok, true, first.content);
+      const second = await run(robert, 'book_appointment', { start: `${date}T14:00`, service_type: 'oil_change', vehicle_id: vid });
+      assert.equal(second.ok, true, second.content);
+      const snapshot = await appointmentRows();
+      const moved = await run(robert, 'reschedule_appointment', { appointment_id: body(second).appointment_id, new_start: `${date}T09:15` });
+      assert.equal(moved.code, 'VOI_ERR_BOOKING_OVERLAP', moved.content);
+      assert.deepEqual(await appointmentRows(), snapshot);
     });
   });
 

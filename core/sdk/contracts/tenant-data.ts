@@ -9,8 +9,11 @@ import type { BusyInterval, Customer, ServiceRecord, Vehicle } from './common.js
  * database errors surface as thrown errors carrying the Postgres SQLSTATE in `code`, which the plugin classifies.
  */
 export interface BuiltinCrmData {
-  /** Customers by exact E.164 phone (newest first) and/or by a lowercase name prefix, matched literally. */
-  findCustomers(o: { phone?: string; namePrefix?: string; limit: number }): Promise<Customer[]>;
+  /**
+   * Customers by exact E.164 phone (newest first), by a lowercase name prefix matched literally, and/or by an
+   * exact lowercase last name (optionally narrowed by an exact first name) for caller verification.
+   */
+  findCustomers(o: { phone?: string; namePrefix?: string; lastName?: string; firstName?: string; limit: number }): Promise<Customer[]>;
   getCustomer(id: string): Promise<Customer | null>;
   createCustomer(c: { firstName: string; lastName: string; phone: string | null; email: string | null; zip: string | null }): Promise<Customer>;
   listVehicles(customerId: string): Promise<Vehicle[]>;

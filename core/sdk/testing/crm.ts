@@ -62,6 +62,17 @@ export function describeCrmConnector<S, C>(manifest: PluginManifest<'crm', S, C>
         assert.ok(found.some((c) => c.id === customer().id), 'the created customer is among the results');
       });
 
+      it('finds the customer by exact last name (any case), and not by a prefix of it', async () => {
+        const found = await state().instance.findCustomers({ lastName: person.lastName.toUpperCase(), limit: 41 });
+        found.forEach((c, i) => assertDto(customerSchema, c, `findCustomers(lastName)[${i}]`));
+        assert.ok(found.some((c) => c.id === customer().id), 'the created customer is among the results');
+        assert.ok(found.every((c) => c.lastName.toLowerCase() === person.lastName.toLowerCase()), 'only exact last-name matches');
+        const prefix = await state().instance.findCustomers({ lastName: person.lastName.slice(0, -1) });
+        assert.ok(!prefix.some((c) => c.id === customer().id), 'a prefix is not an exact match');
+        const wrongFirst = await state().instance.findCustomers({ lastName: person.lastName, firstName: `${person.firstName}x` });
+        assert.ok(!wrongFirst.some((c) => c.id === customer().id), 'firstName narrows exactly');
+      });
+
       it('finds nobody for an unknown phone', async () => {
         assert.deepEqual(await state().instance.findCustomers({ phone: '+12025550199' }), []);
       });
