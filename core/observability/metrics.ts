@@ -23,4 +23,7 @@ export const metrics = {
   bookings: new client.Counter({ name: 'sl_bookings_total', help: 'Booking attempts by outcome (booked, idempotent, slot_taken, invalid; retry_conflict and retry_deadlock count races resolved by a new transaction)', labelNames: ['outcome'] as const, registers: [registry] }),
   calendarDegraded: new client.Counter({ name: 'sl_calendar_busy_degraded_total', help: 'Availability computed from Postgres only because the external calendar failed', labelNames: ['reason'] as const, registers: [registry] }),
   calendarSync: new client.Counter({ name: 'sl_calendar_sync_total', help: 'Calendar mirroring outcomes (created, updated, cancelled, up_to_date, failed, …)', labelNames: ['outcome'] as const, registers: [registry] }),
+  rateLimitFallback: new client.Counter({ name: 'sl_rate_limit_local_total', help: 'Admin requests counted by the per-process limiter because the state store failed', labelNames: ['limiter'] as const, registers: [registry] }),
+  telephonyKeyFallback: new client.Counter({ name: 'sl_telephony_key_fallback_total', help: 'Webhook dedupe / stream-token operations served by Postgres because the state store failed', labelNames: ['op'] as const, registers: [registry] }),
+  syncOutbox: new client.Counter({ name: 'sl_calendar_sync_outbox_total', help: 'Calendar-sync outbox rows by outcome (enqueued, enqueue_failed, done, resync_queued)', labelNames: ['outcome'] as const, registers: [registry] }),
 };
