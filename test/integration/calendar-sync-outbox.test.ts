@@ -88,7 +88,7 @@ describe('calendar sync outbox on the Postgres queue backend', function () {
     t = await startTestPlatform({
       state: 'postgres',
       env: { GOOGLE_TOKEN_URL: `${google.url}/token`, GOOGLE_API_ROOT_URL: google.url },
-      build: { syncOutbox: { pollMs: 100, leaseMs: 500 } },
+      build: { syncOutbox: { pollMs: 100, leaseMs: 500, resyncIntervalMs: 500 } },
     });
     // A scheduler whose own queue is a Redis that is gone: every fast-path enqueue fails, as in an outage.
     dead = await startThrowawayRedis();
@@ -133,5 +133,28 @@ describe('calendar sync outbox on the Postgres queue backend', function () {
     assert.ok(byAppt(c.id).every((e) => e.status === 'cancelled'), 'the cancelled booking shows no live event');
     const states = await t.p.tenants.withTenant(tenant.id, (trx: Knex.Transaction) => trx('appointments').select('sync_state')) as { sync_state: string }[];
     assert.deepEqual([...new Set(states.map((s) => s.sync_state))], ['synced']);
+  });
+
+  it('runs the periodic resync from the worker loop: a booking whose retries ran out reaches the calendar once Google is back', async () => {
+    const tenant = await t.p.tenants.create({ name: 'Resync Motors', config: { ...demo, plugins: { ...(demo.plugins as object), calendar: { plugin: 'calendar-google', credentialsRef: 'google' } } } });
+    await t.p.tenants.putCredential(tenant.id, 'google', CREDS);
+    // One attempt only, on the platform's own queue, so the booking is `failed` at once while Google is down.
+    const scheduler = new Scheduler({ tenants: t.p.tenants, registry: t.p.registry, jobs: t.p.jobs, logger: silentLogger, sync: { attempts: 1 }, busyTimeoutMs: 300 });
+    google.setDown(true);
+    let a;
+    try {
+      a = await scheduler.book({ tenantId: tenant.id, customer: { id: 'cust-r', name: 'Rita' }, serviceType: 'oil_change', start: '2027-03-05T08:00:00-08:00', now: NOW });
+      const syncState = () => t.p.tenants.withTenant(tenant.id, (trx: Knex.Transaction) => trx('appointments').where({ id: a!.id }).first('sync_state')) as Promise<{ sync_state: string }>;
+      const deadline = Date.now() + 20_000;
+      while ((await syncState()).sync_state !== 'failed' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal((await syncState()).sync_state, 'failed', 'retries ran out while Google was down');
+    } finally { google.setDown(false); }
+    const id = a.id;
+    const deadline = Date.now() + 40_000;
+    const live = () => google.eventsIn('primary').filter((e) => e.extendedProperties?.private?.servicelaneAppointmentId === id && e.status === 'confirmed');
+    while (live().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(live().length, 1, 'the sweep, not any caller, pushed it');
+    const r = await t.p.tenants.withTenant(tenant.id, (trx: Knex.Transaction) => trx('appointments').where({ id }).first('sync_state'));
+    assert.equal(r.sync_state, 'synced');
   });
 });
