@@ -52,11 +52,16 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
     try {
       const sig = req.header('x-twilio-signature');
       const body = (req.body ?? {}) as Body;
-      const tenant = await tenantOf(route, body);
-      const account = await signingAccountFor({ cfg, tenants, tenant });
       // Our webhook URLs carry no query (configureNumber sets them), so a query means a URL we never gave out;
       // refusing it up front also sidesteps the SDK's re-encoding of ' and + in queries (twilio-node#1183).
-      const ok = !!account.authToken && !!sig && !req.originalUrl.includes('?') && twilio.validateRequest(account.authToken, sig, base + req.originalUrl, body);
+      // Both refusals cost no lookup, so unsigned floods never reach the database.
+      if (!sig || req.originalUrl.includes('?')) {
+        metrics.webhooks.inc({ route, outcome: 'bad_signature' });
+        return next(new ServiceLaneError('TEL_ERR_SIGNATURE', 'invalid or missing X-Twilio-Signature'));
+      }
+      const tenant = await tenantOf(route, body);
+      const account = await signingAccountFor({ cfg, tenants, tenant });
+      const ok = !!account.authToken && twilio.validateRequest(account.authToken, sig, base + req.originalUrl, body);
       if (!ok) {
         metrics.webhooks.inc({ route, outcome: 'bad_signature' });
         // Fail closed even when misconfigured; the boot banner warns when TWILIO_AUTH_TOKEN is unset.
