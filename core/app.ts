@@ -19,7 +19,8 @@ import { platformDefaults } from './registry/platform-defaults.js';
 import { createTenantData } from './repos/index.js';
 import { parseEgressAllow } from './sdk/egress.js';
 import { Jobs } from './jobs/jobs.js';
-import { registerCalendarSync } from './jobs/calendar-sync.js';
+import { enqueueCalendarSync, registerCalendarSync } from './jobs/calendar-sync.js';
+import { SyncOutbox, type SyncOutboxTimings } from './jobs/sync-outbox.js';
 import { Scheduler } from './scheduling/scheduler.js';
 import { Toolbox } from './tools/toolbox.js';
 import { Telephony } from './telephony/telephony.js';
@@ -49,6 +50,8 @@ export interface Platform {
   toolbox: Toolbox;
   telephony: Telephony;
   voice: VoiceService;
+  /** Drains the calendar-sync outbox and runs the periodic resync (worker and all roles). */
+  syncOutbox: SyncOutbox;
 }
 
 export interface BuildOptions {
@@ -67,6 +70,8 @@ export interface BuildOptions {
   embedded?: { ifOwned: 'reuse' | 'refuse'; command: string };
   /** Tests: reconnect backoff of the state store's subscriber connection. */
   subscriberReconnect?: ReconnectBackoff;
+  /** Timings of the calendar-sync outbox loop (tests shorten the lease). */
+  syncOutbox?: SyncOutboxTimings;
 }
 
 export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Promise<Platform> {
@@ -132,8 +137,17 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   p.jobs = new Jobs({ cfg, databaseUrl, logger, prefix: opts.statePrefix });
   p.onClose(() => p.jobs.close());
   await p.jobs.start();
-  p.scheduler = new Scheduler({ tenants, registry: p.registry, jobs: p.jobs, logger });
+  const outboxLeaseMs = opts.syncOutbox?.leaseMs;
+  p.scheduler = new Scheduler({ tenants, registry: p.registry, jobs: p.jobs, logger, ...(outboxLeaseMs ? { outboxLeaseMs } : {}) });
   registerCalendarSync({ jobs: p.jobs, tenants, registry: p.registry, logger });
+  p.syncOutbox = new SyncOutbox({
+    db, logger, timings: opts.syncOutbox,
+    enqueue: (data) => enqueueCalendarSync(p.jobs, data),
+    resync: (o) => p.scheduler.resyncAll(o),
+  });
+  // Only processes that run workers drain; registered after jobs' close, so the loop stops first.
+  if (p.jobs.runsWorkers) p.syncOutbox.start();
+  p.onClose(() => p.syncOutbox.close());
   p.toolbox = new Toolbox({ tenants, registry: p.registry, scheduler: p.scheduler, logger, state });
 
   p.telephony = new Telephony({

@@ -6,6 +6,7 @@ import { toCalendarDto, type AppointmentRow } from '../scheduling/appointments.j
 import { isPluginError, PluginError } from '../sdk/index.js';
 import type { TenantService } from '../tenancy/tenants.js';
 import { isPermanentJobError, type JobInfo, type Jobs } from './jobs.js';
+import { markSyncDone } from './sync-outbox.js';
 
 /** Job data is ids only: the handler re-reads the appointment and mirrors whatever it is now. */
 export interface CalendarSyncData {
@@ -22,6 +23,20 @@ export type CalendarSyncOutcome = 'created' | 'updated' | 'cancelled' | 'up_to_d
 /** Deterministic, ':'-free: re-enqueueing the same change is a no-op while the first job is kept (7 days). */
 export function calendarSyncJobId(d: CalendarSyncData): string {
   return `cal-${d.tenantId}-${d.appointmentId}-${d.action}-r${d.revision}`;
+}
+
+/** Retry policy of calendar-sync jobs: 10 attempts, exponential from 5 s (about 40 minutes in all). */
+export interface CalendarSyncRetry { attempts?: number; backoffMs?: number }
+const DEFAULT_RETRY = { attempts: 10, backoffMs: 5_000 };
+
+/**
+ * Queues the sync of one change under its deterministic id (`sweep` makes a resync's id distinct from the
+ * change's own job, which may be kept as failed and would dedupe the new one). The one place that enqueues
+ * calendar-sync, for the scheduler's fast path, the outbox loop and the resync sweep alike.
+ */
+export async function enqueueCalendarSync(jobs: Jobs, data: CalendarSyncData, retry: CalendarSyncRetry = {}, o: { sweep?: string } = {}): Promise<string> {
+  const jobId = o.sweep ? `${calendarSyncJobId(data)}-s${o.sweep}` : calendarSyncJobId(data);
+  return jobs.enqueue('calendar-sync', data, { jobId, attempts: retry.attempts ?? DEFAULT_RETRY.attempts, backoffMs: retry.backoffMs ?? DEFAULT_RETRY.backoffMs });
 }
 
 export interface CalendarSyncDeps { tenants: TenantService; registry: PluginRegistry; logger: Logger }
@@ -45,6 +60,8 @@ export async function runCalendarSync(deps: CalendarSyncDeps, data: CalendarSync
   const tenant = await tenants.find(data.tenantId);
   if (!tenant || tenant.status !== 'active') {
     metrics.calendarSync.inc({ outcome: 'tenant_gone' });
+    // Nothing will ever mirror it: close its outbox rows so the drain loop stops queueing them.
+    if (tenant) await markSyncDone(tenants.db, { tenantId: data.tenantId, appointmentId: data.appointmentId });
     return { outcome: 'tenant_gone' };
   }
   const config = tenant.config;
@@ -57,14 +74,17 @@ export async function runCalendarSync(deps: CalendarSyncDeps, data: CalendarSync
     const outcome = await tenants.withTenant(data.tenantId, async (trx): Promise<CalendarSyncOutcome> => {
       await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`calendar-sync:${data.tenantId}:${data.appointmentId}`]);
       const row = await trx('appointments').where({ id: data.appointmentId }).first(COLS) as AppointmentRow | undefined;
-      if (!row) return 'missing';
+      // Outbox rows close in this transaction, with the outcome they lead to (core/jobs/sync-outbox.ts).
+      const done = (upToRevision?: number) => markSyncDone(trx, { tenantId: data.tenantId, appointmentId: data.appointmentId, ...(upToRevision !== undefined ? { upToRevision } : {}) });
+      if (!row) { await done(); return 'missing'; }
       if (builtin) {
         // The tenant moved to the built-in calendar after this was queued: the row is the record; nothing to push.
         if (row.sync_state === 'pending') await trx('appointments').where({ id: row.id }).update({ sync_state: 'none', sync_error: null });
+        await done();
         return 'builtin';
       }
-      if (row.synced_revision !== null && row.synced_revision >= row.revision) return 'up_to_date';
-      if (row.sync_state === 'none') return 'not_mirrored';
+      if (row.synced_revision !== null && row.synced_revision >= row.revision) { await done(row.synced_revision); return 'up_to_date'; }
+      if (row.sync_state === 'none') { await done(); return 'not_mirrored'; }
 
       const cal = await registry.get(data.tenantId, 'calendar');
       const appointment = toCalendarDto(row, config);
@@ -95,6 +115,7 @@ export async function runCalendarSync(deps: CalendarSyncDeps, data: CalendarSync
         sync_error: null,
         synced_at: trx.fn.now(),
       });
+      await done(row.revision);
       return outcome;
     });
     metrics.calendarSync.inc({ outcome });
@@ -105,9 +126,12 @@ export async function runCalendarSync(deps: CalendarSyncDeps, data: CalendarSync
       metrics.calendarSync.inc({ outcome: 'failed' });
       // Category or code only: vendor messages may quote customer data.
       const why = isPluginError(e) ? `${e.category}${e.status ? ` ${e.status}` : ''}` : (e as { code?: string }).code ?? 'error';
-      await tenants.withTenant(data.tenantId, (trx) => trx('appointments')
-        .where({ id: data.appointmentId }).whereIn('sync_state', ['pending'])
-        .update({ sync_state: 'failed', sync_error: `${pluginId}: ${why}`.slice(0, 200) }))
+      // Failed for good: the resync sweep owns the booking from here, so its outbox rows close with it.
+      await tenants.withTenant(data.tenantId, async (trx) => {
+        await trx('appointments').where({ id: data.appointmentId }).whereIn('sync_state', ['pending'])
+          .update({ sync_state: 'failed', sync_error: `${pluginId}: ${why}`.slice(0, 200) });
+        await markSyncDone(trx, { tenantId: data.tenantId, appointmentId: data.appointmentId, upToRevision: data.revision });
+      })
         .catch((err: Error) => logger.error({ tenantId: data.tenantId, appointmentId: data.appointmentId, err: err.message }, 'could not record calendar sync failure'));
     }
     throw e;

@@ -26,4 +26,7 @@ export const metrics = {
   subscriberReconnects: new client.Counter({ name: 'sl_state_subscriber_reconnects_total', help: 'Pub/sub subscriber connections lost and re-established (messages in between were missed)', labelNames: ['backend'] as const, registers: [registry] }),
   publishFailures: new client.Counter({ name: 'sl_cache_invalidation_publish_failures_total', help: 'Cache invalidations that could not be published after retries; peers converge by revalidation (CACHE_REVALIDATE_MS)', registers: [registry] }),
   calendarSync: new client.Counter({ name: 'sl_calendar_sync_total', help: 'Calendar mirroring outcomes (created, updated, cancelled, up_to_date, failed, …)', labelNames: ['outcome'] as const, registers: [registry] }),
+  rateLimitFallback: new client.Counter({ name: 'sl_rate_limit_local_total', help: 'Admin requests counted by the per-process limiter because the state store failed', labelNames: ['limiter'] as const, registers: [registry] }),
+  telephonyKeyFallback: new client.Counter({ name: 'sl_telephony_key_fallback_total', help: 'Webhook dedupe / stream-token operations served by Postgres because the state store failed', labelNames: ['op'] as const, registers: [registry] }),
+  syncOutbox: new client.Counter({ name: 'sl_calendar_sync_outbox_total', help: 'Calendar-sync outbox rows by outcome (enqueued, enqueue_failed, done, resync_queued)', labelNames: ['outcome'] as const, registers: [registry] }),
 };

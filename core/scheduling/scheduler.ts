@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import { ServiceLaneError, isServiceLaneError } from '../errors.js';
 import type { Jobs } from '../jobs/jobs.js';
-import { calendarSyncJobId, type CalendarSyncData } from '../jobs/calendar-sync.js';
+import { enqueueCalendarSync, type CalendarSyncData } from '../jobs/calendar-sync.js';
+import { SYNC_OUTBOX_TABLE, writeSyncIntent } from '../jobs/sync-outbox.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { PluginRegistry } from '../registry/registry.js';
@@ -26,6 +27,8 @@ export interface SchedulerOptions {
   logger: Logger;
   /** Retry policy of calendar-sync jobs (default 10 attempts, exponential from 5 s: about 40 minutes in all). */
   sync?: { attempts?: number; backoffMs?: number };
+  /** How long a sync intent waits for the fast-path job before the outbox loop queues it (default 60 s). */
+  outboxLeaseMs?: number;
   /** Budget for the external calendar's busy query while a caller waits (default 2.5 s); on expiry, Postgres only. */
   busyTimeoutMs?: number;
   /** How many alternatives a "slot taken" offers (default 3). */
@@ -298,6 +301,7 @@ export class Scheduler {
             source, call_sid: callSid, notes, idempotency_key: key,
             sync_state: external ? 'pending' : 'none',
           }).returning(SELECT_COLS) as AppointmentRow[];
+          if (external) await this.writeIntent(trx, o.tenantId, row!, 'create');
           return { row: row! };
         } catch (e) {
           if (isSubjectOverlap(e)) return { overlap: true };
@@ -336,15 +340,23 @@ export class Scheduler {
   }
 
   /**
-   * Queues the mirror of a change. The booking is already committed, so a queue outage must not undo it: the
-   * row stays `pending` and `resync` (or the next change) pushes it later.
+   * Records the sync intent in the change's own transaction (the outbox, core/jobs/sync-outbox.ts): whatever
+   * happens to the queue afterwards, the worker's outbox loop queues it once the fast path's lease runs out.
+   */
+  private async writeIntent(trx: Knex.Transaction, tenantId: string, row: Pick<AppointmentRow, 'id' | 'revision'>, action: SyncAction): Promise<void> {
+    await writeSyncIntent(trx, { data: { tenantId, appointmentId: row.id, action, revision: row.revision }, leaseMs: this.o.outboxLeaseMs });
+  }
+
+  /**
+   * Queues the mirror of a change at once (the fast path). The booking and its outbox row are already
+   * committed, so a queue outage must not undo it: the outbox loop queues it later.
    */
   private async enqueueSync(tenantId: string, row: Pick<AppointmentRow, 'id' | 'revision'>, action: SyncAction): Promise<void> {
     const data: CalendarSyncData = { tenantId, appointmentId: row.id, action, revision: row.revision };
     try {
-      await this.o.jobs.enqueue('calendar-sync', data, { jobId: calendarSyncJobId(data), attempts: this.syncAttempts, backoffMs: this.syncBackoffMs });
+      await enqueueCalendarSync(this.o.jobs, data, { attempts: this.syncAttempts, backoffMs: this.syncBackoffMs });
     } catch (e) {
-      this.o.logger.error({ tenantId, appointmentId: row.id, action, err: (e as Error).message }, 'calendar sync not queued; the booking stays pending for resync');
+      this.o.logger.warn({ tenantId, appointmentId: row.id, action, err: (e as Error).message }, 'calendar sync not queued now; the outbox queues it when the queue is back');
     }
   }
 
@@ -375,6 +387,7 @@ export class Scheduler {
         status: 'cancelled', cancel_reason: reason, revision: trx.raw('revision + 1'), updated_at: trx.fn.now(),
         ...(mirrored ? { sync_state: 'pending' satisfies SyncState } : {}),
       }).returning(SELECT_COLS) as AppointmentRow[];
+      if (mirrored) await this.writeIntent(trx, o.tenantId, next!, 'cancel');
       return { row: next!, changed: true };
     });
     if (changed) {
@@ -426,6 +439,7 @@ export class Scheduler {
             overlap_exempt: false,
             ...(external ? { sync_state: 'pending' satisfies SyncState } : {}),
           }).returning(SELECT_COLS) as AppointmentRow[];
+          if (external) await this.writeIntent(trx, o.tenantId, row!, 'update');
           return { row: row! };
         } catch (e) {
           if (isSubjectOverlap(e)) return { overlap: true };
@@ -481,23 +495,44 @@ export class Scheduler {
   }
 
   /**
-   * Re-queues mirroring for bookings still `pending` after `olderThanMs` (a lost enqueue) or `failed` (retries
-   * exhausted during a long outage). Safe to run on a schedule: the job acts on the current row, once.
+   * Re-queues mirroring for bookings `failed` (retries exhausted during a long outage) or still `pending` after
+   * `olderThanMs` with no open outbox row (changes from before the outbox; the outbox covers the rest). Safe to
+   * run on a schedule: the job acts on the current row, once. `sweep` names the run: pods running the same
+   * sweep queue the same job ids, so the queue keeps one of each.
    */
-  async resync(o: { tenantId: string; olderThanMs?: number; limit?: number }): Promise<number> {
+  async resync(o: { tenantId: string; olderThanMs?: number; limit?: number; sweep?: string }): Promise<number> {
     const config = await this.config(o.tenantId);
     if (!this.isExternalCalendar(config)) return 0;
     const cutoff = new Date(Date.now() - (o.olderThanMs ?? 10 * 60_000));
     const rows = await this.o.tenants.withTenant(o.tenantId, (trx) => trx('appointments')
-      .where((q) => q.where('sync_state', 'failed').orWhere((p) => p.where('sync_state', 'pending').where('updated_at', '<', cutoff)))
+      .where((q) => q.where('sync_state', 'failed').orWhere((p) => p.where('sync_state', 'pending').where('updated_at', '<', cutoff)
+        .whereNotExists((x) => x.select(trx.raw('1')).from(SYNC_OUTBOX_TABLE)
+          .where(`${SYNC_OUTBOX_TABLE}.tenant_id`, o.tenantId).whereRaw(`${SYNC_OUTBOX_TABLE}.appointment_id = appointments.id`).whereNull(`${SYNC_OUTBOX_TABLE}.done_at`))))
       .orderBy('updated_at').limit(o.limit ?? 200).select('id', 'revision', 'status', 'external_event_id') as Promise<Pick<AppointmentRow, 'id' | 'revision' | 'status' | 'external_event_id'>[]>);
-    const sweep = Date.now().toString(36);
+    // A fresh id per sweep: the job of the same revision may still be kept (and so deduplicated) as failed.
+    const sweep = o.sweep ?? Date.now().toString(36);
     for (const r of rows) {
       const action: SyncAction = r.status === 'cancelled' ? 'cancel' : r.external_event_id ? 'update' : 'create';
       const data: CalendarSyncData = { tenantId: o.tenantId, appointmentId: r.id, action, revision: r.revision };
-      // A fresh id per sweep: the job of the same revision may still be kept (and so deduplicated) as failed.
-      await this.o.jobs.enqueue('calendar-sync', data, { jobId: `${calendarSyncJobId(data)}-s${sweep}`, attempts: this.syncAttempts, backoffMs: this.syncBackoffMs });
+      await enqueueCalendarSync(this.o.jobs, data, { attempts: this.syncAttempts, backoffMs: this.syncBackoffMs }, { sweep });
     }
     return rows.length;
+  }
+
+  /**
+   * The periodic sweep over every active tenant with an external calendar (the worker's outbox loop runs it).
+   * One tenant's failure (bad config, queue down) is logged and the sweep goes on.
+   */
+  async resyncAll(o: { sweep: string; olderThanMs?: number }): Promise<number> {
+    let queued = 0;
+    for (const t of await this.o.tenants.list()) {
+      if (t.status !== 'active' || !t.config || !this.isExternalCalendar(t.config)) continue;
+      try {
+        queued += await this.resync({ tenantId: t.id, sweep: o.sweep, ...(o.olderThanMs !== undefined ? { olderThanMs: o.olderThanMs } : {}) });
+      } catch (e) {
+        this.o.logger.warn({ tenantId: t.id, err: (e as Error).message }, 'calendar resync sweep skipped a tenant');
+      }
+    }
+    return queued;
   }
 }

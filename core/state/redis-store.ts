@@ -87,7 +87,11 @@ export class RedisStateStore implements StateStore {
   async hit(key: string, windowSec: number): Promise<number> {
     // pipeline (not multi): plain commands, and INCR+EXPIRE NX keeps the first window's expiry.
     const res = await this.redis.pipeline().incr(key).expire(key, windowSec, 'NX').exec();
-    return Number(res?.[0]?.[1] ?? 0);
+    // A pipeline reports per-command errors in its result instead of rejecting: a count of 0 from a dead
+    // connection would read as "under every limit", so surface the error to the caller.
+    const [err, count] = res?.[0] ?? [new Error('redis pipeline returned no result'), null];
+    if (err) throw err;
+    return Number(count);
   }
   async publish(channel: string, message: string): Promise<void> { await this.redis.publish(this.prefix + channel, message); }
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {

@@ -19,7 +19,8 @@ const MAX_EARLY_FRAMES = 50;
 const MAX_CONN_PER_IP = 2_000;
 
 export interface MediaServerOptions {
-  state: StateStore;
+  /** The one-time tokens and per-call stream claims (CallKeys: the state store, Postgres while it is down). */
+  state: Pick<StateStore, 'take' | 'setIfAbsent' | 'delete'>;
   logger: Logger;
   /** Called once a stream proved it belongs to a signed call; returns the call's handler. */
   startCall: (start: CallStart, link: MediaLink) => Promise<CallHandler>;

@@ -4,8 +4,10 @@ import type { AppConfig } from '../config.js';
 import { ServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { PluginRegistry } from '../registry/registry.js';
+import { PostgresStateStore } from '../state/postgres-store.js';
 import type { StateStore } from '../state/store.js';
 import type { TenantService } from '../tenancy/tenants.js';
+import { CallKeys } from './call-keys.js';
 import type { CallHandler, CallStart, MediaLink } from './media-link.js';
 import { attachMediaServer } from './media-server.js';
 import { createTwilioRouter } from './webhooks.js';
@@ -16,24 +18,34 @@ import { createTwilioRouter } from './webhooks.js';
  */
 export class Telephony {
   private media?: { close(): Promise<void> };
+  private readonly pgKeys: PostgresStateStore | null;
+  /** Replay claims, stream tokens and stream claims: the state store, or Postgres while Redis is down. */
+  readonly keys: CallKeys;
 
   constructor(private readonly o: {
     cfg: AppConfig; tenants: TenantService; registry: PluginRegistry; state: StateStore; logger: Logger;
     startCall: (start: CallStart, link: MediaLink) => Promise<CallHandler>;
     isDraining: () => boolean;
-  }) {}
+  }) {
+    // The fallback only serves keys (never pub/sub), so it needs no LISTEN connection string.
+    this.pgKeys = o.state.kind === 'redis' ? new PostgresStateStore(o.tenants.db, { databaseUrl: '', prefix: 'telephony-fallback:' }) : null;
+    this.keys = new CallKeys({ primary: o.state, fallback: this.pgKeys, logger: o.logger });
+  }
 
   /** Express router for `/twilio` (voice and status webhooks). */
   router(): express.Router {
-    return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, state: this.o.state, logger: this.o.logger });
+    return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger });
   }
 
   /** Attaches the media WebSocket upgrade handler to the HTTP server. */
   attach(server: http.Server): void {
-    this.media = attachMediaServer(server, { state: this.o.state, logger: this.o.logger, startCall: this.o.startCall, isDraining: this.o.isDraining });
+    this.media = attachMediaServer(server, { state: this.keys, logger: this.o.logger, startCall: this.o.startCall, isDraining: this.o.isDraining });
   }
 
-  async close(): Promise<void> { await this.media?.close(); }
+  async close(): Promise<void> {
+    await this.media?.close();
+    await this.pgKeys?.close();
+  }
 
   private async provider(tenantId: string) {
     const t = await this.o.registry.tryGet(tenantId, 'telephony');

@@ -17,6 +17,14 @@ export function apologyTwiml(text = 'Sorry, this number is not in service. Goodb
   return vr.toString();
 }
 
+/** When the agent cannot take the call: say so and ring the dealership's own transfer number instead. */
+export function apologyTransferTwiml(transferNumber: string): string {
+  const vr = new twilio.twiml.VoiceResponse();
+  vr.say('Sorry, our assistant is not available right now. Let me connect you to the service desk.');
+  vr.dial({ timeout: 30 }, transferNumber);
+  return vr.toString();
+}
+
 /** Ends the call without a word: for replays of calls that are already over. */
 export function hangupTwiml(): string {
   const vr = new twilio.twiml.VoiceResponse();

@@ -5,10 +5,11 @@ import type { AppConfig } from '../config.js';
 import { ServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import type { StateStore } from '../state/store.js';
-import type { TenantService } from '../tenancy/tenants.js';
+import type { Tenant, TenantService } from '../tenancy/tenants.js';
+import type { CallKeys } from './call-keys.js';
 import { isTerminal, statusRank, TERMINAL_RANK } from './call-state.js';
-import { apologyTwiml, hangupTwiml, mediaUrl, streamTwiml } from './twiml.js';
+import { signingAccountFor } from './signing-account.js';
+import { apologyTransferTwiml, apologyTwiml, hangupTwiml, mediaUrl, streamTwiml } from './twiml.js';
 
 /** What the signed voice webhook hands the media socket, under a one-time token. */
 export interface StreamTicket {
@@ -22,33 +23,63 @@ const E164 = /^\+[1-9][0-9]{6,14}$/;
 
 type Body = Record<string, string | undefined>;
 
+/** What `verify` established, for the route handler (res.locals.twilio). */
+interface Verified { tenant: Tenant | null }
+
 /**
  * Twilio webhooks. The signature is checked against PUBLIC_BASE_URL + the request path, never against the
- * Host or X-Forwarded-* headers a client controls. The tenant comes from the dialled number (`To`).
+ * Host or X-Forwarded-* headers a client controls. The tenant comes from the dialled number (`To`), or for
+ * status callbacks from the CallSid's route; its Twilio account (the platform's, or the dealership's own
+ * subaccount) decides the signing key. Replay claims and stream tokens live in CallKeys, which falls back to
+ * Postgres while the state store is down, and /voice never answers Twilio with a 500.
  */
-export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; state: StateStore; logger: Logger }): express.Router {
-  const { cfg, tenants, state, logger } = o;
+export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; keys: CallKeys; logger: Logger }): express.Router {
+  const { cfg, tenants, keys, logger } = o;
   const router = express.Router();
   router.use(express.urlencoded({ extended: false, limit: '64kb' }));
   const base = cfg.publicBaseUrl.replace(/\/$/, '');
 
-  const verify = (route: string): express.RequestHandler => (req, _res, next) => {
-    const sig = req.header('x-twilio-signature');
-    const token = cfg.twilio.authToken;
-    const body = (req.body ?? {}) as Body;
-    // Our webhook URLs carry no query (configureNumber sets them), so a query means a URL we never gave out;
-    // refusing it up front also sidesteps the SDK's re-encoding of ' and + in queries (twilio-node#1183).
-    const ok = !!token && !!sig && !req.originalUrl.includes('?') && twilio.validateRequest(token, sig, base + req.originalUrl, body);
-    if (!ok) {
-      metrics.webhooks.inc({ route, outcome: 'bad_signature' });
-      // Fail closed even when misconfigured; the boot banner warns when TWILIO_AUTH_TOKEN is unset.
-      return next(new ServiceLaneError('TEL_ERR_SIGNATURE', 'invalid or missing X-Twilio-Signature'));
+  /** The tenant a webhook is about, from server-side routing only (number table, call routes). */
+  async function tenantOf(route: string, body: Body): Promise<Tenant | null> {
+    if (route === 'voice') return body.To && E164.test(body.To) ? tenants.resolveNumber(body.To) : null;
+    const callSid = body.CallSid ?? '';
+    if (!/^CA[0-9a-fA-F]{32}$/.test(callSid)) return null;
+    const r: { tenant_id: string } | undefined = await tenants.db('platform.call_routes').where({ call_sid: callSid }).first('tenant_id');
+    return r ? tenants.find(r.tenant_id) : null;
+  }
+
+  const verify = (route: string): express.RequestHandler => async (req, res, next) => {
+    try {
+      const sig = req.header('x-twilio-signature');
+      const body = (req.body ?? {}) as Body;
+      // Our webhook URLs carry no query (configureNumber sets them), so a query means a URL we never gave out;
+      // refusing it up front also sidesteps the SDK's re-encoding of ' and + in queries (twilio-node#1183).
+      // Both refusals cost no lookup, so unsigned floods never reach the database.
+      if (!sig || req.originalUrl.includes('?')) {
+        metrics.webhooks.inc({ route, outcome: 'bad_signature' });
+        return next(new ServiceLaneError('TEL_ERR_SIGNATURE', 'invalid or missing X-Twilio-Signature'));
+      }
+      const tenant = await tenantOf(route, body);
+      const account = await signingAccountFor({ cfg, tenants, tenant });
+      const ok = !!account.authToken && twilio.validateRequest(account.authToken, sig, base + req.originalUrl, body);
+      if (!ok) {
+        metrics.webhooks.inc({ route, outcome: 'bad_signature' });
+        // Fail closed even when misconfigured; the boot banner warns when TWILIO_AUTH_TOKEN is unset.
+        return next(new ServiceLaneError('TEL_ERR_SIGNATURE', 'invalid or missing X-Twilio-Signature', { account: account.source }));
+      }
+      // The signed AccountSid must be the account whose key we used: a subaccount's webhook names that subaccount.
+      if (account.accountSid && body.AccountSid !== account.accountSid) {
+        metrics.webhooks.inc({ route, outcome: 'account_mismatch' });
+        return next(new ServiceLaneError('TEL_ERR_SIGNATURE', 'webhook is for another Twilio account'));
+      }
+      (res.locals as { twilio?: Verified }).twilio = { tenant };
+      next();
+    } catch (e) {
+      // A credential that cannot be read (e.g. a wrong CREDENTIALS_KEY) leaves nothing to verify with: refuse.
+      metrics.webhooks.inc({ route, outcome: 'verify_error' });
+      logger.error({ route, err: (e as Error).message, code: (e as { code?: string }).code }, 'webhook signature could not be checked; refused');
+      next(new ServiceLaneError('TEL_ERR_SIGNATURE', 'webhook signature could not be checked'));
     }
-    if (cfg.twilio.accountSid && body.AccountSid !== cfg.twilio.accountSid) {
-      metrics.webhooks.inc({ route, outcome: 'account_mismatch' });
-      return next(new ServiceLaneError('TEL_ERR_SIGNATURE', 'webhook is for another Twilio account'));
-    }
-    next();
   };
 
   /**
@@ -56,24 +87,25 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
    * second call row and mints no second token.
    */
   async function once(key: string, produce: () => Promise<string>): Promise<string> {
-    if (await state.setIfAbsent(key, '', DEDUPE_TTL_SEC)) {
+    if (await keys.setIfAbsent(key, '', DEDUPE_TTL_SEC)) {
       try {
         const out = await produce();
-        await state.set(key, out || ' ', DEDUPE_TTL_SEC);
+        await keys.set(key, out || ' ', DEDUPE_TTL_SEC);
         return out;
-      } catch (e) { await state.delete(key).catch(() => {}); throw e; }
+      } catch (e) { await keys.delete(key); throw e; }
     }
     for (let i = 0; i < 60; i++) {
-      const prev = await state.get(key);
+      const prev = await keys.get(key);
       if (prev) return prev.trim();
       await new Promise((r) => setTimeout(r, 50));
     }
     return '';
   }
 
-  router.post('/voice', verify('voice'), async (req, res, next) => {
+  router.post('/voice', verify('voice'), async (req, res) => {
+    const b = req.body as Body;
+    const verified = (res.locals as { twilio?: Verified }).twilio;
     try {
-      const b = req.body as Body;
       const callSid = b.CallSid ?? '';
       const to = b.To ?? '';
       if (!/^CA[0-9a-fA-F]{32}$/.test(callSid) || !E164.test(to)) {
@@ -85,7 +117,7 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
       // webhook replayed with a fresh header would otherwise mint a second stream token for a real call.
       const key = `twv:${callSid}`;
       const twiml = await once(key, async () => {
-        const tenant = await tenants.resolveNumber(to);
+        const tenant = verified?.tenant ?? null;
         if (!tenant || !tenant.config) {
           metrics.webhooks.inc({ route: 'voice', outcome: 'unmapped' });
           logger.info({ code: 'TEN_ERR_NUMBER_UNMAPPED', callSid, pii: { to } }, 'call to an unmapped or disabled number');
@@ -109,13 +141,20 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
         await tenants.db('platform.call_routes').insert({ call_sid: callSid, tenant_id: tenant.id }).onConflict('call_sid').ignore();
         const callToken = crypto.randomBytes(24).toString('base64url');
         const ticket: StreamTicket = { callSid, accountSid: b.AccountSid ?? '', tenantId: tenant.id, callId, from, to, direction: 'inbound', params: {} };
-        await state.set(`streamtok:${callToken}`, JSON.stringify(ticket), STREAM_TOKEN_TTL_SEC);
+        await keys.set(`streamtok:${callToken}`, JSON.stringify(ticket), STREAM_TOKEN_TTL_SEC);
         metrics.webhooks.inc({ route: 'voice', outcome: 'connected' });
         logger.info({ tenantId: tenant.id, callSid, pii: { from } }, 'inbound call answered');
         return streamTwiml({ wsUrl: mediaUrl(cfg.publicBaseUrl), callToken });
       });
       res.type('text/xml').send(twiml || apologyTwiml());
-    } catch (e) { next(e); }
+    } catch (e) {
+      // Never a 500 to Twilio (it would play its "application error" to the caller): apologise and hand the
+      // caller to the dealership's people when it has a transfer number, else apologise and hang up.
+      const transferTo = verified?.tenant?.config?.transferNumber;
+      metrics.webhooks.inc({ route: 'voice', outcome: transferTo ? 'error_transfer' : 'error_apology' });
+      logger.error({ tenantId: verified?.tenant?.id, callSid: b.CallSid, err: (e as Error).message, code: (e as { code?: string }).code }, 'voice webhook failed; caller transferred or apologised to');
+      res.type('text/xml').send(transferTo ? apologyTransferTwiml(transferTo) : apologyTwiml('Sorry, we are having trouble answering right now. Please call again in a few minutes. Goodbye.'));
+    }
   });
 
   router.post('/status', verify('status'), async (req, res, next) => {

@@ -1,5 +1,5 @@
 import { loadConfig, type AppConfig } from '../../core/config.js';
-import { buildPlatform, type Platform } from '../../core/app.js';
+import { buildPlatform, type BuildOptions, type Platform } from '../../core/app.js';
 import { silentLogger } from '../../core/observability/logger.js';
 import { createTestDatabase, TEST_REDIS_URL, uniquePrefix, type TestDatabase } from './db.js';
 
@@ -9,7 +9,7 @@ export interface TestPlatform { p: Platform; db: TestDatabase; cfg: AppConfig; c
  * Builds the same object graph as `npm start`, on a fresh database, with the environment the test gives
  * (fake provider URLs and keys). `state: 'postgres'` leaves REDIS_URL unset, as a Redis-less install does.
  */
-export async function startTestPlatform(o: { env?: Record<string, string>; state?: 'redis' | 'postgres' } = {}): Promise<TestPlatform> {
+export async function startTestPlatform(o: { env?: Record<string, string>; state?: 'redis' | 'postgres'; build?: Omit<BuildOptions, 'logger' | 'statePrefix'> } = {}): Promise<TestPlatform> {
   const db = await createTestDatabase();
   const env: Record<string, string | undefined> = {
     ROLE: 'all', PORT: '0', LOG_LEVEL: 'silent',
@@ -23,7 +23,7 @@ export async function startTestPlatform(o: { env?: Record<string, string>; state
     ...o.env,
   };
   const cfg = loadConfig(env);
-  const p = await buildPlatform(cfg, { logger: silentLogger, statePrefix: uniquePrefix() });
+  const p = await buildPlatform(cfg, { logger: silentLogger, statePrefix: uniquePrefix(), ...o.build });
   return {
     p, db, cfg,
     close: async () => { await p.close(); await db.drop(); },
