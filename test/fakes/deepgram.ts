@@ -149,6 +149,14 @@ export interface FakeDeepgramSpeak {
   readonly restRequests: SpeakRestRecord[];
   refuseUpgrades(status: number | null): void;
   failNextUpgrade(status?: number): void;
+  /** See {@link FakeDeepgramListen.holdUpgrades}. */
+  holdUpgrades(on: boolean): void;
+  readonly heldUpgrades: number;
+  /**
+   * Once a session has sent this many audio bytes it goes silent: no more audio and no Flushed, while the
+   * socket stays open (a stalled synthesis). Applies to sessions open now and later; null: off.
+   */
+  stallAfterBytes(n: number | null): void;
   kill(code?: number, reason?: string): void;
   waitForSessions(n: number, timeoutMs?: number): Promise<SpeakSessionRecord>;
 }
