@@ -4,7 +4,7 @@ import { metrics } from '../observability/metrics.js';
 import type { CalendarSyncData } from './calendar-sync.js';
 
 /**
- * The calendar-sync outbox (migrations/platform/002_calendar_sync_outbox.sql). A booking, move or cancellation
+ * The calendar-sync outbox (migrations/platform/003_calendar_sync_outbox.sql). A booking, move or cancellation
  * that an external calendar must mirror writes its intent here in its own transaction; the job is queued
  * right after commit as a fast path, and this loop is the guarantee: a queue that was down (enqueue failed)
  * or lost the job (Redis restarted empty) only delays the dealership's calendar.

@@ -11,12 +11,18 @@ export const MEDIA_PATH = '/twilio/media';
 /** A 20 ms μ-law frame is ~220 base64 chars; 64 KiB leaves room for big `start` frames and nothing else. */
 export const MAX_PAYLOAD = 64 * 1024;
 const START_TIMEOUT_MS = 5_000;
-const IDLE_TIMEOUT_MS = 60_000;
+/**
+ * Twilio sends a frame every 20 ms for as long as the call lives, silence included; a socket with no frame
+ * for a minute belongs to a call that is gone without a `stop`, and holds STT/TTS sessions open until closed.
+ */
+export const IDLE_TIMEOUT_MS = 60_000;
 const MAX_MALFORMED = 20;
 /** Twilio sends 50 frames/s; anything far above that is abuse, not audio. */
 const MAX_FRAMES_PER_SEC = 400;
 const MAX_EARLY_FRAMES = 50;
-const MAX_CONN_PER_IP = 2_000;
+/** Twilio's media edge is a handful of addresses carrying every call; a cap per address stops one client
+ * from holding every socket, and is set far above what one Twilio edge carries to one voice process. */
+export const MAX_CONN_PER_IP = 2_000;
 
 export interface MediaServerOptions {
   /** The one-time tokens and per-call stream claims (CallKeys: the state store, Postgres while it is down). */
@@ -26,6 +32,10 @@ export interface MediaServerOptions {
   startCall: (start: CallStart, link: MediaLink) => Promise<CallHandler>;
   isDraining: () => boolean;
   startTimeoutMs?: number;
+  /** Default {@link IDLE_TIMEOUT_MS}; tests shorten it. */
+  idleTimeoutMs?: number;
+  /** Default {@link MAX_CONN_PER_IP}; tests lower it. */
+  maxConnPerIp?: number;
 }
 
 interface TwilioFrame {
@@ -59,7 +69,7 @@ class MediaConnection {
 
   constructor(private readonly ws: WebSocket, private readonly o: MediaServerOptions) {
     this.startTimer = setTimeout(() => this.fail(1008, 'no start', 'start_timeout'), o.startTimeoutMs ?? START_TIMEOUT_MS);
-    this.idleTimer = setTimeout(() => this.fail(1000, 'idle', 'idle'), IDLE_TIMEOUT_MS);
+    this.idleTimer = setTimeout(() => this.fail(1000, 'idle', 'idle'), o.idleTimeoutMs ?? IDLE_TIMEOUT_MS);
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
     ws.on('close', () => this.end('socket_closed'));
     ws.on('error', () => this.end('error'));
@@ -206,7 +216,7 @@ export function attachMediaServer(server: http.Server, o: MediaServerOptions): {
     if (o.isDraining()) return reject(socket, 503, 'Service Unavailable');
     const ip = req.socket.remoteAddress ?? 'unknown';
     const n = perIp.get(ip) ?? 0;
-    if (n >= MAX_CONN_PER_IP) return reject(socket, 429, 'Too Many Requests');
+    if (n >= (o.maxConnPerIp ?? MAX_CONN_PER_IP)) return reject(socket, 429, 'Too Many Requests');
     wss.handleUpgrade(req, socket, head, (ws) => {
       perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
       ws.on('close', () => { const c = (perIp.get(ip) ?? 1) - 1; if (c <= 0) perIp.delete(ip); else perIp.set(ip, c); });

@@ -4,7 +4,7 @@ import type { Breaker } from '../resilience/index.js';
 import { isServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import { isPluginError, type SttProvider, type SttSession, type TranscriptEvent, type TtsProvider, type TtsSession } from '../sdk/index.js';
+import { isPluginError, PluginError, type SttProvider, type SttSession, type TranscriptEvent, type TtsProvider, type TtsSession } from '../sdk/index.js';
 import type { StateStore } from '../state/store.js';
 import type { CallHandler, CallStart, MediaLink } from '../telephony/media-link.js';
 import type { CallIdentity } from '../tools/identity.js';
@@ -192,6 +192,11 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private readonly actions = new Set<string>();
   private outcome: string | null = null;
   private stateDown = false;
+  /** Consecutive caller turns that ended in an LLM timeout (see onTurnFailed). */
+  private llmTimeouts = 0;
+  /** TTS stalls so far; the first one is recovered from (see onTtsStalled). */
+  private ttsStalls = 0;
+  private ttsGen = 0;
   private stateWrite: Promise<void> = Promise.resolve();
   private readonly stateKey: string;
   private readonly startedAt = Date.now();
@@ -350,13 +355,15 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
 
   private openTts(): void {
     const { guards, tts, breakers } = this.o.providers;
+    // A replaced (stalled) socket may still deliver a late chunk or error: only the current one is heard.
+    const gen = ++this.ttsGen;
     guards.openTts({
       tts, breaker: breakers.tts, signal: this.ac.signal, voice: this.o.tenant.voice,
-      onAudio: (b) => this.onTtsAudio(b),
-      onFlushed: () => this.onTtsFlushed(),
-      onError: (e) => { if (!this.ended) void this.fail('tts', e); },
+      onAudio: (b) => { if (gen === this.ttsGen) this.onTtsAudio(b); },
+      onFlushed: () => { if (gen === this.ttsGen) this.onTtsFlushed(); },
+      onError: (e) => { if (!this.ended && gen === this.ttsGen) void this.fail('tts', e); },
     }).then((s) => {
-      if (this.ended) { void s.close(); return; }
+      if (this.ended || gen !== this.ttsGen) { void s.close(); return; }
       this.tts = s;
       const waiting = this.ttsWaiting;
       this.ttsWaiting = [];
@@ -379,7 +386,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     if (this.ttsStall) { this.ttsStall.refresh(); return; }
     this.ttsStall = setTimeout(() => {
       this.ttsStall = null;
-      if (this.ttsPending.length > 0 && !this.ended) void this.fail('tts', new Error('tts stalled'));
+      if (this.ttsPending.length > 0 && !this.ended) this.onTtsStalled();
     }, this.opt.ttsStallMs);
     this.ttsStall.unref();
   }
@@ -567,12 +574,13 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
       },
     };
     this.conversation.run(text, sink).then((r) => this.onTurnDone(turn, r), (e: unknown) => {
-      if (!this.ended) void this.fail('llm', e);
+      if (!this.ended) this.onTurnFailed(turn, e);
     });
   }
 
   private onTurnDone(turn: AgentTurn, r: TurnResult): void {
     if (this.ended) return;
+    if (r.status !== 'interrupted') this.llmTimeouts = 0;
     if (r.text && r.status !== 'interrupted') {
       this.log.add('utterance', { role: 'agent', text: r.text });
       this.emit('utterance', { role: 'agent', text: r.text });
@@ -728,6 +736,57 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
       this.lg.error({ err: (e as Error).message }, 'fallback handling failed');
     }
     await this.hangUp('provider_failed');
+  }
+
+  /**
+   * The model did not answer a caller turn. A timeout (no first token in budget, or a stream that stalled) is
+   * usually one slow generation: the caller keeps what was already said, hears the cached apology, and the
+   * call goes on with the next turn. A second timeout in a row, or any other failure (a 5xx that survived the
+   * retry, bad credentials, an open breaker), is an outage and goes to {@link fail}.
+   */
+  private onTurnFailed(turn: AgentTurn, e: unknown): void {
+    if (this.failing || this.closing || !isPluginError(e) || e.category !== 'timeout' || ++this.llmTimeouts > 1) {
+      void this.fail('llm', e);
+      return;
+    }
+    this.lg.warn({ code: 'VOI_ERR_PROVIDER_FAILED', provider: 'llm', category: 'timeout', err: e.message }, 'llm timed out; fallback line, the call goes on');
+    metrics.pluginErrors.inc({ plugin: this.o.providers.pluginIds.llm, category: 'timeout' });
+    this.log.add('error', { code: 'VOI_ERR_PROVIDER_FAILED', provider: 'llm', category: 'timeout', recovered: true });
+    // The transcript keeps what the caller was given to hear, as the conversation's context does.
+    const said = turn.segments.filter((seg) => seg.kind === 'model').map((seg) => seg.text).join('');
+    if (said) {
+      this.log.add('utterance', { role: 'agent', text: said, partial: true });
+      this.emit('utterance', { role: 'agent', text: said });
+    }
+    const line = this.playLine('toolFallback');
+    if (this.turn === turn) turn.segments.push(...line);
+    this.conversation.noteAgentLine(LINES.toolFallback);
+    this.saveState();
+    if (!this.agentHasFloor()) this.onAgentIdle();
+  }
+
+  /**
+   * Flushed text got no TTS audio for `ttsStallMs`. The first time, the stalled socket is closed and a fresh
+   * one opened: the cut-off answer is handled like a barge-in (context cut to what was heard), the cached
+   * apology plays, and the call goes on. A second stall is a TTS outage and goes to {@link fail}.
+   */
+  private onTtsStalled(): void {
+    const err = new PluginError('timeout', `no TTS audio for ${this.opt.ttsStallMs} ms`);
+    if (this.failing || this.closing || ++this.ttsStalls > 1) {
+      void this.fail('tts', err);
+      return;
+    }
+    this.lg.warn({ code: 'VOI_ERR_PROVIDER_FAILED', provider: 'tts', category: 'timeout' }, 'tts stalled; reopening the socket, the call goes on');
+    metrics.pluginErrors.inc({ plugin: this.o.providers.pluginIds.tts, category: 'timeout' });
+    const stalled = this.tts;
+    // Detached first: stopAgent() then sends no Clear to it, and anything spoken next waits for the new socket.
+    this.tts = null;
+    const heard = this.stopAgent();
+    this.log.add('error', { code: 'VOI_ERR_PROVIDER_FAILED', provider: 'tts', category: 'timeout', recovered: true, heard });
+    if (stalled) void stalled.close();
+    this.playLine('toolFallback');
+    this.conversation.noteAgentLine(LINES.toolFallback);
+    this.openTts();
   }
 
   private async storeCallbackTask(reason: string): Promise<void> {

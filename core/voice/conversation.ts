@@ -192,6 +192,8 @@ export class Conversation {
         const tools = this.o.tools.schemasFor(this._identity);
         const splitter = new ClauseSplitter({ minChars: this.o.minClauseChars });
         let roundText = '';
+        /** The clauses of this round handed to the sink (what the caller is given to hear). */
+        let roundSpoken = '';
         const calls: ToolCall[] = [];
         try {
           for await (const d of this.o.llm({ messages: this.messages, tools, model: this.o.model, signal: turn.ac.signal })) {
@@ -199,13 +201,18 @@ export class Conversation {
             if (!firstToken) { firstToken = true; sink.firstToken?.(); }
             if (d.type === 'text') {
               roundText += d.text;
-              for (const c of splitter.push(d.text)) sink.clause?.(c);
+              for (const c of splitter.push(d.text)) { roundSpoken += c; sink.clause?.(c); }
             } else if (d.type === 'tool_call') {
               calls.push(d.call);
             }
           }
         } catch (e) {
-          if (!turn.ac.signal.aborted) throw e;
+          if (!turn.ac.signal.aborted) {
+            // The model failed part-way (a stalled stream): the clauses already handed out are being spoken, so
+            // they stay in the context, and the next request agrees with what the caller heard.
+            if (roundSpoken) this.messages.push({ role: 'assistant', content: roundSpoken });
+            throw e;
+          }
         }
         if (turn.ac.signal.aborted) {
           // Tool calls of an aborted stream are incomplete: keep only the text, which truncation then cuts.

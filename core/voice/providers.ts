@@ -83,7 +83,8 @@ function retryable(e: unknown): boolean {
 /**
  * Guards a streamed generation: the first delta must come within `firstTokenMs` (through the breaker, so
  * failures and stalls there count), later deltas within `stallMs` of each other. A retryable failure before
- * the first delta is retried once (a 5xx or a dropped connection usually is transient). The caller's abort
+ * the first delta is retried once (a 5xx or a dropped connection usually is transient), except the
+ * first-token timeout itself, which already used the budget. The caller's abort
  * ends the stream quietly.
  */
 export function guardLlm(o: {
@@ -107,7 +108,8 @@ export function guardLlm(o: {
         } catch (e) {
           ac.abort();
           if (args.signal.aborted) return;
-          if (attempt < retries && retryable(e)) continue;
+          // A first-token timeout already spent the caller's patience: retrying would double the silence.
+          if (attempt < retries && retryable(e) && !(isPluginError(e) && e.category === 'timeout')) continue;
           throw e;
         }
         try {

@@ -8,6 +8,21 @@ const OPEN_TIMEOUT_MS = 5000;
 /** The SDK's own production root, named here so the egress check sees the host the SDK will use. */
 const DEEPGRAM_DEFAULT_URL = 'https://api.deepgram.com';
 const CLOSE_GRACE_MS = 1000;
+/**
+ * Aura takes at most 20 Flush messages per 60 s on one socket; over that a Flush is not processed and the
+ * server answers with a Warning (developers.deepgram.com/docs/tts-ws-flush), so the audio of that text would
+ * never come. One Flush per clause crosses it within a single long answer.
+ */
+const FLUSH_MAX = 20;
+const FLUSH_WINDOW_MS = 60_000;
+/**
+ * Once half the window's Flushes are used, a Flush waits (a) until the audio already delivered has less than
+ * FLUSH_LEAD_MS left to play, which costs the caller nothing, and (b) at least a gap since the last Flush that
+ * grows from 0 to FLUSH_GAP_MAX_MS as the budget runs out, which may cost a short pause but never the minute's
+ * wait of an exhausted window. Every clause that arrives meanwhile shares the one Flush.
+ */
+const FLUSH_LEAD_MS = 1000;
+const FLUSH_GAP_MAX_MS = 6000;
 
 type SpeakSocket = Awaited<ReturnType<DeepgramClient['speak']['v1']['connect']>>;
 
@@ -56,6 +71,15 @@ class DeepgramTtsSession implements TtsSession {
   private closed = false;
   private started = false;
   private onClosed: (() => void) | undefined;
+  /** When each Flush within the last window was sent. */
+  private readonly flushTimes: number[] = [];
+  /** flush() calls not sent yet: the text is at the server, its Flush waits (see pumpFlush). */
+  private wanted: number[] = [];
+  /** flush() calls covered by the Flush awaiting its Flushed. */
+  private inFlight: number[] | null = null;
+  private flushTimer: NodeJS.Timeout | undefined;
+  /** When the audio delivered so far ends, if played as it arrives (ctx.clock ms). */
+  private audioUntil = 0;
 
   constructor(
     private readonly conn: SpeakSocket,
@@ -101,6 +125,7 @@ class DeepgramTtsSession implements TtsSession {
 
   private onAudioChunk(buf: Buffer): void {
     if (this.discarding || buf.length === 0) return;
+    this.audioUntil = Math.max(this.audioUntil, this.ctx.clock.now()) + buf.length / 8;
     this.hooks.onAudio(buf);
   }
 
@@ -108,10 +133,15 @@ class DeepgramTtsSession implements TtsSession {
   private onControl(m: unknown): void {
     if (this.closed || m instanceof Blob || !isObject(m)) return;
     switch (m.type) {
-      case 'Flushed':
+      case 'Flushed': {
         if (this.discarding) return;
-        this.hooks.onFlushed(typeof m.sequence_id === 'number' ? m.sequence_id : -1);
+        const done = this.inFlight ?? [];
+        this.inFlight = null;
+        // One server Flush may cover several flush() calls: each gets its Flushed, in order.
+        for (const seq of done) this.hooks.onFlushed(seq);
+        this.pumpFlush();
         return;
+      }
       case 'Cleared':
         this.discarding = false;
         return;
@@ -126,6 +156,7 @@ class DeepgramTtsSession implements TtsSession {
   private handleClose(ev: unknown): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.flushTimer) { clearTimeout(this.flushTimer); this.flushTimer = undefined; }
     if (!this.started) return;
     if (this.closing) {
       this.onClosed?.();
@@ -154,12 +185,52 @@ class DeepgramTtsSession implements TtsSession {
 
   flush(): number {
     const seq = this.seq++;
-    this.send(() => this.conn.sendFlush({ type: 'Flush' }));
+    this.wanted.push(seq);
+    this.pumpFlush();
     return seq;
   }
 
+  /**
+   * Sends one Flush for every flush() asked since the last one, once no Flush is awaiting its Flushed (text
+   * sent meanwhile is already at the server and joins the next Flush) and the socket's window has room. A
+   * burst of short clauses thus costs one Flush per synthesis, not one per clause; audio still arrives in
+   * order and complete. Past half the window, FLUSH_LEAD_MS and FLUSH_GAP_MAX_MS space them out; the window
+   * check is the hard stop: past it, the Flush waits for the oldest to age out.
+   */
+  private pumpFlush(): void {
+    if (this.inFlight || this.wanted.length === 0 || this.closed || this.closing || this.flushTimer) return;
+    const now = this.ctx.clock.now();
+    while (this.flushTimes.length > 0 && this.flushTimes[0]! <= now - FLUSH_WINDOW_MS) this.flushTimes.shift();
+    let waitMs = 0;
+    if (this.flushTimes.length >= FLUSH_MAX) {
+      this.ctx.logger.warn({ flushes: this.flushTimes.length }, 'deepgram speak flush limit reached; the next flush waits for the window');
+      waitMs = this.flushTimes[0]! + FLUSH_WINDOW_MS - now + 1;
+    } else if (this.flushTimes.length >= FLUSH_MAX / 2) {
+      const pressure = (this.flushTimes.length - FLUSH_MAX / 2) / (FLUSH_MAX / 2);
+      const last = this.flushTimes[this.flushTimes.length - 1]!;
+      waitMs = Math.max(this.audioUntil - FLUSH_LEAD_MS - now, last + pressure * FLUSH_GAP_MAX_MS - now);
+    }
+    if (waitMs > 0) {
+      this.flushTimer = setTimeout(() => { this.flushTimer = undefined; this.pumpFlush(); }, waitMs);
+      this.flushTimer.unref();
+      return;
+    }
+    const batch = this.wanted;
+    this.wanted = [];
+    if (this.send(() => this.conn.sendFlush({ type: 'Flush' }))) {
+      this.inFlight = batch;
+      this.flushTimes.push(now);
+    }
+  }
+
   clear(): void {
-    if (this.send(() => this.conn.sendClear({ type: 'Clear' }))) this.discarding = true;
+    if (!this.send(() => this.conn.sendClear({ type: 'Clear' }))) return;
+    this.discarding = true;
+    // Clear drops the server's text and the audio being made: no Flushed comes for what was asked so far.
+    this.wanted = [];
+    this.inFlight = null;
+    this.audioUntil = 0;
+    if (this.flushTimer) { clearTimeout(this.flushTimer); this.flushTimer = undefined; }
   }
 
   close(): Promise<void> {

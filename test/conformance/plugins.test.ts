@@ -53,10 +53,13 @@ function lastUserText(body: ChatRequestBody): string {
   return typeof last?.content === 'string' ? last.content : '';
 }
 
-/** Text by default; a call to the first offered tool when the user message says TOOL. */
+const SLOW_STORY = Array.from({ length: 40 }, (_, i) => `word${i}`).join(' ');
+
+/** Text by default; a call to the first offered tool when the user message says TOOL; a slow stream for SLOW. */
 function llmScript(body: ChatRequestBody): FakeTurn {
   const tool = (body.tools?.[0] as { function?: { name?: string } } | undefined)?.function?.name;
   if (tool && lastUserText(body).includes('TOOL')) return { toolCalls: [{ name: tool, arguments: { city: 'Sunnyvale' } }] };
+  if (lastUserText(body).includes('SLOW')) return { text: SLOW_STORY, wordsPerChunk: 1, chunkDelayMs: 20 };
   return { text: 'Hello from the fake model, nice to meet you.' };
 }
 
@@ -142,9 +145,18 @@ const HARNESSES: Record<string, AnyHarness> = {
     async setup() {
       const fake = await startFakeTwilioRest({ accountSid: TWILIO_SID, authToken: TWILIO_TOKEN });
       fake.addNumber('+14085550100');
+      // The call as Twilio holds it: status, and the number in the <Dial> of the last TwiML redirect.
+      const vendorCall = (sid: string) => {
+        const c = fake.calls.get(sid);
+        if (!c) return undefined;
+        const twiml = [...c.updates].reverse().map((u) => u.Twiml).find((t) => t !== undefined);
+        const dial = typeof twiml === 'string' ? /<Dial\b[^>]*>\s*(?:<Number[^>]*>)?\s*([^<\s]+)/.exec(twiml)?.[1] : undefined;
+        return { status: c.status, updates: c.updates.length, ...(dial ? { dialledTo: dial } : {}) };
+      };
       const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
       return {
         settings: { apiBaseUrl: fake.url }, credentials: { accountSid: TWILIO_SID, authToken: TWILIO_TOKEN },
+        fixtures: { vendorCall },
         // The fake fails only the next request, which is exactly the one call each fault scenario makes.
         faults: { supported: ['auth', 'rate_limit', 'upstream'], set: (f) => fake.failNext(status[f as Exclude<VendorFault, 'timeout'>]), clear: () => {} },
         cleanup: () => fake.close(),
@@ -156,7 +168,11 @@ const HARNESSES: Record<string, AnyHarness> = {
     async setup() {
       const fake = await startFakeOpenAI({ apiKey: OPENAI_KEY });
       fake.respond(llmScript);
-      return { settings: { baseUrl: `${fake.url}/v1` }, faults: openAiFaults(fake), cleanup: () => fake.close() };
+      const vendorRequests = () => fake.requests.map((r) => ({ closedByClient: r.abortedByClient, completed: r.completed }));
+      return {
+        settings: { baseUrl: `${fake.url}/v1` }, fixtures: { vendorRequests },
+        faults: openAiFaults(fake), cleanup: () => fake.close(),
+      };
     },
   },
   'stt-deepgram': {

@@ -39,7 +39,15 @@ export interface FakeDeepgramSpeakOptions {
   chunkIntervalMs?: number;
   /** Tone frequency of the synthetic speech. Default 300 Hz. */
   toneHz?: number;
+  /**
+   * Aura's documented Flush limit per socket: at most `max` Flush messages in any `windowMs`; a Flush over it
+   * is not processed (its text stays buffered) and answered with a Warning. Default 20 per 60 s; null: off.
+   */
+  flushLimit?: { max: number; windowMs: number } | null;
 }
+
+/** The Warning code the fake sends for a Flush over the limit (the docs describe the warning, not its code). */
+export const FLUSH_LIMIT_WARNING_CODE = 'FLUSH_LIMIT_EXCEEDED';
 
 export interface FakeDeepgramOptions {
   /** Required key; when omitted any non-empty `Token …` is accepted. */
@@ -78,6 +86,10 @@ export interface SpeakSessionRecord {
   /** Text of every Speak message, in order. */
   texts: string[];
   flushes: number;
+  /** Flush messages refused for being over the Flush limit (each answered with a Warning). */
+  flushesRefused: number;
+  /** Arrival time (Date.now()) of every Flush, refused ones included. */
+  flushTimes: number[];
   clears: number;
   bytesSent: number;
   /** Every JSON message sent to the client, in order. */
@@ -106,6 +118,10 @@ export interface FakeDeepgramListen {
   refuseUpgrades(status: number | null): void;
   /** Refuse only the next upgrade. Default 500. */
   failNextUpgrade(status?: number): void;
+  /** Accept the TCP connection but never answer the upgrade request (a hung handshake); false to stop. */
+  holdUpgrades(on: boolean): void;
+  /** Held upgrade connections the client has not closed yet (a client that gives up must close them). */
+  readonly heldUpgrades: number;
   /** Close every open session now. Default 1011. */
   kill(code?: number, reason?: string): void;
   /** Change the idle timeout for sessions opened from now on (null: off). */
@@ -133,6 +149,14 @@ export interface FakeDeepgramSpeak {
   readonly restRequests: SpeakRestRecord[];
   refuseUpgrades(status: number | null): void;
   failNextUpgrade(status?: number): void;
+  /** See {@link FakeDeepgramListen.holdUpgrades}. */
+  holdUpgrades(on: boolean): void;
+  readonly heldUpgrades: number;
+  /**
+   * Once a session has sent this many audio bytes it goes silent: no more audio and no Flushed, while the
+   * socket stays open (a stalled synthesis). Applies to sessions open now and later; null: off.
+   */
+  stallAfterBytes(n: number | null): void;
   kill(code?: number, reason?: string): void;
   waitForSessions(n: number, timeoutMs?: number): Promise<SpeakSessionRecord>;
 }
@@ -227,6 +251,10 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
   const restRequests: SpeakRestRecord[] = [];
   const sockets = new Set<WebSocket>();
   const refuse = { listen: null as number | null, speak: null as number | null };
+  const hold = { listen: false, speak: false };
+  const held = { listen: new Set<Duplex>(), speak: new Set<Duplex>() };
+  let speakStallAt: number | null = null;
+  const flushLimit = speakOpts.flushLimit === undefined ? { max: 20, windowMs: 60_000 } : speakOpts.flushLimit;
   const failNext = { listen: [] as number[], speak: [] as number[] };
 
   function authOk(req: http.IncomingMessage): boolean {
@@ -443,6 +471,8 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
       open: true,
       texts: [],
       flushes: 0,
+      flushesRefused: 0,
+      flushTimes: [],
       clears: 0,
       bytesSent: 0,
       sent: [],
@@ -458,12 +488,19 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
     let lastSeq = 0;
     let running = false;
     const jobs: Array<{ text: string; seq: number }> = [];
+    /** Arrival times of the Flushes processed within the limit's window. */
+    const accepted: number[] = [];
 
     const synth = async (text: string, gen: number): Promise<boolean> => {
       const audio = synthBytes(text);
       if (speakOpts.firstByteDelayMs) await sleep(speakOpts.firstByteDelayMs);
       for (let off = 0; off < audio.length;) {
         if (gen !== generation || ws.readyState !== WebSocket.OPEN) return false;
+        if (speakStallAt !== null && rec.bytesSent >= speakStallAt) {
+          // Stalled: hold the rest (and the Flushed) until a Clear, a Close or the socket ends.
+          while (gen === generation && ws.readyState === WebSocket.OPEN) await sleep(20);
+          return false;
+        }
         const size = minChunk + Math.floor(rng() * (maxChunk - minChunk + 1));
         const chunk = audio.subarray(off, Math.min(off + size, audio.length));
         off += chunk.length;
@@ -503,6 +540,19 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
           textBuf += msg.text;
           return;
         case 'Flush': {
+          const now = Date.now();
+          rec.flushTimes.push(now);
+          while (accepted.length && accepted[0]! <= now - (flushLimit?.windowMs ?? 0)) accepted.shift();
+          if (flushLimit && accepted.length >= flushLimit.max) {
+            // As documented: over the limit a Flush is not processed until the window has passed; the text stays.
+            rec.flushesRefused++;
+            sendJson(ws, rec.sent, {
+              type: 'Warning', code: FLUSH_LIMIT_WARNING_CODE,
+              description: `Flush limit exceeded: at most ${flushLimit.max} Flush messages per ${flushLimit.windowMs / 1000} seconds; this Flush was not processed.`,
+            });
+            return;
+          }
+          accepted.push(now);
           const seq = rec.flushes++;
           lastSeq = seq;
           jobs.push({ text: textBuf, seq });
@@ -582,6 +632,16 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
     if (!authOk(req)) {
       return rejectUpgrade(socket, 401, JSON.stringify({ err_code: 'INVALID_AUTH', err_msg: 'Invalid credentials.', request_id: randomUUID() }));
     }
+    if (hold[surface]) {
+      // A hung handshake: the request was read, the 101 never comes. The client must give up and close it.
+      held[surface].add(socket);
+      const gone = (): void => { held[surface].delete(socket); socket.destroy(); };
+      // http servers allow half-open sockets: a client that gives up sends FIN ('end'), not always a reset.
+      socket.on('end', gone);
+      socket.on('close', gone);
+      socket.on('error', gone);
+      return;
+    }
     const forced = failNext[surface].shift() ?? refuse[surface];
     if (forced !== null) {
       return rejectUpgrade(socket, forced, JSON.stringify({ err_code: 'INTERNAL_SERVER_ERROR', err_msg: 'fake deepgram: upgrade refused', request_id: randomUUID() }));
@@ -626,6 +686,12 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
       failNextUpgrade(status = 500) {
         failNext.listen.push(status);
       },
+      holdUpgrades(on) {
+        hold.listen = on;
+      },
+      get heldUpgrades() {
+        return held.listen.size;
+      },
       kill(code, reason) {
         killAll(listenRecords, code, reason);
       },
@@ -667,6 +733,15 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
       failNextUpgrade(status = 500) {
         failNext.speak.push(status);
       },
+      holdUpgrades(on) {
+        hold.speak = on;
+      },
+      get heldUpgrades() {
+        return held.speak.size;
+      },
+      stallAfterBytes(n) {
+        speakStallAt = n;
+      },
       kill(code, reason) {
         killAll(speakRecords, code, reason);
       },
@@ -677,6 +752,7 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
     },
     close() {
       for (const ws of sockets) ws.terminate();
+      for (const sock of [...held.listen, ...held.speak]) sock.destroy();
       wss.close();
       return new Promise<void>((resolve) => {
         server.close(() => resolve());

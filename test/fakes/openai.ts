@@ -39,6 +39,8 @@ export interface FakeTurn {
   streamErrorAfterChunks?: number;
   /** After this many SSE events, destroy the socket without `[DONE]` (the SDK ends quietly). */
   dropAfterChunks?: number;
+  /** After this many SSE events, send nothing more and keep the connection open (a stalled generation). */
+  stallAfterChunks?: number;
 }
 
 export interface ChatMessage {
@@ -310,6 +312,11 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
         res.write(`data: ${JSON.stringify({ error: { message: 'The server had an error while processing your request.', type: 'server_error', param: null, code: null } })}\n\n`);
         rec.completed = true;
         res.end();
+        return;
+      }
+      if (turn.stallAfterChunks !== undefined && i >= turn.stallAfterChunks) {
+        // Hold the response open until the client gives up (abortedByClient is set by the close handler).
+        while (!rec.abortedByClient && !res.destroyed) await sleep(20);
         return;
       }
       if (turn.dropAfterChunks !== undefined && i >= turn.dropAfterChunks) {

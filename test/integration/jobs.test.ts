@@ -150,13 +150,22 @@ for (const backend of ['redis', 'postgres'] as const) {
 
     it('close() stops waiting for a job still running past its deadline', async () => {
       let release!: () => void;
+      let released = false;
       const started = new Promise<void>((resolve) => {
-        jobs.register('email', () => { resolve(); return new Promise<void>((r) => { release = r; }); });
+        jobs.register('email', () => { resolve(); return new Promise<void>((r) => { release = () => { released = true; r(); }; }); });
       });
       await jobs.enqueue('email', {}, { jobId: id('slow') });
       await started;
-      const closing = jobs.close({ timeoutMs: 300 });
-      await closing;
+      // A close that waits for the handler would hang until mocha's timeout; give it a bound well below that
+      // and fail with a message that says what went wrong.
+      const GUARD_MS = 10_000;
+      let guard: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        jobs.close({ timeoutMs: 300 }).then(() => 'closed' as const),
+        new Promise<'still waiting'>((r) => { guard = setTimeout(() => r('still waiting'), GUARD_MS); }),
+      ]).finally(() => clearTimeout(guard));
+      assert.equal(outcome, 'closed', `close({ timeoutMs: 300 }) was still waiting for the running job after ${GUARD_MS} ms`);
+      assert.equal(released, false, 'close() returned while the job was still running, not after it finished');
       release();
       // The force-closed worker still finishes the released job on its own connections; let it settle so the
       // database drop in afterEach doesn't terminate a connection mid-query.

@@ -53,6 +53,24 @@ describe('calendar-builtin through the plugin registry', function () {
     assert.equal(await count(), before);
   });
 
+  it('moves and cancels an appointment row: the row changes and getBusy follows it', async () => {
+    const a = await t.p.scheduler.book({ tenantId, customer: { id: 'c3', name: 'Cy Dunn' }, serviceType: 'oil_change', start: '2027-03-05T09:00:00-08:00', now: NOW });
+    const window = { from: '2027-03-05T00:00:00-08:00', to: '2027-03-06T00:00:00-08:00', resourceIds: [a.resourceId] };
+    const row = () => t.p.tenants.withTenant(tenantId, (trx: Knex.Transaction) => trx('appointments').where({ id: a.id }).first('starts_at', 'ends_at', 'status', 'cancel_reason'));
+    const dto = { id: a.id, resourceId: a.resourceId, serviceType: a.serviceType, start: '2027-03-05T13:00:00-08:00', end: '2027-03-05T13:45:00-08:00', timezone: 'America/Los_Angeles', customer: { id: 'c3', name: 'Cy Dunn' } };
+
+    await cal.updateAppointment({ externalId: a.id, appointment: dto });
+    const moved = await row();
+    assert.deepEqual([moved.starts_at.toISOString(), moved.ends_at.toISOString(), moved.status], ['2027-03-05T21:00:00.000Z', '2027-03-05T21:45:00.000Z', 'booked']);
+    assert.deepEqual(await cal.getBusy(window), [{ start: '2027-03-05T21:00:00.000Z', end: '2027-03-05T21:45:00.000Z', resourceId: a.resourceId }]);
+
+    await cal.cancelAppointment({ externalId: a.id, reason: 'customer called' });
+    const cancelled = await row();
+    assert.deepEqual([cancelled.status, cancelled.cancel_reason], ['cancelled', 'customer called']);
+    assert.deepEqual(await cal.getBusy(window), [], 'a cancelled appointment is not busy');
+    await expectPluginError(cal.updateAppointment({ externalId: a.id, appointment: dto }), 'moving a cancelled appointment').then((e) => assert.equal(e.category, 'not_found'));
+  });
+
   it('refuses malformed busy queries with invalid_request and reads nothing', async () => {
     const bad: [Record<string, unknown>, string][] = [
       [{ from: '2027-03-04T00:00:00Z', to: '2027-03-03T00:00:00Z' }, 'to before from'],

@@ -99,7 +99,9 @@ describe('CallSession (voice pipeline on the fakes)', function () {
     assert.equal(req.body.messages[req.body.messages.length - 1]!.content, 'What are your hours today?');
     await call.waitFor((c) => c.marks.filter((m) => !m.cleared).length >= 3, 10_000, 'clause marks');
     assert.deepEqual(h.deepgram.speak.lastSession!.texts, ['We are open until six tonight.', 'Anything else I can help with?']);
-    assert.equal(h.deepgram.speak.lastSession!.flushes, 2, 'one Flush per clause');
+    // A Flush per clause, or fewer when a clause arrives while the previous Flush is still being synthesised.
+    const flushes = h.deepgram.speak.lastSession!.flushes;
+    assert.ok(flushes >= 1 && flushes <= 2, `flushes: ${flushes}`);
     assert.deepEqual(turns, [1]);
     call.stop();
     await session.done;
@@ -171,7 +173,8 @@ describe('CallSession (voice pipeline on the fakes)', function () {
     assert.equal(barges[0]!.kind, 'backchannel');
     await call.waitForPlaybackIdle(20_000);
     await until(() => h.deepgram.speak.lastSession!.flushes === h.deepgram.speak.lastSession!.sent.filter((m) => m.type === 'Flushed').length, 5000, 'all clauses synthesised');
-    await call.waitFor((c) => c.marks.filter((m) => m.name.startsWith('m')).length === h.deepgram.speak.lastSession!.flushes, 5000, 'every clause mark');
+    // One mark per clause; the TTS plugin may cover several clauses with one Flush (Deepgram's Flush limit).
+    await call.waitFor((c) => c.marks.filter((m) => m.name.startsWith('m')).length === h.deepgram.speak.lastSession!.texts.length, 5000, 'every clause mark');
     assert.equal(call.clears.length, 0, 'no clear');
     assert.equal(h.deepgram.speak.lastSession!.clears, 0, 'no TTS Clear');
     assert.equal(h.openai.requests.length, 1, 'no new LLM request for "mhm"');

@@ -11,8 +11,8 @@ export { customerSchema, vehicleSchema, serviceRecordSchema, busyIntervalSchema,
 export { describeCrmConnector, type CrmFixtures } from './crm.js';
 export { describeCalendarProvider, type CalendarFixtures } from './calendar.js';
 export { describeVehicleDecoder, type VehicleFixtures } from './vehicle.js';
-export { describeLlmProvider, type LlmFixtures } from './llm.js';
+export { describeLlmProvider, type LlmFixtures, type LlmVendorRequest } from './llm.js';
 export { describeSttProvider, type SttFixtures } from './stt.js';
 export { describeTtsProvider, type TtsFixtures } from './tts.js';
-export { describeTelephonyProvider, type TelephonyFixtures } from './telephony.js';
+export { describeTelephonyProvider, type TelephonyFixtures, type TelephonyVendorCall } from './telephony.js';
 export { describeNotifyProvider, type NotifyFixtures } from './notify.js';

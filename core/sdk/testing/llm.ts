@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { AnyPluginManifest, PluginManifest } from '../define-plugin.js';
 import type { LlmDelta, LlmProvider, ToolSchema } from '../contracts/voice.js';
-import { describeConformance, faultScenarios } from './common.js';
+import { describeConformance, faultScenarios, waitFor } from './common.js';
 import type { ConformanceHarness } from './harness.js';
 
 /** Fixtures for {@link describeLlmProvider}. The harness's fake must answer `toolPrompt` with a tool call. */
@@ -12,6 +12,25 @@ export interface LlmFixtures {
   toolPrompt: string;
   /** Passed as `model` when set. */
   model?: string;
+  /**
+   * A user message the model answers with a long, slowly streamed text (dozens of deltas, some ms apart), so
+   * an abort lands mid-stream (default mentions "SLOW").
+   */
+  slowPrompt: string;
+  /**
+   * The vendor's record of the requests it received, oldest first (the harness reads it off its fake
+   * server). Without it the abort scenarios can only see what the plugin yields, not that the HTTP request
+   * really stopped, and they are reported as pending.
+   */
+  vendorRequests?: () => ReadonlyArray<LlmVendorRequest>;
+}
+
+/** What a fake LLM vendor saw of one request. */
+export interface LlmVendorRequest {
+  /** The client closed the connection before the response was complete. */
+  closedByClient: boolean;
+  /** The whole response was written. */
+  completed: boolean;
 }
 
 const TOOL: ToolSchema = {
@@ -48,7 +67,7 @@ export function describeLlmProvider<S, C>(manifest: PluginManifest<'llm', S, C> 
     kind: 'llm',
     manifest: manifest as AnyPluginManifest,
     harness,
-    defaults: { textPrompt: 'Say hello.', toolPrompt: 'Use a TOOL to check the weather in Sunnyvale.' },
+    defaults: { textPrompt: 'Say hello.', toolPrompt: 'Use a TOOL to check the weather in Sunnyvale.', slowPrompt: 'Tell me a long story, SLOW please.' },
     scenarios: (state) => {
       const gen = (llm: LlmProvider, content: string, o: { tools?: ToolSchema[]; signal?: AbortSignal } = {}) => llm.generate({
         messages: [{ role: 'system', content: 'You are a conformance test.' }, { role: 'user', content }],
@@ -81,23 +100,36 @@ export function describeLlmProvider<S, C>(manifest: PluginManifest<'llm', S, C> 
         assert.deepEqual(deltas.filter((d) => d.type !== 'done'), [], 'no text or tool call after the abort');
       };
 
-      it('stops at once when the signal is already aborted (rejects, or ends without content)', async () => {
+      it('stops at once when the signal is already aborted (rejects, or ends without content)', async function () {
+        const before = state().fixtures.vendorRequests?.().length;
         const r = await collect(gen(state().instance, state().fixtures.textPrompt, { signal: AbortSignal.abort() })).then((d) => d, (e: unknown) => e);
         if (Array.isArray(r)) noContent(r as LlmDelta[]);
+        const seen = state().fixtures.vendorRequests;
+        if (!seen || before === undefined) { this.skip(); return; }
+        // Either no request went out, or the one that did was closed before its answer completed.
+        const sent = seen().slice(before);
+        assert.ok(sent.every((q) => !q.completed), 'a request made with an aborted signal was answered in full');
       });
 
-      it('ends the stream when the signal is aborted mid-stream', async () => {
+      it('ends the stream when the signal is aborted mid-stream: no delta after the abort, and the vendor sees the request closed', async function () {
+        const seen = state().fixtures.vendorRequests;
+        const before = seen?.().length ?? 0;
         const ctl = new AbortController();
-        let seen = 0;
+        let beforeAbort = 0;
+        const afterAbort: LlmDelta[] = [];
         try {
-          for await (const _d of gen(state().instance, state().fixtures.textPrompt, { signal: ctl.signal })) {
-            seen++;
-            ctl.abort();
+          for await (const d of gen(state().instance, state().fixtures.slowPrompt, { signal: ctl.signal })) {
+            if (ctl.signal.aborted) { afterAbort.push(d); continue; }
+            if (d.type === 'text') { beforeAbort++; ctl.abort(); }
           }
         } catch {
           // Ending by rejection is as good as ending quietly: the point is that iteration stops.
         }
-        assert.ok(seen >= 1);
+        assert.ok(beforeAbort >= 1, 'some text arrived before the abort');
+        noContent(afterAbort);
+        if (!seen) { this.skip(); return; }
+        await waitFor(() => seen().length > before && seen()[before]!.closedByClient, { timeoutMs: 2000, what: 'the vendor to see the aborted request closed' });
+        assert.equal(seen()[before]!.completed, false, 'the vendor finished the answer anyway');
       });
 
       faultScenarios(state, 'generate', (llm, signal) => collect(gen(llm, state().fixtures.textPrompt, { signal })), { quietAbort: noContent });

@@ -10,6 +10,22 @@ export interface TelephonyFixtures {
   to: string;
   transferTo: string;
   publicBaseUrl: string;
+  /**
+   * The vendor's record of one call (the harness reads it off its fake): its status and where its last
+   * redirect dialled. Without it transfer and hang-up can only be checked for not throwing, and those
+   * scenarios are reported as pending.
+   */
+  vendorCall?: (callId: string) => TelephonyVendorCall | undefined;
+}
+
+/** What a fake telephony vendor knows about one call. */
+export interface TelephonyVendorCall {
+  /** The vendor's call status, e.g. `queued`, `in-progress`, `completed`. */
+  status: string;
+  /** The number the call was last redirected to dial, when it was transferred. */
+  dialledTo?: string;
+  /** Call-control requests (transfers, hang-ups) the vendor received for this call. */
+  updates: number;
 }
 
 /**
@@ -41,13 +57,24 @@ export function describeTelephonyProvider<S, C>(manifest: PluginManifest<'teleph
         callSid = r.callSid;
       });
 
-      it('transfers the live call', async () => {
-        await state().instance.transfer({ callSid: placed(), to: state().fixtures.transferTo });
+      it('transfers the live call: the vendor redirects that call to the transfer number', async function () {
+        const f = state().fixtures;
+        await state().instance.transfer({ callSid: placed(), to: f.transferTo });
+        if (!f.vendorCall) { this.skip(); return; }
+        const call = f.vendorCall(placed());
+        assert.ok(call, 'the vendor knows the call');
+        assert.equal(call.dialledTo, f.transferTo, 'the call was redirected to dial the transfer number');
+        assert.notEqual(call.status, 'completed', 'a transfer does not end the call');
       });
 
-      it('hangs up, and hanging up again is harmless', async () => {
+      it('hangs up, and hanging up again is harmless', async function () {
+        const f = state().fixtures;
         await state().instance.hangUp({ callSid: placed() });
+        const after1 = f.vendorCall?.(placed());
         await state().instance.hangUp({ callSid: placed() });
+        if (!f.vendorCall) { this.skip(); return; }
+        assert.equal(after1?.status, 'completed', 'the vendor ended the call');
+        assert.equal(f.vendorCall(placed())?.status, 'completed', 'the second hang-up left it ended');
       });
 
       it('configures an owned number, answering configured with a reason when it cannot', async () => {
