@@ -30,6 +30,8 @@ export interface AppConfig {
   trustProxyHops: number | false;
   /** Admin API requests per minute, per token and per client IP (ADMIN_RATE_LIMIT_PER_MIN). */
   adminRateLimitPerMin: number;
+  /** On SIGTERM/SIGINT, how long live calls may run on before they hear the wrap-up line (DRAIN_TIMEOUT_MS). */
+  drainTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -125,6 +127,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     pluginPackages: (env.PLUGIN_PACKAGES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     trustProxyHops: intOrDefault(env, { name: 'TRUST_PROXY_HOPS', min: 0, max: 10, bad }) ?? false,
     adminRateLimitPerMin: intOrDefault(env, { name: 'ADMIN_RATE_LIMIT_PER_MIN', min: 1, max: 1_000_000, bad }) ?? 600,
+    // Voice pods wait out the longest call (maxCallSec default 900 s; the chart's grace period is longer);
+    // other roles hold at most a call or two in flight and should stop promptly.
+    drainTimeoutMs: intOrDefault(env, { name: 'DRAIN_TIMEOUT_MS', min: 0, max: 24 * 3_600_000, bad }) ?? (role === 'voice' ? 900_000 : 10_000),
   };
   if (bad.length) throw new ServiceLaneError('CFG_ERR_ENV_INVALID', `invalid environment: ${bad.join('; ')}`, { variables: bad });
   return cfg;

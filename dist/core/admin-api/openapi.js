@@ -1,0 +1,223 @@
+import { ERROR_CODES } from '../errors.js';
+import { CREDENTIAL_NAME_PATTERN, PAGE, SLUG_PATTERN, TENANT_ID_PATTERN } from './validate.js';
+const ref = (name) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema) => ({ 'application/json': { schema } });
+const errorResponse = (description) => ({ description, content: json(ref('Error')) });
+const ok = (description, schema) => ({ description, content: json(schema) });
+const tenantIdParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: TENANT_ID_PATTERN }, description: 'Tenant id (lowercase ULID).' };
+const e164Param = { name: 'e164', in: 'path', required: true, schema: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, description: 'E.164 number; send `+` as-is or as %2B.' };
+const limitParam = { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: PAGE.maxLimit, default: PAGE.defaultLimit } };
+const offsetParam = { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 100000, default: 0 } };
+/** Responses every authenticated route can give, so each operation lists them without repeating itself. */
+const common = {
+    400: errorResponse('ADM_ERR_VALIDATION: body or query failed validation; details.errors lists each.'),
+    401: errorResponse('ADM_ERR_UNAUTHENTICATED'),
+    403: errorResponse('ADM_ERR_FORBIDDEN (tenant_admin outside its tenant, or a platform-only action); audited.'),
+    429: errorResponse('ADM_ERR_RATE_LIMITED'),
+};
+const tenantCommon = { ...common, 404: errorResponse('TEN_ERR_NOT_FOUND') };
+function op(o) {
+    return {
+        operationId: o.id, summary: o.summary, tags: o.tags, ...(o.description ? { description: o.description } : {}),
+        ...(o.params ? { parameters: o.params } : {}),
+        ...(o.body ? { requestBody: { required: true, content: json(o.body) } } : {}),
+        responses: o.responses,
+    };
+}
+const paged = (item) => ({
+    type: 'object', required: ['items', 'limit'],
+    properties: { items: { type: 'array', items: item }, limit: { type: 'integer' }, offset: { type: 'integer' }, total: { type: 'integer' } },
+});
+/**
+ * The OpenAPI 3.1 document served at /admin/v1/openapi.json. Hand-written so it says what we mean; a unit
+ * test checks that every route the router mounts appears here and vice versa.
+ */
+export function openApiDocument() {
+    return {
+        openapi: '3.1.0',
+        info: {
+            title: 'ServiceLane admin API', version: '1.0.0',
+            description: 'Onboard dealerships (tenants), attach phone numbers, store credentials, and read tenant data. '
+                + 'Bearer JWT (iss and aud `servicelane`, exp required). Roles: platform_admin (all tenants), tenant_admin (claim `tenant`, its own only). '
+                + 'Errors are `{error:{code,message,details}}`.',
+        },
+        servers: [{ url: '/admin/v1' }],
+        security: [{ bearer: [] }],
+        tags: [{ name: 'tenants' }, { name: 'numbers' }, { name: 'credentials' }, { name: 'plugins' }, { name: 'data' }, { name: 'meta' }],
+        paths: {
+            '/openapi.json': {
+                get: { ...op({ id: 'getOpenApi', summary: 'This document', tags: ['meta'], responses: { 200: ok('OpenAPI 3.1 document', { type: 'object' }) } }), security: [] },
+            },
+            '/migrations': {
+                get: op({ id: 'getMigrations', summary: 'Migration state of the platform schema and all tenants (platform_admin)', tags: ['meta'], responses: { 200: ok('status', ref('MigrationStatus')), ...common } }),
+            },
+            '/tenants': {
+                post: op({
+                    id: 'createTenant', summary: 'Onboard a dealership: creates its schema t_<ulid> and tables (platform_admin)', tags: ['tenants'],
+                    description: 'The name is stored as data only; the schema name is generated and never taken from the request (a `schema` field is rejected).',
+                    body: ref('CreateTenant'),
+                    responses: {
+                        201: ok('created', ref('Tenant')), ...common,
+                        400: errorResponse('ADM_ERR_VALIDATION: body failed validation, a `schema` field was sent, or the slug is taken'),
+                        422: errorResponse('TEN_ERR_CONFIG_INVALID (every error with its JSON path) or PLG_ERR_* from plugin validation'),
+                        413: errorResponse('ADM_ERR_PAYLOAD_TOO_LARGE (body over 100 kB)'),
+                    },
+                }),
+                get: op({ id: 'listTenants', summary: 'List tenants (a tenant_admin sees its own)', tags: ['tenants'], params: [limitParam, offsetParam], responses: { 200: ok('tenants', paged(ref('Tenant'))), ...common } }),
+            },
+            '/tenants/{id}': {
+                get: op({ id: 'getTenant', summary: 'A tenant with config, numbers, credential names, plugin status and migration state', tags: ['tenants'], params: [tenantIdParam], responses: { 200: ok('tenant', ref('TenantDetail')), ...tenantCommon } }),
+                delete: op({
+                    id: 'offboardTenant', summary: 'Offboard: disabled at once, numbers released, data kept (platform_admin)', tags: ['tenants'], params: [tenantIdParam],
+                    responses: { 200: ok('offboarded', { type: 'object', properties: { id: { type: 'string' }, status: { const: 'offboarded' }, releasedNumbers: { type: 'array', items: { type: 'string' } } } }), ...tenantCommon },
+                }),
+            },
+            '/tenants/{id}/config': {
+                put: op({
+                    id: 'putTenantConfig', summary: 'Replace the dealership configuration', tags: ['tenants'], params: [tenantIdParam], body: ref('DealershipConfig'),
+                    responses: { 200: ok('updated', ref('TenantDetail')), ...tenantCommon, 409: errorResponse('TEN_ERR_OFFBOARDED'), 422: errorResponse('TEN_ERR_CONFIG_INVALID or PLG_ERR_CONFIG_INVALID / PLG_ERR_NOT_FOUND / PLG_ERR_KIND_MISMATCH / PLG_ERR_CAPABILITY_MISSING; details.errors lists each') },
+                }),
+            },
+            '/tenants/{id}/numbers/{e164}': {
+                put: op({
+                    id: 'attachNumber', summary: 'Attach a phone number and point its Twilio webhooks here when the account owns it (platform_admin)', tags: ['numbers'], params: [tenantIdParam, e164Param],
+                    responses: {
+                        201: ok('attached', ref('NumberAttachment')), 200: ok('already attached to this tenant', ref('NumberAttachment')),
+                        ...tenantCommon, 400: errorResponse('TEN_ERR_NUMBER_INVALID'), 409: errorResponse('TEN_ERR_NUMBER_TAKEN (another tenant) or TEN_ERR_OFFBOARDED'),
+                    },
+                }),
+                delete: op({
+                    id: 'detachNumber', summary: 'Detach a phone number (platform_admin)', tags: ['numbers'], params: [tenantIdParam, e164Param],
+                    responses: { 200: ok('detached', { type: 'object', properties: { e164: { type: 'string' }, tenantId: { type: 'string' }, detached: { const: true } } }), ...tenantCommon, 400: errorResponse('TEN_ERR_NUMBER_INVALID') },
+                }),
+            },
+            '/tenants/{id}/credentials': {
+                get: op({ id: 'listCredentials', summary: 'Credential names (values are write-only)', tags: ['credentials'], params: [tenantIdParam], responses: { 200: ok('names', { type: 'object', properties: { names: { type: 'array', items: { type: 'string' } } } }), ...tenantCommon } }),
+            },
+            '/tenants/{id}/credentials/{name}': {
+                put: op({
+                    id: 'putCredential', summary: 'Store a credential, encrypted with CREDENTIALS_KEY (write-only)', tags: ['credentials'],
+                    params: [tenantIdParam, { name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: CREDENTIAL_NAME_PATTERN } }],
+                    body: { type: 'object', additionalProperties: false, required: ['value'], properties: { value: { description: 'Any JSON value except null (an API key string, an OAuth token object, …).' } } },
+                    responses: { 204: { description: 'stored' }, ...tenantCommon, 409: errorResponse('TEN_ERR_OFFBOARDED') },
+                }),
+            },
+            '/tenants/{id}/plugins': {
+                get: op({ id: 'getPluginStatus', summary: 'Status of each plugin slot (ok, disabled with the reason, unconfigured)', tags: ['plugins'], params: [tenantIdParam], responses: { 200: ok('slots', { type: 'object', properties: { slots: { type: 'array', items: ref('SlotStatus') } } }), ...tenantCommon } }),
+            },
+            '/tenants/{id}/plugins/{slot}/test': {
+                post: op({
+                    id: 'testPlugin', summary: "Run the slot plugin's testConnection()", tags: ['plugins'],
+                    params: [tenantIdParam, { name: 'slot', in: 'path', required: true, schema: { type: 'string', enum: ['crm', 'calendar', 'stt', 'llm', 'tts', 'telephony', 'notify', 'vehicle'] } }],
+                    responses: { 200: ok('result', { type: 'object', properties: { slot: { type: 'string' }, result: {} } }), ...tenantCommon },
+                }),
+            },
+            '/tenants/{id}/customers': {
+                get: op({
+                    id: 'listCustomers', summary: 'Customers (with vehicles) by exact phone or name prefix', tags: ['data'],
+                    params: [tenantIdParam, { name: 'phone', in: 'query', schema: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' } }, { name: 'name', in: 'query', schema: { type: 'string', maxLength: 100 } }, limitParam, offsetParam],
+                    responses: { 200: ok('customers', paged(ref('Customer'))), ...tenantCommon },
+                }),
+            },
+            '/tenants/{id}/appointments': {
+                get: op({
+                    id: 'listAppointments', summary: 'Appointments overlapping [from, to) (default: the next 30 days; at most 366)', tags: ['data'],
+                    params: [tenantIdParam, { name: 'from', in: 'query', schema: { type: 'string', format: 'date-time' } }, { name: 'to', in: 'query', schema: { type: 'string', format: 'date-time' } }, limitParam, offsetParam],
+                    responses: { 200: ok('appointments', paged(ref('Appointment'))), ...tenantCommon },
+                }),
+            },
+            '/tenants/{id}/calls': {
+                get: op({
+                    id: 'listCalls', summary: 'Calls, newest first', tags: ['data'],
+                    params: [tenantIdParam, { name: 'before', in: 'query', schema: { type: 'string', format: 'date-time' }, description: 'Cursor: startedAt of the last item of the previous page.' }, limitParam],
+                    responses: { 200: ok('calls', paged(ref('Call'))), ...tenantCommon },
+                }),
+            },
+            '/tenants/{id}/calls/{callId}': {
+                get: op({
+                    id: 'getCall', summary: 'One call with its events (the transcript, at most 1,000)', tags: ['data'],
+                    params: [tenantIdParam, { name: 'callId', in: 'path', required: true, schema: { type: 'string' }, description: 'The call uuid or its Twilio CallSid.' }],
+                    responses: { 200: ok('call', { allOf: [ref('Call'), { type: 'object', properties: { transcript: { type: 'array', items: ref('CallEvent') } } }] }), ...tenantCommon },
+                }),
+            },
+        },
+        components: {
+            securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+            schemas: {
+                Error: {
+                    type: 'object', required: ['error'],
+                    properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', enum: Object.keys(ERROR_CODES) }, message: { type: 'string' }, details: {} } } },
+                },
+                CreateTenant: {
+                    type: 'object', additionalProperties: false, required: ['name', 'config'],
+                    properties: {
+                        name: { type: 'string', minLength: 1, maxLength: 200, description: 'Display name; stored as data only.' },
+                        slug: { type: 'string', pattern: SLUG_PATTERN, description: 'URL-friendly handle; defaults to the id.' },
+                        config: ref('DealershipConfig'),
+                        seed: { type: 'string', enum: ['demo'], description: 'Also insert the demo customers, vehicles and appointments.' },
+                    },
+                },
+                DealershipConfig: { type: 'object', description: 'tenants/schema/dealership.schema.json (timezone, businessHours, serviceTypes, resources, plugins, …).' },
+                Tenant: {
+                    type: 'object',
+                    properties: {
+                        id: { type: 'string' }, slug: { type: 'string' }, name: { type: 'string' }, schema: { type: 'string', pattern: '^t_[a-z0-9]{20,40}$' },
+                        status: { type: 'string', enum: ['provisioning', 'active', 'failed', 'offboarded'] }, createdAt: { type: 'string', format: 'date-time' },
+                        configHash: { type: 'string' }, configValid: { type: 'boolean' },
+                    },
+                },
+                TenantDetail: {
+                    allOf: [ref('Tenant'), {
+                            type: 'object',
+                            properties: {
+                                config: ref('DealershipConfig'), configErrors: {},
+                                numbers: { type: 'array', items: { type: 'object', properties: { e164: { type: 'string' }, webhooksConfigured: { type: 'boolean' } } } },
+                                credentials: { type: 'array', items: { type: 'string' } },
+                                plugins: { type: ['array', 'null'], items: ref('SlotStatus') },
+                                migration: { type: ['object', 'null'], properties: { version: { type: ['string', 'null'] }, state: { type: 'string' }, error: { type: ['string', 'null'] }, updatedAt: { type: 'string' } } },
+                            },
+                        }],
+                },
+                NumberAttachment: {
+                    type: 'object',
+                    properties: { e164: { type: 'string' }, tenantId: { type: 'string' }, webhooksConfigured: { type: 'boolean' }, reason: { type: ['string', 'null'] } },
+                },
+                SlotStatus: {
+                    type: 'object',
+                    properties: { slot: { type: 'string' }, pluginId: { type: ['string', 'null'] }, state: { type: 'string', enum: ['ok', 'disabled', 'unconfigured'] }, error: {} },
+                },
+                MigrationStatus: {
+                    type: 'object',
+                    properties: { platformCurrent: { type: 'boolean' }, platformPending: { type: 'array', items: { type: 'string' } }, tenantsBehind: { type: 'integer' }, tenantsFailed: { type: 'integer' }, latestTenantVersion: { type: ['string', 'null'] } },
+                },
+                Customer: {
+                    type: 'object',
+                    properties: {
+                        id: { type: 'string', format: 'uuid' }, firstName: { type: 'string' }, lastName: { type: 'string' }, phone: { type: ['string', 'null'] },
+                        email: { type: ['string', 'null'] }, zip: { type: ['string', 'null'] }, createdAt: { type: 'string', format: 'date-time' },
+                        vehicles: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, vin: { type: ['string', 'null'] }, year: { type: ['integer', 'null'] }, make: { type: ['string', 'null'] }, model: { type: ['string', 'null'] }, mileage: { type: ['integer', 'null'] } } } },
+                    },
+                },
+                Appointment: {
+                    type: 'object',
+                    properties: {
+                        id: { type: 'string' }, customerId: { type: 'string' }, vehicleId: { type: ['string', 'null'] }, customerName: { type: ['string', 'null'] },
+                        customerPhone: { type: ['string', 'null'] }, resourceId: { type: 'string' }, serviceType: { type: 'string' },
+                        startsAt: { type: 'string', format: 'date-time' }, endsAt: { type: 'string', format: 'date-time' },
+                        status: { type: 'string', enum: ['booked', 'cancelled', 'completed', 'no_show'] }, source: { type: 'string' }, notes: { type: ['string', 'null'] },
+                    },
+                },
+                Call: {
+                    type: 'object',
+                    properties: {
+                        id: { type: 'string' }, callSid: { type: 'string' }, direction: { type: 'string', enum: ['inbound', 'outbound'] }, from: { type: ['string', 'null'] },
+                        to: { type: ['string', 'null'] }, status: { type: 'string' }, customerId: { type: ['string', 'null'] }, outcome: { type: ['string', 'null'] },
+                        summary: { type: ['string', 'null'] }, startedAt: { type: 'string', format: 'date-time' }, endedAt: { type: ['string', 'null'], format: 'date-time' },
+                    },
+                },
+                CallEvent: { type: 'object', properties: { at: { type: 'string', format: 'date-time' }, kind: { type: 'string' }, payload: {} } },
+            },
+        },
+    };
+}
+//# sourceMappingURL=openapi.js.map

@@ -1,0 +1,287 @@
+import crypto from 'node:crypto';
+import express from 'express';
+import helmet from 'helmet';
+import { ERROR_CODES, ServiceLaneError } from '../errors.js';
+import { migrationStatus } from '../db/migrate.js';
+import { metrics } from '../observability/metrics.js';
+import { parseDealershipConfig, SLOT_NAMES } from '../tenancy/config.js';
+import { seedDemoData } from '../tenancy/seed.js';
+import { toE164 } from '../tenancy/tenants.js';
+import { authenticate, principalOf } from './auth.js';
+import { openApiDocument } from './openapi.js';
+import { limiter } from './rate-limit.js';
+import { bodyValidator, queryValidator, CREDENTIAL_NAME_PATTERN, PAGE, SLUG_PATTERN, TENANT_ID_PATTERN, } from './validate.js';
+export const ADMIN_BASE_PATH = '/admin/v1';
+const BODY_LIMIT = '100kb';
+const DAY_MS = 86_400_000;
+/** `additionalProperties: false`: a `schema`/`schema_name` field is refused, never read (schemas are generated). */
+const createTenantBody = bodyValidator({
+    type: 'object', additionalProperties: false, required: ['name', 'config'],
+    properties: {
+        name: { type: 'string', minLength: 1, maxLength: 200 },
+        slug: { type: 'string', pattern: SLUG_PATTERN },
+        config: { type: 'object' },
+        seed: { type: 'string', enum: ['demo'] },
+    },
+});
+const credentialBody = bodyValidator({
+    type: 'object', additionalProperties: false, required: ['value'],
+    properties: { value: { not: { type: 'null' } } },
+});
+const pageProps = {
+    limit: { type: 'integer', minimum: 1, maximum: PAGE.maxLimit, default: PAGE.defaultLimit },
+    offset: { type: 'integer', minimum: 0, maximum: 100_000, default: 0 },
+};
+const listQuery = queryValidator({ type: 'object', additionalProperties: false, properties: pageProps });
+const customersQuery = queryValidator({
+    type: 'object', additionalProperties: false,
+    properties: { phone: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, name: { type: 'string', minLength: 1, maxLength: 100 }, ...pageProps },
+});
+const appointmentsQuery = queryValidator({
+    type: 'object', additionalProperties: false,
+    properties: { from: { type: 'string', format: 'date-time' }, to: { type: 'string', format: 'date-time' }, ...pageProps },
+});
+const callsQuery = queryValidator({
+    type: 'object', additionalProperties: false,
+    properties: { before: { type: 'string', format: 'date-time' }, limit: pageProps.limit },
+});
+const CALL_ID_RE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|CA[0-9a-f]{32})$/;
+const TENANT_ID_RE = new RegExp(TENANT_ID_PATTERN);
+const CREDENTIAL_NAME_RE = new RegExp(CREDENTIAL_NAME_PATTERN);
+const MAX_EVENTS = 1000;
+// ---- helpers -----------------------------------------------------------------------------------
+function tenantDto(t) {
+    return {
+        id: t.id, slug: t.slug, name: t.name, schema: t.schema, status: t.status, createdAt: t.createdAt,
+        configHash: t.configHash, configValid: t.config !== null,
+    };
+}
+function param(req, name) {
+    const v = req.params[name];
+    return typeof v === 'string' ? v : '';
+}
+/** Registry issues → one 422 listing each; the first issue's code wins when it is a 422 plugin code. */
+function pluginConfigError(issues) {
+    const first = issues[0]?.code;
+    const code = first && ERROR_CODES[first].status === 422 ? first : 'PLG_ERR_CONFIG_INVALID';
+    return new ServiceLaneError(code, 'plugin configuration is invalid', { errors: issues });
+}
+/**
+ * The admin REST API. Order matters: headers → per-IP limit (before auth, so token guessing is limited
+ * too) → auth → per-token limit → body parsing (unauthenticated bodies are never parsed) → routes.
+ */
+export function createAdminRouter(p) {
+    const r = express.Router();
+    const limitPerMin = p.cfg.adminRateLimitPerMin;
+    r.use((_req, res, next) => { res.on('finish', () => metrics.httpRequests.inc({ group: 'admin', status: String(res.statusCode) })); next(); });
+    r.use(helmet());
+    r.use(limiter({ state: p.state, logger: p.logger, kind: 'ip', limitPerMin, key: (req) => req.ip ?? 'unknown' }));
+    r.get('/openapi.json', (_req, res) => { res.json(openApiDocument()); });
+    r.use(authenticate({ jwt: p.cfg.jwt, tenants: p.tenants }));
+    r.use(limiter({
+        state: p.state, logger: p.logger, kind: 'token', limitPerMin,
+        key: (req) => { const pr = principalOf(req); return crypto.createHash('sha256').update(`${pr.role}:${pr.sub}:${pr.tenant ?? ''}`).digest('hex').slice(0, 32); },
+    }));
+    r.use(express.json({ limit: BODY_LIMIT }));
+    const audit = async (req, e) => {
+        const pr = principalOf(req);
+        await p.tenants.audit({ actor: pr.sub, role: pr.role, tenantId: e.tenantId ?? null, action: e.action, target: e.target, ip: req.ip, details: e.details });
+    };
+    /** 403 + an audit row: a refused attempt is exactly what an auditor wants to see. */
+    const forbid = async (req, o) => {
+        await audit(req, { action: 'forbidden', tenantId: o.tenantId, target: `${req.method} ${req.originalUrl}`.slice(0, 500), details: { attempted: o.action } });
+        throw new ServiceLaneError('ADM_ERR_FORBIDDEN', 'this token may not perform this action');
+    };
+    const requirePlatformAdmin = async (req, action, tenantId = null) => {
+        if (principalOf(req).role !== 'platform_admin')
+            await forbid(req, { tenantId, action });
+    };
+    /** Authorises the path's tenant before any lookup, then loads it (404 for unknown ids). */
+    const tenantFor = async (req, action) => {
+        const id = param(req, 'id');
+        const pr = principalOf(req);
+        if (pr.role === 'tenant_admin' && pr.tenant !== id)
+            await forbid(req, { tenantId: TENANT_ID_RE.test(id) ? id : null, action });
+        return p.tenants.get(id);
+    };
+    const validatePlugins = (config) => {
+        const issues = p.registry.validateConfig(config);
+        if (issues.length)
+            throw pluginConfigError(issues);
+    };
+    // ---- tenants ---------------------------------------------------------------------------------
+    r.post('/tenants', async (req, res) => {
+        await requirePlatformAdmin(req, 'tenant.create');
+        const body = createTenantBody(req.body);
+        const config = parseDealershipConfig(body.config);
+        validatePlugins(config);
+        const t = await p.tenants.create({ name: body.name, slug: body.slug, config });
+        if (body.seed === 'demo')
+            await p.tenants.withTenant(t.id, (trx) => seedDemoData(trx, { timezone: config.timezone, holidays: config.holidays }));
+        await audit(req, { action: 'tenant.create', tenantId: t.id, target: t.id, details: { slug: t.slug, seed: body.seed ?? null } });
+        res.status(201).json(tenantDto(t));
+    });
+    r.get('/tenants', async (req, res) => {
+        const q = listQuery(req.query);
+        const pr = principalOf(req);
+        const all = pr.role === 'platform_admin' ? await p.tenants.list() : [await p.tenants.get(pr.tenant ?? '')];
+        res.json({ items: all.slice(q.offset, q.offset + q.limit).map(tenantDto), total: all.length, limit: q.limit, offset: q.offset });
+    });
+    r.get('/tenants/:id', async (req, res) => {
+        const t = await tenantFor(req, 'tenant.read');
+        const [numbers, credentials, migration, plugins] = await Promise.all([
+            p.tenants.listNumbers(t.id),
+            p.tenants.listCredentialNames(t.id),
+            p.db('platform.tenant_migrations').where({ tenant_id: t.id }).first('version', 'state', 'error', 'updated_at'),
+            p.registry.status(t.id),
+        ]);
+        res.json({
+            ...tenantDto(t), config: t.rawConfig, configErrors: t.configErrors ?? null, numbers, credentials, plugins,
+            migration: migration ? { version: migration.version, state: migration.state, error: migration.error, updatedAt: migration.updated_at } : null,
+        });
+    });
+    r.put('/tenants/:id/config', async (req, res) => {
+        const t = await tenantFor(req, 'tenant.config');
+        const config = parseDealershipConfig(req.body);
+        validatePlugins(config);
+        const updated = await p.tenants.updateConfig(t.id, config);
+        await audit(req, { action: 'tenant.config', tenantId: t.id, target: t.id, details: { configHash: updated.configHash } });
+        res.json({ ...tenantDto(updated), config: updated.rawConfig });
+    });
+    r.delete('/tenants/:id', async (req, res) => {
+        await requirePlatformAdmin(req, 'tenant.offboard', TENANT_ID_RE.test(param(req, 'id')) ? param(req, 'id') : null);
+        const t = await p.tenants.get(param(req, 'id'));
+        const { releasedNumbers } = await p.tenants.offboard(t.id);
+        // Jobs re-check the tenant's status when they run (TEN_ERR_OFFBOARDED → no-op); plugin instances close now.
+        await p.registry.closeTenant(t.id);
+        await audit(req, { action: 'tenant.offboard', tenantId: t.id, target: t.id, details: { releasedNumbers } });
+        res.json({ id: t.id, status: 'offboarded', releasedNumbers });
+    });
+    // ---- numbers ---------------------------------------------------------------------------------
+    r.put('/tenants/:id/numbers/:e164', async (req, res) => {
+        await requirePlatformAdmin(req, 'number.attach', TENANT_ID_RE.test(param(req, 'id')) ? param(req, 'id') : null);
+        const e164 = toE164(param(req, 'e164'));
+        const t = await p.tenants.getActive(param(req, 'id'));
+        const { created } = await p.tenants.attachNumber(t.id, e164);
+        const wh = await p.telephony.configureNumber({ tenantId: t.id, e164 });
+        await audit(req, { action: 'number.attach', tenantId: t.id, target: e164, details: { created, webhooksConfigured: wh.configured } });
+        res.status(created ? 201 : 200).json({ e164, tenantId: t.id, webhooksConfigured: wh.configured, reason: wh.reason ?? null });
+    });
+    r.delete('/tenants/:id/numbers/:e164', async (req, res) => {
+        await requirePlatformAdmin(req, 'number.detach', TENANT_ID_RE.test(param(req, 'id')) ? param(req, 'id') : null);
+        const e164 = toE164(param(req, 'e164'));
+        const t = await p.tenants.get(param(req, 'id'));
+        const detached = await p.tenants.detachNumber(t.id, e164);
+        if (!detached)
+            throw new ServiceLaneError('ADM_ERR_NOT_FOUND', 'number is not attached to this tenant');
+        await audit(req, { action: 'number.detach', tenantId: t.id, target: e164 });
+        res.json({ e164, tenantId: t.id, detached: true });
+    });
+    // ---- credentials (write-only) ----------------------------------------------------------------
+    r.put('/tenants/:id/credentials/:name', async (req, res) => {
+        const t = await tenantFor(req, 'credential.put');
+        const name = param(req, 'name');
+        if (!CREDENTIAL_NAME_RE.test(name)) {
+            throw new ServiceLaneError('ADM_ERR_VALIDATION', 'credential name is invalid', { errors: [{ path: '/name', message: `must match ${CREDENTIAL_NAME_PATTERN}` }] });
+        }
+        const { value } = credentialBody(req.body);
+        await p.tenants.putCredential(t.id, name, value);
+        await audit(req, { action: 'credential.put', tenantId: t.id, target: name });
+        res.status(204).end();
+    });
+    r.get('/tenants/:id/credentials', async (req, res) => {
+        const t = await tenantFor(req, 'credential.list');
+        res.json({ names: await p.tenants.listCredentialNames(t.id) });
+    });
+    // ---- plugins ---------------------------------------------------------------------------------
+    r.get('/tenants/:id/plugins', async (req, res) => {
+        const t = await tenantFor(req, 'plugin.status');
+        res.json({ slots: await p.registry.status(t.id) });
+    });
+    r.post('/tenants/:id/plugins/:slot/test', async (req, res) => {
+        const t = await tenantFor(req, 'plugin.test');
+        const slot = param(req, 'slot');
+        if (!SLOT_NAMES.includes(slot)) {
+            throw new ServiceLaneError('ADM_ERR_VALIDATION', 'unknown plugin slot', { errors: [{ path: '/slot', message: `must be one of ${SLOT_NAMES.join(', ')}` }] });
+        }
+        const result = await p.registry.testConnection(t.id, slot);
+        await audit(req, { action: 'plugin.test', tenantId: t.id, target: slot });
+        res.json({ slot, result });
+    });
+    // ---- tenant data (read-only, always through withTenant) ---------------------------------------
+    r.get('/tenants/:id/customers', async (req, res) => {
+        const t = await tenantFor(req, 'data.customers');
+        const q = customersQuery(req.query);
+        const items = await p.tenants.withTenant(t.id, async (trx) => {
+            const qb = trx('customers').select('id', 'first_name', 'last_name', 'phone', 'email', 'zip', 'created_at')
+                .orderBy([{ column: 'last_name' }, { column: 'first_name' }, { column: 'id' }]).limit(q.limit).offset(q.offset);
+            if (q.phone)
+                qb.where('phone', q.phone);
+            if (q.name) {
+                const like = `${q.name.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+                qb.where((w) => w.whereRaw('lower(first_name) like ?', [like]).orWhereRaw('lower(last_name) like ?', [like])
+                    .orWhereRaw(`lower(first_name || ' ' || last_name) like ?`, [like]));
+            }
+            const customers = await qb;
+            const vehicles = customers.length
+                ? await trx('vehicles').whereIn('customer_id', customers.map((c) => c.id)).select('id', 'customer_id', 'vin', 'year', 'make', 'model', 'mileage').orderBy('year', 'desc')
+                : [];
+            return customers.map((c) => ({
+                id: c.id, firstName: c.first_name, lastName: c.last_name, phone: c.phone, email: c.email, zip: c.zip, createdAt: c.created_at,
+                vehicles: vehicles.filter((v) => v.customer_id === c.id).map((v) => ({ id: v.id, vin: v.vin, year: v.year, make: v.make, model: v.model, mileage: v.mileage })),
+            }));
+        });
+        res.json({ items, limit: q.limit, offset: q.offset });
+    });
+    r.get('/tenants/:id/appointments', async (req, res) => {
+        const t = await tenantFor(req, 'data.appointments');
+        const q = appointmentsQuery(req.query);
+        const from = q.from ? new Date(q.from) : new Date();
+        const to = q.to ? new Date(q.to) : new Date(from.getTime() + 30 * DAY_MS);
+        if (!(to > from) || to.getTime() - from.getTime() > 366 * DAY_MS) {
+            throw new ServiceLaneError('ADM_ERR_VALIDATION', 'query string failed validation', { errors: [{ path: '/to', message: 'must be after from and at most 366 days later' }] });
+        }
+        const items = await p.tenants.withTenant(t.id, (trx) => trx('appointments')
+            .where('starts_at', '<', to).andWhere('ends_at', '>', from)
+            .select('id', 'customer_id as customerId', 'vehicle_id as vehicleId', 'customer_name as customerName', 'customer_phone as customerPhone', 'resource_id as resourceId', 'service_type as serviceType', 'starts_at as startsAt', 'ends_at as endsAt', 'status', 'source', 'notes')
+            .orderBy([{ column: 'starts_at' }, { column: 'id' }]).limit(q.limit).offset(q.offset));
+        res.json({ items, from: from.toISOString(), to: to.toISOString(), limit: q.limit, offset: q.offset });
+    });
+    r.get('/tenants/:id/calls', async (req, res) => {
+        const t = await tenantFor(req, 'data.calls');
+        const q = callsQuery(req.query);
+        const items = await p.tenants.withTenant(t.id, (trx) => {
+            const qb = trx('calls').select('id', 'call_sid as callSid', 'direction', 'from_number as from', 'to_number as to', 'status', 'customer_id as customerId', 'outcome', 'summary', 'started_at as startedAt', 'ended_at as endedAt')
+                .orderBy([{ column: 'started_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit);
+            if (q.before)
+                qb.where('started_at', '<', new Date(q.before));
+            return qb;
+        });
+        res.json({ items, limit: q.limit });
+    });
+    r.get('/tenants/:id/calls/:callId', async (req, res) => {
+        const t = await tenantFor(req, 'data.call');
+        const callId = param(req, 'callId');
+        if (!CALL_ID_RE.test(callId))
+            throw new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such call');
+        const out = await p.tenants.withTenant(t.id, async (trx) => {
+            const call = await trx('calls').where(callId.startsWith('CA') ? { call_sid: callId } : { id: callId })
+                .first('id', 'call_sid as callSid', 'direction', 'from_number as from', 'to_number as to', 'status', 'customer_id as customerId', 'outcome', 'summary', 'started_at as startedAt', 'ended_at as endedAt');
+            if (!call)
+                return null;
+            const transcript = await trx('call_events').where({ call_id: call.id }).orderBy('id').limit(MAX_EVENTS).select('at', 'kind', 'payload');
+            return { ...call, transcript };
+        });
+        if (!out)
+            throw new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such call');
+        res.json(out);
+    });
+    // ---- status ----------------------------------------------------------------------------------
+    r.get('/migrations', async (req, res) => {
+        await requirePlatformAdmin(req, 'migrations.read');
+        res.json(await migrationStatus(p.db));
+    });
+    r.use((_req, _res, next) => next(new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such route')));
+    return r;
+}
+//# sourceMappingURL=router.js.map

@@ -1,0 +1,128 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { ServiceLaneError } from './errors.js';
+export const ROLES = ['all', 'api', 'voice', 'worker'];
+function urlOrUndefined(env, name, bad, protocols = ['http:', 'https:']) {
+    const v = env[name];
+    if (v === undefined || v === '')
+        return undefined;
+    try {
+        const u = new URL(v);
+        if (!protocols.includes(u.protocol))
+            throw new Error('protocol');
+        return v.replace(/\/+$/, '');
+    }
+    catch {
+        bad.push(`${name} must be a ${protocols.join(' or ')} URL`);
+        return undefined;
+    }
+}
+function intOrDefault(env, o) {
+    const v = env[o.name];
+    if (v === undefined || v === '')
+        return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < o.min || n > o.max) {
+        o.bad.push(`${o.name} must be an integer ${o.min}-${o.max}`);
+        return undefined;
+    }
+    return n;
+}
+/** Reads a dev secret from .data, creating it once; never used when the variable is set. */
+function devSecret(dataDir, file, bytes) {
+    const p = path.join(dataDir, file);
+    try {
+        return Buffer.from(fs.readFileSync(p, 'utf8').trim(), 'base64');
+    }
+    catch {
+        fs.mkdirSync(dataDir, { recursive: true });
+        const v = crypto.randomBytes(bytes);
+        fs.writeFileSync(p, v.toString('base64'), { mode: 0o600 });
+        return v;
+    }
+}
+/**
+ * Validates the environment and fails fast with every bad variable named at once (CFG_ERR_ENV_INVALID).
+ * Dev secrets are generated into `.data/` only for the `all` role outside production.
+ */
+export function loadConfig(env = process.env, cwd = process.cwd()) {
+    const bad = [];
+    const role = (env.ROLE ?? 'all');
+    if (!ROLES.includes(role))
+        bad.push(`ROLE must be one of ${ROLES.join(', ')}`);
+    const port = Number(env.PORT ?? 3000);
+    if (!Number.isInteger(port) || port < 0 || port > 65535)
+        bad.push('PORT must be an integer 0-65535');
+    const production = env.NODE_ENV === 'production';
+    const dataDir = path.resolve(cwd, env.DATA_DIR ?? '.data');
+    const embeddedPgPort = Number(env.EMBEDDED_PG_PORT ?? 54329);
+    if (!Number.isInteger(embeddedPgPort) || embeddedPgPort <= 0 || embeddedPgPort > 65535)
+        bad.push('EMBEDDED_PG_PORT must be a port');
+    const databaseUrl = urlOrUndefined(env, 'DATABASE_URL', bad, ['postgres:', 'postgresql:']);
+    const redisUrl = urlOrUndefined(env, 'REDIS_URL', bad, ['redis:', 'rediss:']);
+    const publicBaseUrl = urlOrUndefined(env, 'PUBLIC_BASE_URL', bad) ?? `http://localhost:${port}`;
+    const logLevel = env.LOG_LEVEL ?? 'info';
+    if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel))
+        bad.push('LOG_LEVEL must be a pino level');
+    const devAllowed = role === 'all' && !production;
+    let jwtSecret = env.ADMIN_JWT_SECRET || undefined;
+    const jwtPublicKey = env.ADMIN_JWT_PUBLIC_KEY || undefined;
+    let generatedDevSecret = false;
+    if (jwtSecret !== undefined && jwtSecret.length < 32)
+        bad.push('ADMIN_JWT_SECRET must be at least 32 characters');
+    if (!jwtSecret && !jwtPublicKey) {
+        if (devAllowed) {
+            jwtSecret = devSecret(dataDir, 'dev-jwt-secret', 32).toString('base64');
+            generatedDevSecret = true;
+        }
+        else
+            bad.push('ADMIN_JWT_SECRET or ADMIN_JWT_PUBLIC_KEY is required outside the all role in development');
+    }
+    let credentialsKey = Buffer.alloc(0);
+    if (env.CREDENTIALS_KEY) {
+        credentialsKey = Buffer.from(env.CREDENTIALS_KEY, 'base64');
+        if (credentialsKey.length !== 32)
+            bad.push('CREDENTIALS_KEY must be 32 bytes, base64-encoded');
+    }
+    else if (devAllowed)
+        credentialsKey = devSecret(dataDir, 'dev-credentials-key', 32);
+    else
+        bad.push('CREDENTIALS_KEY is required outside the all role in development');
+    const accountSid = env.TWILIO_ACCOUNT_SID || undefined;
+    if (accountSid && !/^AC[0-9a-fA-F]{32}$/.test(accountSid))
+        bad.push('TWILIO_ACCOUNT_SID must look like AC + 32 hex digits');
+    const cfg = {
+        role, port, publicBaseUrl, databaseUrl, redisUrl, dataDir, embeddedPgPort, logLevel, production,
+        jwt: { secret: jwtSecret, publicKey: jwtPublicKey, generatedDevSecret },
+        credentialsKey,
+        openai: { apiKey: env.OPENAI_API_KEY || undefined, baseUrl: urlOrUndefined(env, 'OPENAI_BASE_URL', bad) },
+        deepgram: { apiKey: env.DEEPGRAM_API_KEY || undefined, baseUrl: urlOrUndefined(env, 'DEEPGRAM_BASE_URL', bad) },
+        twilio: { accountSid, authToken: env.TWILIO_AUTH_TOKEN || undefined, apiBaseUrl: urlOrUndefined(env, 'TWILIO_API_BASE_URL', bad) },
+        google: {
+            apiRootUrl: urlOrUndefined(env, 'GOOGLE_API_ROOT_URL', bad), tokenUrl: urlOrUndefined(env, 'GOOGLE_TOKEN_URL', bad),
+            clientId: env.GOOGLE_CLIENT_ID || undefined, clientSecret: env.GOOGLE_CLIENT_SECRET || undefined,
+        },
+        nhtsaBaseUrl: urlOrUndefined(env, 'NHTSA_BASE_URL', bad) ?? 'https://vpic.nhtsa.dot.gov',
+        pluginPackages: (env.PLUGIN_PACKAGES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+        trustProxyHops: intOrDefault(env, { name: 'TRUST_PROXY_HOPS', min: 0, max: 10, bad }) ?? false,
+        adminRateLimitPerMin: intOrDefault(env, { name: 'ADMIN_RATE_LIMIT_PER_MIN', min: 1, max: 1_000_000, bad }) ?? 600,
+    };
+    if (bad.length)
+        throw new ServiceLaneError('CFG_ERR_ENV_INVALID', `invalid environment: ${bad.join('; ')}`, { variables: bad });
+    return cfg;
+}
+/** Provider keys a live call needs; the start banner lists the missing ones. */
+export function missingProviderKeys(cfg) {
+    const missing = [];
+    if (!cfg.openai.apiKey)
+        missing.push('OPENAI_API_KEY');
+    if (!cfg.deepgram.apiKey)
+        missing.push('DEEPGRAM_API_KEY');
+    if (!cfg.twilio.accountSid)
+        missing.push('TWILIO_ACCOUNT_SID');
+    if (!cfg.twilio.authToken)
+        missing.push('TWILIO_AUTH_TOKEN');
+    return missing;
+}
+//# sourceMappingURL=config.js.map

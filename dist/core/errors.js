@@ -1,0 +1,78 @@
+/**
+ * Core's coded errors. Every code lives in ERROR_CODES exactly once, with its HTTP status; the README's
+ * table is checked against this map by a test, so the two cannot drift.
+ */
+export const ERROR_CODES = {
+    // configuration and boot
+    CFG_ERR_ENV_INVALID: { status: 500, text: 'An environment variable is missing or malformed; the message names each one.' },
+    // tenancy
+    TEN_ERR_NOT_FOUND: { status: 404, text: 'No tenant with that id.' },
+    TEN_ERR_CONFIG_INVALID: { status: 422, text: 'Tenant configuration failed the dealership schema; details list every error with its JSON path.' },
+    TEN_ERR_SCHEMA_NAME: { status: 500, text: 'A tenant schema name failed the generated-name check (never built from input).' },
+    TEN_ERR_NUMBER_UNMAPPED: { status: 404, text: 'The dialled number is not attached to any active tenant.' },
+    TEN_ERR_NUMBER_TAKEN: { status: 409, text: 'The phone number is already attached to another tenant.' },
+    TEN_ERR_NUMBER_INVALID: { status: 400, text: 'The phone number is not a valid E.164 number.' },
+    TEN_ERR_OFFBOARDED: { status: 409, text: 'The tenant is offboarded; it takes no calls, jobs or changes.' },
+    TEN_ERR_MIGRATION_FAILED: { status: 500, text: 'A tenant schema migration failed; the tenant is marked failed and others continue.' },
+    TEN_ERR_CREDENTIAL_KEY: { status: 500, text: 'CREDENTIALS_KEY is missing or cannot decrypt a stored credential.' },
+    // plugins
+    PLG_ERR_NOT_FOUND: { status: 422, text: 'The configuration names a plugin id that is not registered.' },
+    PLG_ERR_SHAPE: { status: 500, text: 'A plugin module does not export a valid manifest.' },
+    PLG_ERR_API_VERSION: { status: 500, text: 'A plugin targets an apiVersion core does not support.' },
+    PLG_ERR_DUPLICATE_ID: { status: 500, text: 'Two plugins declare the same id.' },
+    PLG_ERR_CONFIG_INVALID: { status: 422, text: 'Plugin settings failed its settingsSchema (details carry the ajv paths) or its validate().' },
+    PLG_ERR_CAPABILITY_MISSING: { status: 422, text: 'The tenant configuration needs a capability the plugin does not declare.' },
+    PLG_ERR_KIND_MISMATCH: { status: 422, text: 'A slot names a plugin of another kind.' },
+    PLG_ERR_SLOT_DISABLED: { status: 503, text: 'The tenant slot is disabled because its plugin or config is broken.' },
+    PLG_ERR_CREDENTIALS_MISSING: { status: 422, text: 'A plugin credential reference does not resolve to a stored credential.' },
+    PLG_ERR_CALL_FAILED: { status: 502, text: 'A plugin call failed; details carry the PluginError category.' },
+    PLG_ERR_TIMEOUT: { status: 504, text: 'A plugin call exceeded its time budget.' },
+    PLG_ERR_BREAKER_OPEN: { status: 503, text: 'The plugin circuit breaker is open; the call was not attempted.' },
+    // telephony
+    TEL_ERR_SIGNATURE: { status: 403, text: 'Missing or invalid X-Twilio-Signature for the configured PUBLIC_BASE_URL.' },
+    TEL_ERR_STREAM_TOKEN: { status: 403, text: 'Media stream start carried a reused, expired or foreign call token (WS close 1008).' },
+    TEL_ERR_STREAM_DUPLICATE: { status: 409, text: 'A second media stream was opened for a live call.' },
+    TEL_ERR_FRAME_INVALID: { status: 400, text: 'Too many malformed media frames (WS close 1008).' },
+    TEL_ERR_START_TIMEOUT: { status: 408, text: 'No media stream start arrived in time.' },
+    TEL_ERR_PROVIDER: { status: 502, text: 'The Twilio REST API refused a call-control request.' },
+    // voice
+    VOI_ERR_PROVIDER_FAILED: { status: 502, text: 'STT, LLM or TTS failed mid-call; the caller heard the fallback line and a callback task was stored.' },
+    VOI_ERR_TOOL_ARGS: { status: 400, text: 'A tool call had invalid arguments (ajv); nothing reached SQL.' },
+    VOI_ERR_TOOL_UNKNOWN: { status: 400, text: 'The model called a tool that is not offered in this call state.' },
+    VOI_ERR_NOT_VERIFIED: { status: 403, text: 'The tool needs a verified caller.' },
+    VOI_ERR_NOT_OWNED: { status: 403, text: 'The appointment or vehicle id does not belong to the verified caller.' },
+    VOI_ERR_SLOT_TAKEN: { status: 409, text: 'The slot was just taken; alternatives are offered.' },
+    VOI_ERR_BOOKING_INVALID: { status: 422, text: 'A booking or availability request is invalid; details.reason is date, start, service_type, past, beyond_horizon, closed, not_a_slot or field.' },
+    VOI_ERR_APPOINTMENT_NOT_FOUND: { status: 404, text: 'No appointment with that id in this tenant.' },
+    VOI_ERR_APPOINTMENT_STATE: { status: 409, text: 'The appointment is cancelled, completed or a no-show and cannot be changed.' },
+    VOI_ERR_INVALID_VIN: { status: 400, text: 'The VIN failed the length, alphabet or check-digit rule.' },
+    VOI_ERR_TOOL_FAILED: { status: 500, text: 'A tool failed unexpectedly (logged with tenantId/callSid); the model hears a neutral "can\'t do that right now".' },
+    // admin api
+    ADM_ERR_UNAUTHENTICATED: { status: 401, text: 'Missing, malformed, expired or wrongly signed bearer token.' },
+    ADM_ERR_FORBIDDEN: { status: 403, text: 'The token may not act on this tenant or route.' },
+    ADM_ERR_VALIDATION: { status: 400, text: 'Request body or query failed validation; details list each error.' },
+    ADM_ERR_NOT_FOUND: { status: 404, text: 'No such route or resource.' },
+    ADM_ERR_PAYLOAD_TOO_LARGE: { status: 413, text: 'Request body over the size limit.' },
+    ADM_ERR_RATE_LIMITED: { status: 429, text: 'Too many requests for this token or IP.' },
+    ADM_ERR_INTERNAL: { status: 500, text: 'Unexpected server error (logged with a request id).' },
+    // jobs
+    JOB_ERR_ENQUEUE: { status: 503, text: 'A job could not be enqueued (queue backend unreachable).' },
+    JOB_ERR_STALE: { status: 409, text: 'A job found its subject changed (appointment cancelled or moved) and did nothing.' },
+};
+export class ServiceLaneError extends Error {
+    code;
+    details;
+    status;
+    constructor(code, message, details, options) {
+        super(message, options);
+        this.name = 'ServiceLaneError';
+        this.code = code;
+        this.details = details;
+        this.status = ERROR_CODES[code].status;
+    }
+    toJSON() {
+        return { error: { code: this.code, message: this.message, ...(this.details === undefined ? {} : { details: this.details }) } };
+    }
+}
+export const isServiceLaneError = (e) => e instanceof ServiceLaneError;
+//# sourceMappingURL=errors.js.map

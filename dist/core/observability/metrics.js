@@ -1,0 +1,25 @@
+import client from 'prom-client';
+/**
+ * One registry per process. Metric objects are created here, once, so every module counts into the same
+ * series and tests can read values without scraping text.
+ */
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry });
+export const metrics = {
+    httpRequests: new client.Counter({ name: 'sl_http_requests_total', help: 'HTTP requests by route group and status', labelNames: ['group', 'status'], registers: [registry] }),
+    pluginCalls: new client.Histogram({ name: 'sl_plugin_call_seconds', help: 'Plugin method latency', labelNames: ['plugin', 'method', 'outcome'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
+    pluginErrors: new client.Counter({ name: 'sl_plugin_errors_total', help: 'Plugin errors by category', labelNames: ['plugin', 'category'], registers: [registry] }),
+    breakerState: new client.Gauge({ name: 'sl_breaker_open', help: '1 while a plugin breaker is open', labelNames: ['plugin'], registers: [registry] }),
+    activeCalls: new client.Gauge({ name: 'sl_active_calls', help: 'Live media streams in this process', registers: [registry] }),
+    mediaFramesDropped: new client.Counter({ name: 'sl_media_frames_dropped_total', help: 'Malformed or unexpected media frames dropped', labelNames: ['reason'], registers: [registry] }),
+    mediaFrames: new client.Counter({ name: 'sl_media_frames_total', help: 'Media frames forwarded by voice, counted per call (never per frame)', labelNames: ['direction'], registers: [registry] }),
+    bargeIns: new client.Counter({ name: 'sl_barge_ins_total', help: 'Caller interruptions', labelNames: ['kind'], registers: [registry] }),
+    turnStage: new client.Histogram({ name: 'sl_turn_stage_seconds', help: 'Per-turn latency by stage (stt_final→llm_first_token, →first_clause, →tts_first_byte, →first_audio_out)', labelNames: ['stage'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: [registry] }),
+    toolCalls: new client.Histogram({ name: 'sl_tool_call_seconds', help: 'Agent tool latency', labelNames: ['tool', 'outcome'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
+    webhooks: new client.Counter({ name: 'sl_twilio_webhooks_total', help: 'Twilio webhooks by route and outcome', labelNames: ['route', 'outcome'], registers: [registry] }),
+    jobs: new client.Counter({ name: 'sl_jobs_total', help: 'Jobs by queue and outcome', labelNames: ['queue', 'outcome'], registers: [registry] }),
+    bookings: new client.Counter({ name: 'sl_bookings_total', help: 'Booking attempts by outcome (booked, idempotent, slot_taken, invalid; retry_conflict and retry_deadlock count races resolved by a new transaction)', labelNames: ['outcome'], registers: [registry] }),
+    calendarDegraded: new client.Counter({ name: 'sl_calendar_busy_degraded_total', help: 'Availability computed from Postgres only because the external calendar failed', labelNames: ['reason'], registers: [registry] }),
+    calendarSync: new client.Counter({ name: 'sl_calendar_sync_total', help: 'Calendar mirroring outcomes (created, updated, cancelled, up_to_date, failed, …)', labelNames: ['outcome'], registers: [registry] }),
+};
+//# sourceMappingURL=metrics.js.map

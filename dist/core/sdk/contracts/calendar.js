@@ -1,0 +1,2 @@
+export {};
+//# sourceMappingURL=calendar.js.map

@@ -1,0 +1,2 @@
+export {};
+//# sourceMappingURL=crm.js.map

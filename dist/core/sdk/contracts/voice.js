@@ -1,0 +1,2 @@
+export {};
+//# sourceMappingURL=voice.js.map

@@ -1,0 +1,2 @@
+export {};
+//# sourceMappingURL=media-link.js.map

@@ -1,0 +1,80 @@
+import { Ajv } from 'ajv';
+import * as addFormatsModule from 'ajv-formats';
+// ajv-formats is CJS (`exports.default = formatsPlugin`); under NodeNext the callable sits on `.default`.
+const addFormats = addFormatsModule.default.default;
+/**
+ * One ajv for every tool. `removeAdditional` stays off: an unexpected property (`tenant_id`, `customer_id`)
+ * is a sign the model was steered, so it is rejected rather than silently dropped. `coerceTypes` is off
+ * too: "12" is not a year.
+ */
+const ajv = new Ajv({ allErrors: true, strict: true });
+addFormats(ajv, ['date']);
+export function compileArgs(schema) {
+    return ajv.compile(schema);
+}
+/** Keywords the model-facing schema keeps. Length/pattern/format/range stay server-side: OpenAI strict mode
+ * rejects or ignores several of them, and ajv re-checks everything anyway. */
+const MODEL_KEYWORDS = new Set(['type', 'description', 'enum', 'properties', 'required', 'additionalProperties', 'items']);
+/**
+ * The ajv schema → the function parameters OpenAI strict mode accepts: every property required, nullable
+ * expressed as a `null` type member, `additionalProperties: false`, no constraint keywords.
+ */
+export function toModelSchema(schema, o = {}) {
+    const walk = (node, propName) => {
+        const out = {};
+        for (const [k, v] of Object.entries(node)) {
+            if (!MODEL_KEYWORDS.has(k))
+                continue;
+            if (k === 'properties' && v && typeof v === 'object') {
+                out.properties = Object.fromEntries(Object.entries(v).map(([name, sub]) => [name, walk(sub, name)]));
+            }
+            else if (k === 'items' && v && typeof v === 'object') {
+                out.items = walk(v, null);
+            }
+            else {
+                out[k] = v;
+            }
+        }
+        const enumValues = propName ? o.enums?.[propName] : undefined;
+        if (enumValues)
+            out.enum = [...enumValues];
+        if (node.nullable === true) {
+            out.type = [node.type, 'null'];
+            if (Array.isArray(out.enum))
+                out.enum = [...out.enum, null];
+        }
+        if (node.type === 'object') {
+            out.required = Object.keys(node.properties ?? {});
+            out.additionalProperties = false;
+        }
+        return out;
+    };
+    return walk(schema, null);
+}
+/** ajv errors → short, value-free messages the model can act on ("last_name: must NOT have more than 100 characters"). */
+export function describeArgErrors(errors) {
+    const fields = [];
+    const parts = [];
+    for (const e of (errors ?? []).slice(0, 5)) {
+        let field = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+        let msg = e.message ?? 'is invalid';
+        if (e.keyword === 'additionalProperties') {
+            field = String(e.params.additionalProperty);
+            msg = 'is not an accepted field';
+        }
+        else if (e.keyword === 'required') {
+            field = String(e.params.missingProperty);
+            msg = 'is required (use null when unknown)';
+        }
+        else if (e.keyword === 'pattern' || e.keyword === 'format') {
+            msg = 'has the wrong format';
+        }
+        // Field names come from our schema, except additionalProperty, which the model chose: cap it.
+        field = field.replace(/[^A-Za-z0-9_.]/g, '?').slice(0, 40) || 'arguments';
+        if (!fields.includes(field))
+            fields.push(field);
+        parts.push(`${field} ${msg}`);
+    }
+    return { fields, message: parts.join('; ') || 'arguments are invalid' };
+}
+//# sourceMappingURL=schema.js.map

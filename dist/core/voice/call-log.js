@@ -1,0 +1,54 @@
+/**
+ * Persists a call's events to the tenant's call_events as they happen, a few at a time: a short batch window
+ * keeps the write rate per call low (never per frame), and a failed write is logged, never thrown into the call.
+ */
+export class CallEventLog {
+    o;
+    buf = [];
+    timer = null;
+    writing = Promise.resolve();
+    failures = 0;
+    written = 0;
+    constructor(o) {
+        this.o = o;
+    }
+    add(kind, payload) {
+        this.buf.push({ call_id: this.o.callId, at: new Date(), kind, payload: JSON.stringify(payload) });
+        if (this.buf.length >= (this.o.maxBatch ?? 20))
+            this.flushSoon(0);
+        else
+            this.flushSoon(this.o.batchMs ?? 250);
+    }
+    flushSoon(ms) {
+        if (this.timer && ms > 0)
+            return;
+        if (this.timer)
+            clearTimeout(this.timer);
+        this.timer = setTimeout(() => { this.timer = null; void this.flush(); }, ms);
+        this.timer.unref();
+    }
+    /** Writes what is buffered; resolves once every earlier write settled. */
+    flush() {
+        if (this.timer) {
+            clearTimeout(this.timer);
+            this.timer = null;
+        }
+        const rows = this.buf;
+        this.buf = [];
+        if (rows.length === 0)
+            return this.writing;
+        this.writing = this.writing.then(async () => {
+            try {
+                await this.o.withTenant(this.o.tenantId, (trx) => trx('call_events').insert(rows));
+                this.written += rows.length;
+            }
+            catch (e) {
+                // Losing a transcript line must not end a live call; say so once per call, not per batch.
+                if (this.failures++ === 0)
+                    this.o.logger.error({ err: e.message, rows: rows.length }, 'call event write failed');
+            }
+        });
+        return this.writing;
+    }
+}
+//# sourceMappingURL=call-log.js.map

@@ -1,0 +1,804 @@
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { isServiceLaneError } from '../errors.js';
+import { metrics } from '../observability/metrics.js';
+import { isPluginError } from '../sdk/index.js';
+import { isRealSpeech } from './backchannel.js';
+import { mulawLevel } from './mulaw-level.js';
+import { CallEventLog } from './call-log.js';
+import { wordPrefix } from './clauses.js';
+import { Conversation } from './conversation.js';
+import { LINES } from './lines.js';
+import { OutboundAudio } from './pacer.js';
+import { crmLogJobId } from './post-call.js';
+/** Below this mean |PCM| a frame is line noise or silence (speech on a phone line is well above 1000). */
+const QUIET_LEVEL = 200;
+/** At most 60 ms of quiet audio held back per STT write. */
+const QUIET_BATCH_BYTES = 480;
+export const DEFAULT_VOICE_OPTIONS = {
+    leadMs: 80, frameMs: 20, bargeInWindowMs: 1000, maxToolSteps: 5, fillerAfterMs: 700, minClauseChars: 12,
+    dtmfIdleMs: 2500, humanKeyWaitMs: 1500, sttBufferMs: 10_000, ttsStallMs: 4000, closingGraceMs: 2000,
+    silencePromptSec: 10, maxCallSec: 900, stateTtlSec: 3600, drainGraceMs: 10_000,
+};
+function errorCategory(e) {
+    if (isPluginError(e))
+        return e.category;
+    if (isServiceLaneError(e))
+        return e.code;
+    return 'unknown';
+}
+/**
+ * One call, start to cleanup: forwards caller audio to the STT, takes turns on speech_final (UtteranceEnd as
+ * the fallback), runs the Conversation, speaks clause by clause through the TTS socket, paces outbound audio
+ * on the shared clock, handles barge-in, DTMF, silence, the call-length cap and provider faults, persists
+ * events, and closes every provider session on every exit path.
+ */
+export class CallSession extends EventEmitter {
+    o;
+    conversation;
+    out;
+    /** Resolves when cleanup finished (drain waits on it). */
+    done;
+    resolveDone;
+    ac = new AbortController();
+    log;
+    lg;
+    opt;
+    ended = false;
+    failing = false;
+    /** A scripted ending (goodbye, transfer, wrap-up) is under way: no new turns or barge-ins. */
+    closing = false;
+    stt = null;
+    sttGen = 0;
+    sttBuffer = [];
+    sttBufferBytes = 0;
+    sttReopened = false;
+    quiet = [];
+    quietBytes = 0;
+    quietSince = 0;
+    tts = null;
+    ttsWaiting = [];
+    /** Flushed clauses whose audio hasn't completed, in flush order (audio arrives in that order). */
+    ttsPending = [];
+    ttsStall = null;
+    turn = null;
+    turnCount = 0;
+    userParts = [];
+    dtmf = '';
+    dtmfTimer = null;
+    humanKeyTimer = null;
+    barge = null;
+    silenceTimer = null;
+    silencePrompts = 0;
+    maxTimer = null;
+    framesIn = 0;
+    /** STT socket writes (quiet frames are batched, so fewer than framesIn). */
+    sttWrites = 0;
+    actions = new Set();
+    outcome = null;
+    stateDown = false;
+    stateWrite = Promise.resolve();
+    stateKey;
+    startedAt = Date.now();
+    constructor(o) {
+        super();
+        this.o = o;
+        this.opt = o.options;
+        this.lg = o.logger.child({ tenantId: o.start.tenantId, callSid: o.start.callSid });
+        this.done = new Promise((r) => { this.resolveDone = r; });
+        this.stateKey = `voice:call:${o.start.callSid}`;
+        this.log = new CallEventLog({ tenantId: o.start.tenantId, callId: o.start.callId, withTenant: o.withTenant, logger: this.lg });
+        this.out = new OutboundAudio(o.link, { leadMs: this.opt.leadMs, frameMs: this.opt.frameMs, maxBufferedBytes: 256 * 1024 });
+        this.out.onIdle = () => this.onAgentIdle();
+        this.out.onFirstFrame = (seg, now) => this.onFirstFrame(seg, now);
+        this.conversation = new Conversation({
+            llm: o.providers.llm, tools: o.tools, identity: o.identity, systemPrompt: o.systemPrompt, greeting: o.greeting,
+            model: o.model, maxToolSteps: this.opt.maxToolSteps, fillerAfterMs: this.opt.fillerAfterMs, minClauseChars: this.opt.minClauseChars,
+            signal: this.ac.signal, logger: this.lg,
+            onIdentity: () => this.saveState(),
+        });
+    }
+    get callSid() { return this.o.start.callSid; }
+    get tenantId() { return this.o.start.tenantId; }
+    get isEnded() { return this.ended; }
+    /** Plays the cached greeting at once, then opens STT and TTS. Synchronous up to the first frame. */
+    start() {
+        metrics.activeCalls.inc();
+        this.o.pacer.attach(this.out);
+        const startAt = performance.now();
+        const audio = this.o.lines.greeting(this.o.tenant.id, this.o.tenant.configKey);
+        let firstFrameAt;
+        if (audio)
+            firstFrameAt = this.out.enqueueClip('greeting', this.o.greeting, audio, startAt).firstSentAt;
+        this.emit('greeting', { startAt, firstFrameAt });
+        this.log.add('utterance', { role: 'agent', text: this.o.greeting, greeting: true });
+        // Socket set-up is the costly part of a start; deferring it lets every call arriving in the same burst
+        // get its greeting out first. Caller audio meanwhile waits in the STT buffer.
+        setImmediate(() => {
+            if (this.ended)
+                return;
+            this.openStt();
+            this.openTts();
+        });
+        const maxSec = this.o.tenant.maxCallSec ?? this.opt.maxCallSec;
+        this.maxTimer = setTimeout(() => this.wrapUp(), maxSec * 1000);
+        this.maxTimer.unref();
+        this.saveState();
+        if (!audio)
+            this.onAgentIdle();
+    }
+    // ------------------------------------------------------------------ telephony → voice (hot path first)
+    onAudio(mulaw) {
+        this.framesIn++;
+        const s = this.stt;
+        if (s) {
+            // Every STT write is a socket syscall, the largest CPU cost per call. Quiet frames are held and sent a
+            // few at a time; a frame with sound goes out at once (with the held ones), so speech onset and
+            // barge-in detection are never delayed, only an end-of-turn silence by at most the batch.
+            if (mulawLevel(mulaw) < QUIET_LEVEL && this.quietBytes + mulaw.length < QUIET_BATCH_BYTES) {
+                if (this.quiet.length === 0) {
+                    this.quietSince = performance.now();
+                    this.o.pacer.onTick(this.quietFlusher);
+                }
+                this.quiet.push(mulaw);
+                this.quietBytes += mulaw.length;
+                return;
+            }
+            this.sttWrites++;
+            if (this.quiet.length === 0) {
+                s.push(mulaw);
+                return;
+            }
+            this.quiet.push(mulaw);
+            this.quietBytes += mulaw.length;
+            this.flushQuiet(s);
+            return;
+        }
+        if (this.sttBuffer) {
+            this.sttBuffer.push(mulaw);
+            this.sttBufferBytes += mulaw.length;
+            // Keep the newest audio: a reconnect that takes longer than the buffer loses the oldest, not the latest.
+            while (this.sttBufferBytes > this.opt.sttBufferMs * 8 && this.sttBuffer.length > 1)
+                this.sttBufferBytes -= this.sttBuffer.shift().length;
+        }
+    }
+    /** Sends held quiet frames (with whatever was appended) as one write. */
+    flushQuiet(s) {
+        s.push(this.quiet.length === 1 ? this.quiet[0] : Buffer.concat(this.quiet, this.quietBytes));
+        this.quiet = [];
+        this.quietBytes = 0;
+        this.o.pacer.untick(this.quietFlusher);
+    }
+    /** Held quiet audio never waits longer than a batch, even if the stream pauses (the shared clock checks). */
+    quietFlusher = {
+        tick: (now) => {
+            if (this.quiet.length === 0 || now - this.quietSince < QUIET_BATCH_BYTES / 8)
+                return;
+            const s = this.stt;
+            if (s) {
+                this.sttWrites++;
+                this.flushQuiet(s);
+            }
+            else {
+                this.quiet = [];
+                this.quietBytes = 0;
+                this.o.pacer.untick(this.quietFlusher);
+            }
+        },
+    };
+    onMark(name) {
+        this.out.onMark(name);
+    }
+    onDtmf(digit) {
+        if (this.ended || this.closing || this.failing)
+            return;
+        if (!/^[0-9*#A-D]$/.test(digit))
+            return;
+        this.resetSilence();
+        this.log.add('dtmf', { digit });
+        if (this.humanKeyTimer) {
+            clearTimeout(this.humanKeyTimer);
+            this.humanKeyTimer = null;
+        }
+        if (digit === '#') {
+            this.endUserTurn();
+            return;
+        }
+        if (digit === '*') {
+            this.dtmf = '';
+            return;
+        }
+        this.dtmf += digit;
+        if (this.dtmf.length > 32)
+            this.dtmf = this.dtmf.slice(-32);
+        const humanKey = this.o.tenant.humanDtmfKey;
+        if (humanKey && this.dtmf === humanKey) {
+            // Alone it means "a person, please"; followed by more digits it was the start of a number.
+            this.humanKeyTimer = setTimeout(() => {
+                this.humanKeyTimer = null;
+                if (this.dtmf === humanKey) {
+                    this.dtmf = '';
+                    void this.transferToHuman('dtmf');
+                }
+            }, this.opt.humanKeyWaitMs);
+            return;
+        }
+        if (this.dtmfTimer)
+            clearTimeout(this.dtmfTimer);
+        this.dtmfTimer = setTimeout(() => {
+            this.dtmfTimer = null;
+            // Speech in progress takes the digits along when it ends; otherwise the digits are the turn.
+            if (this.userParts.length === 0 && !this.barge)
+                this.endUserTurn();
+        }, this.opt.dtmfIdleMs);
+    }
+    onEnd(reason) {
+        void this.end(reason);
+    }
+    // ------------------------------------------------------------------ providers
+    openStt() {
+        const gen = ++this.sttGen;
+        this.sttBuffer ??= [];
+        const { guards, stt, breakers } = this.o.providers;
+        guards.openStt({
+            stt, breaker: breakers.stt, signal: this.ac.signal, language: this.o.tenant.language,
+            onEvent: (e) => { if (gen === this.sttGen)
+                this.onTranscript(e); },
+        }).then((s) => {
+            if (this.ended || gen !== this.sttGen) {
+                void s.close();
+                return;
+            }
+            this.stt = s;
+            const buffered = this.sttBuffer ?? [];
+            this.sttBuffer = null;
+            this.sttBufferBytes = 0;
+            for (const b of buffered)
+                s.push(b);
+        }, (e) => {
+            if (!this.ended)
+                void this.fail('stt', e);
+        });
+    }
+    openTts() {
+        const { guards, tts, breakers } = this.o.providers;
+        guards.openTts({
+            tts, breaker: breakers.tts, signal: this.ac.signal, voice: this.o.tenant.voice,
+            onAudio: (b) => this.onTtsAudio(b),
+            onFlushed: () => this.onTtsFlushed(),
+            onError: (e) => { if (!this.ended)
+                void this.fail('tts', e); },
+        }).then((s) => {
+            if (this.ended) {
+                void s.close();
+                return;
+            }
+            this.tts = s;
+            const waiting = this.ttsWaiting;
+            this.ttsWaiting = [];
+            for (const seg of waiting)
+                if (!seg.dropped)
+                    this.sendToTts(seg);
+        }, (e) => {
+            if (!this.ended)
+                void this.fail('tts', e);
+        });
+    }
+    sendToTts(seg) {
+        const tts = this.tts;
+        if (!tts) {
+            this.ttsWaiting.push(seg);
+            return;
+        }
+        this.ttsPending.push(seg);
+        tts.speak(seg.text.trim());
+        tts.flush();
+        this.armTtsStall();
+    }
+    armTtsStall() {
+        if (this.ttsStall) {
+            this.ttsStall.refresh();
+            return;
+        }
+        this.ttsStall = setTimeout(() => {
+            this.ttsStall = null;
+            if (this.ttsPending.length > 0 && !this.ended)
+                void this.fail('tts', new Error('tts stalled'));
+        }, this.opt.ttsStallMs);
+        this.ttsStall.unref();
+    }
+    clearTtsStall() {
+        if (this.ttsStall) {
+            clearTimeout(this.ttsStall);
+            this.ttsStall = null;
+        }
+    }
+    onTtsAudio(buf) {
+        const seg = this.ttsPending[0];
+        if (!seg)
+            return; // audio of a cleared clause
+        const now = performance.now();
+        if (this.turn && this.turn.timing.ttsFirstByteAt === undefined && this.turn.segments.includes(seg))
+            this.turn.timing.ttsFirstByteAt = now;
+        this.armTtsStall();
+        this.out.append(seg, buf, now);
+    }
+    onTtsFlushed() {
+        const seg = this.ttsPending.shift();
+        if (seg)
+            this.out.complete(seg);
+        if (this.ttsPending.length === 0)
+            this.clearTtsStall();
+    }
+    // ------------------------------------------------------------------ transcripts and turn-taking
+    onTranscript(e) {
+        if (this.ended)
+            return;
+        switch (e.type) {
+            case 'speech_started':
+                this.onSpeechStarted();
+                return;
+            case 'interim':
+                this.resetSilence();
+                if (this.barge && isRealSpeech(`${this.barge.text} ${e.text}`, { partial: true })) {
+                    // Finals already in (e.g. "Wait,") belong to the caller's turn; the interim's words come again as a final.
+                    const said = this.barge.text.trim();
+                    this.confirmBargeIn();
+                    if (said)
+                        this.userParts.push(said);
+                }
+                return;
+            case 'final':
+                this.onFinal(e.text.trim(), e.speechFinal);
+                return;
+            case 'utterance_end':
+                if (this.barge)
+                    this.resolveBarge(this.barge.text.trim() ? 'backchannel' : 'noise');
+                else if (this.userParts.length)
+                    this.endUserTurn();
+                return;
+            case 'closed':
+                this.onSttClosed(e.error);
+                return;
+        }
+    }
+    onSttClosed(error) {
+        if (this.ended || this.closing)
+            return;
+        this.stt = null;
+        if (!error)
+            return;
+        metrics.pluginErrors.inc({ plugin: this.o.providers.pluginIds.stt, category: errorCategory(error) });
+        if (this.sttReopened) {
+            void this.fail('stt', error);
+            return;
+        }
+        // Reopen once, keeping the caller's audio meanwhile; a second drop is a provider failure.
+        this.sttReopened = true;
+        this.lg.warn({ err: error.message }, 'stt dropped mid-call; reopening once');
+        this.openStt();
+    }
+    agentHasFloor() {
+        return this.out.busy || this.conversation.busy;
+    }
+    onSpeechStarted() {
+        this.resetSilence();
+        if (this.closing || this.failing || this.barge || !this.agentHasFloor())
+            return;
+        const now = performance.now();
+        // Stop sending at once; Twilio plays out at most the lead. Resuming later continues at the next byte.
+        this.out.pause();
+        this.barge = { startedAt: now, text: '', timer: setTimeout(() => this.resolveBarge('noise'), this.opt.bargeInWindowMs) };
+        this.barge.timer.unref();
+    }
+    onFinal(text, speechFinal) {
+        this.resetSilence();
+        if (this.barge) {
+            if (text)
+                this.barge.text += ` ${text}`;
+            if (isRealSpeech(this.barge.text)) {
+                const said = this.barge.text.trim();
+                this.confirmBargeIn();
+                this.userParts.push(said);
+                if (speechFinal)
+                    this.endUserTurn();
+            }
+            else if (speechFinal || !text) {
+                this.resolveBarge(this.barge.text.trim() ? 'backchannel' : 'noise');
+            }
+            return;
+        }
+        if (text)
+            this.userParts.push(text);
+        if (speechFinal && this.userParts.length)
+            this.endUserTurn();
+    }
+    /** Backchannel or noise: the agent goes on exactly where it paused. */
+    resolveBarge(kind) {
+        const b = this.barge;
+        if (!b)
+            return;
+        clearTimeout(b.timer);
+        this.barge = null;
+        this.out.resume();
+        metrics.bargeIns.inc({ kind });
+        this.log.add('barge_in', { kind });
+        this.emit('barge_in', { kind, speechStartedAt: b.startedAt, decidedAt: performance.now(), paused: true });
+        if (!this.agentHasFloor())
+            this.onAgentIdle();
+    }
+    /** Real speech over the agent: Twilio clear, TTS Clear, LLM aborted, context cut to what was heard. */
+    confirmBargeIn() {
+        const b = this.barge;
+        if (!b)
+            return;
+        clearTimeout(b.timer);
+        this.barge = null;
+        const llmAborted = this.conversation.busy;
+        const heard = this.stopAgent();
+        metrics.bargeIns.inc({ kind: 'speech' });
+        this.log.add('barge_in', { kind: 'speech', heard, llmAborted });
+        this.emit('barge_in', { kind: 'speech', speechStartedAt: b.startedAt, decidedAt: performance.now(), paused: true, heard, llmAborted });
+    }
+    /** Silences the agent now and truncates its context to what the caller heard; returns that text. */
+    stopAgent() {
+        const now = performance.now();
+        const heard = this.heardModelText(now);
+        this.out.clear(now);
+        this.ttsPending = [];
+        this.ttsWaiting = [];
+        this.clearTtsStall();
+        this.tts?.clear();
+        this.conversation.interrupt(heard);
+        return heard;
+    }
+    /** The model text of the current turn the caller has heard: whole clauses, then the played part of one. */
+    heardModelText(now) {
+        if (!this.turn)
+            return '';
+        let s = '';
+        for (const seg of this.turn.segments) {
+            if (seg.kind !== 'model')
+                continue;
+            const f = this.out.heardFraction(seg, now);
+            if (f >= 1 && seg.complete) {
+                s += seg.text;
+                continue;
+            }
+            s += wordPrefix(seg.text, f);
+            break;
+        }
+        return s;
+    }
+    endUserTurn() {
+        if (this.dtmfTimer) {
+            clearTimeout(this.dtmfTimer);
+            this.dtmfTimer = null;
+        }
+        const speech = this.userParts.join(' ').trim();
+        const digits = this.dtmf;
+        this.userParts = [];
+        this.dtmf = '';
+        const text = digits ? `${speech} (keypad: ${digits})`.trim() : speech;
+        if (!text || this.ended || this.closing || this.failing)
+            return;
+        this.startTurn(text);
+    }
+    startTurn(text) {
+        this.clearSilence();
+        // A turn end with the agent still talking (no SpeechStarted seen): the caller wins.
+        if (this.agentHasFloor())
+            this.stopAgent();
+        const timing = { turn: ++this.turnCount, sttFinalAt: performance.now() };
+        const turn = { timing, segments: [], emitted: false };
+        this.turn = turn;
+        this.log.add('utterance', { role: 'caller', text });
+        this.emit('utterance', { role: 'caller', text });
+        const sink = {
+            firstToken: () => { timing.llmFirstTokenAt ??= performance.now(); },
+            clause: (c) => {
+                if (this.turn !== turn || this.ended)
+                    return;
+                timing.firstClauseAt ??= performance.now();
+                const seg = this.out.segment('model', c);
+                turn.segments.push(seg);
+                this.sendToTts(seg);
+            },
+            line: (name, t) => { if (this.turn === turn)
+                turn.segments.push(...this.playLine(name, t)); },
+            toolCall: (e) => this.log.add('tool_call', { id: e.id, name: e.name, arguments: e.arguments.slice(0, 2000) }),
+            toolResult: (e) => {
+                if (e.ok)
+                    this.actions.add(e.name);
+                this.log.add('tool_result', { id: e.id, name: e.name, ok: e.ok, code: e.code ?? null, ms: Math.round(e.ms) });
+            },
+        };
+        this.conversation.run(text, sink).then((r) => this.onTurnDone(turn, r), (e) => {
+            if (!this.ended)
+                void this.fail('llm', e);
+        });
+    }
+    onTurnDone(turn, r) {
+        if (this.ended)
+            return;
+        if (r.text && r.status !== 'interrupted') {
+            this.log.add('utterance', { role: 'agent', text: r.text });
+            this.emit('utterance', { role: 'agent', text: r.text });
+        }
+        if (r.status === 'fallback')
+            this.log.add('line', { name: 'toolFallback', reason: r.fallback ?? null });
+        if (r.status === 'control' && r.control === 'end')
+            void this.finishAfterPlayback('end_call', r.text ? null : 'goodbye');
+        if (r.status === 'control' && r.control === 'transfer')
+            void this.transferToHuman('tool');
+        if (!turn.emitted && turn.segments.length === 0) {
+            turn.emitted = true;
+            this.emit('turn', turn.timing);
+        }
+        this.saveState();
+        if (!this.agentHasFloor())
+            this.onAgentIdle();
+    }
+    onFirstFrame(seg, now) {
+        const turn = this.turn;
+        if (!turn || turn.emitted || seg.kind !== 'model' || !turn.segments.includes(seg))
+            return;
+        const t = turn.timing;
+        t.firstAudioOutAt = now;
+        turn.emitted = true;
+        const s = (v) => v === undefined ? undefined : (v - t.sttFinalAt) / 1000;
+        const stages = [
+            ['llm_first_token', s(t.llmFirstTokenAt)], ['first_clause', s(t.firstClauseAt)], ['tts_first_byte', s(t.ttsFirstByteAt)], ['first_audio_out', s(now)],
+        ];
+        for (const [stage, v] of stages)
+            if (v !== undefined)
+                metrics.turnStage.observe({ stage }, v);
+        this.emit('turn', t);
+    }
+    // ------------------------------------------------------------------ scripted lines and endings
+    /** Plays a cached line, or speaks it through TTS when it isn't cached. Returns its segment(s). */
+    playLine(name, text = LINES[name]) {
+        this.log.add('line', { name });
+        const audio = this.o.lines.line(this.o.tenant.id, this.o.tenant.configKey, name);
+        if (audio)
+            return [this.out.enqueueClip('line', text, audio)];
+        if (this.failing)
+            return [];
+        const seg = this.out.segment('line', text);
+        this.sendToTts(seg);
+        return [seg];
+    }
+    /** Resolves once everything queued has played (or its length plus the grace passed). */
+    waitForPlayback() {
+        return this.out.whenIdle(this.opt.closingGraceMs);
+    }
+    async finishAfterPlayback(reason, line) {
+        if (this.closing || this.ended)
+            return;
+        this.closing = true;
+        this.clearSilence();
+        if (line)
+            this.playLine(line);
+        await this.waitForPlayback();
+        await this.hangUp(reason);
+    }
+    async transferToHuman(source) {
+        if (this.closing || this.ended || this.failing)
+            return;
+        this.closing = true;
+        this.clearSilence();
+        if (source === 'dtmf' && this.agentHasFloor())
+            this.stopAgent();
+        if (source === 'dtmf' || !this.turn || this.turn.segments.length === 0)
+            this.playLine('transfer');
+        this.log.add('transfer', { source });
+        await this.waitForPlayback();
+        if (this.ended)
+            return;
+        try {
+            if (!this.o.control)
+                throw new Error('no call control available');
+            await this.o.control.transfer({ tenantId: this.tenantId, callSid: this.callSid });
+            this.outcome = 'transferred';
+            await this.end('transferred');
+            this.o.link.close();
+        }
+        catch (e) {
+            this.lg.warn({ err: e.message }, 'transfer failed; callback task stored instead');
+            this.outcome = 'callback';
+            await this.storeCallbackTask('transfer_failed');
+            this.closing = false;
+            this.playLine('transferFailed');
+            this.conversation.noteAgentLine(LINES.transferFailed);
+        }
+    }
+    wrapUp() {
+        if (this.ended || this.closing)
+            return;
+        if (this.agentHasFloor())
+            this.stopAgent();
+        void this.finishAfterPlayback('max_duration', 'wrapUp');
+    }
+    async hangUp(reason) {
+        if (this.ended)
+            return;
+        const control = this.o.control;
+        if (control) {
+            control.hangUp({ tenantId: this.tenantId, callSid: this.callSid })
+                .catch((e) => this.lg.warn({ err: e.message }, 'hang-up request failed; closing the stream'));
+        }
+        this.o.link.close();
+        await this.end(reason);
+    }
+    // ------------------------------------------------------------------ silence
+    onAgentIdle() {
+        if (this.ended || this.closing || this.failing || this.conversation.busy || this.barge || this.userParts.length)
+            return;
+        const sec = this.o.tenant.silencePromptSec ?? this.opt.silencePromptSec;
+        if (!sec)
+            return;
+        this.clearSilence();
+        this.silenceTimer = setTimeout(() => this.onSilence(), sec * 1000);
+        this.silenceTimer.unref();
+    }
+    resetSilence() {
+        this.silencePrompts = 0;
+        this.clearSilence();
+    }
+    clearSilence() {
+        if (this.silenceTimer) {
+            clearTimeout(this.silenceTimer);
+            this.silenceTimer = null;
+        }
+    }
+    onSilence() {
+        this.silenceTimer = null;
+        if (this.ended || this.closing || this.failing || this.agentHasFloor())
+            return;
+        if (this.silencePrompts++ === 0) {
+            this.playLine('silencePrompt');
+            this.conversation.noteAgentLine(LINES.silencePrompt);
+            return;
+        }
+        void this.finishAfterPlayback('silence', 'silenceGoodbye');
+    }
+    // ------------------------------------------------------------------ faults
+    /**
+     * A provider failed or stalled (§6.1 #25): the caller hears the pre-synthesised line, a callback task is
+     * stored, and the call ends cleanly. Logged and recorded as VOI_ERR_PROVIDER_FAILED.
+     */
+    async fail(kind, err) {
+        if (this.failing || this.ended)
+            return;
+        this.failing = true;
+        const category = errorCategory(err);
+        this.lg.error({ code: 'VOI_ERR_PROVIDER_FAILED', provider: kind, category, err: err?.message }, 'voice provider failed; playing the fallback line');
+        metrics.pluginErrors.inc({ plugin: this.o.providers.pluginIds[kind], category });
+        this.log.add('error', { code: 'VOI_ERR_PROVIDER_FAILED', provider: kind, category });
+        this.emit('failed', { kind, category });
+        this.outcome = 'callback';
+        try {
+            if (this.barge) {
+                clearTimeout(this.barge.timer);
+                this.barge = null;
+            }
+            this.clearSilence();
+            if (this.agentHasFloor())
+                this.stopAgent();
+            const task = this.storeCallbackTask(`provider_failed:${kind}`);
+            const audio = this.o.lines.line(this.o.tenant.id, this.o.tenant.configKey, 'providerFallback');
+            if (audio)
+                this.out.enqueueClip('line', LINES.providerFallback, audio);
+            this.log.add('line', { name: 'providerFallback' });
+            await task;
+            await this.waitForPlayback();
+        }
+        catch (e) {
+            this.lg.error({ err: e.message }, 'fallback handling failed');
+        }
+        await this.hangUp('provider_failed');
+    }
+    async storeCallbackTask(reason) {
+        try {
+            await this.o.withTenant(this.tenantId, (trx) => trx('callback_tasks').insert({ call_id: this.o.start.callId, phone: this.o.start.from, reason }));
+        }
+        catch (e) {
+            this.lg.error({ err: e.message, reason }, 'callback task could not be stored');
+        }
+    }
+    // ------------------------------------------------------------------ state and cleanup
+    stateDoc(status) {
+        const id = this.conversation.identity;
+        return {
+            tenantId: this.tenantId, callSid: this.callSid, callId: this.o.start.callId, streamSid: this.o.start.streamSid,
+            direction: this.o.start.direction, status, startedAt: this.startedAt, turns: this.turnCount,
+            identity: { verifiedCustomerId: id.verifiedCustomerId, candidates: id.candidateCustomerIds.length, verificationAttempts: id.verificationAttempts },
+            updatedAt: Date.now(),
+        };
+    }
+    /** Soft state for other processes; the call itself runs from memory, so a store outage only gets logged. */
+    saveState(status = 'live') {
+        const doc = this.stateDoc(status);
+        const ttl = this.opt.stateTtlSec;
+        this.stateWrite = this.stateWrite.then(async () => {
+            try {
+                const updated = await this.o.state.updateDoc(this.stateKey, () => doc, ttl);
+                if (!updated)
+                    await this.o.state.createDoc(this.stateKey, doc, ttl);
+                if (this.stateDown) {
+                    this.stateDown = false;
+                    this.lg.info('state store reachable again');
+                }
+            }
+            catch (e) {
+                if (!this.stateDown) {
+                    this.stateDown = true;
+                    this.lg.warn({ err: e.message }, 'state store unavailable; the call continues from in-process state');
+                }
+            }
+        });
+    }
+    deriveOutcome() {
+        if (this.outcome)
+            return this.outcome;
+        if (this.actions.has('book_appointment'))
+            return 'booked';
+        if (this.actions.has('reschedule_appointment'))
+            return 'rescheduled';
+        if (this.actions.has('cancel_appointment'))
+            return 'cancelled';
+        return 'info';
+    }
+    /** Idempotent cleanup on every exit path: provider sessions, timers, pacer, events, call row, CRM job. */
+    async end(reason) {
+        if (this.ended)
+            return this.done;
+        this.ended = true;
+        this.ac.abort();
+        for (const t of [this.barge?.timer, this.silenceTimer, this.maxTimer, this.dtmfTimer, this.humanKeyTimer, this.ttsStall])
+            if (t)
+                clearTimeout(t);
+        this.barge = null;
+        this.o.pacer.detach(this.out);
+        this.o.pacer.untick(this.quietFlusher);
+        this.out.close();
+        metrics.activeCalls.dec();
+        metrics.mediaFrames.inc({ direction: 'in' }, this.framesIn);
+        metrics.mediaFrames.inc({ direction: 'out' }, this.out.stats.framesSent);
+        try {
+            const sessions = [];
+            if (this.stt)
+                sessions.push(this.stt.close());
+            if (this.tts)
+                sessions.push(this.tts.close());
+            this.stt = null;
+            this.tts = null;
+            await Promise.allSettled(sessions);
+            const outcome = this.deriveOutcome();
+            this.log.add('call_end', { reason, outcome, turns: this.turnCount, framesIn: this.framesIn, framesOut: this.out.stats.framesSent });
+            await this.log.flush();
+            const id = this.conversation.identity;
+            const customerId = id.verifiedCustomerId ?? id.createdCustomerId ?? null;
+            const summary = `${this.o.start.direction === 'outbound' ? 'Outbound' : 'Inbound'} call with the voice agent, ${this.turnCount} caller turn(s); outcome: ${outcome}${this.actions.size ? `; tools used: ${[...this.actions].sort().join(', ')}` : ''}.`;
+            await this.o.withTenant(this.tenantId, (trx) => trx('calls').where({ id: this.o.start.callId }).update({
+                ended_at: trx.raw('coalesce(ended_at, now())'), customer_id: customerId, outcome, summary,
+            })).catch((e) => this.lg.error({ err: e.message }, 'call row update failed'));
+            this.saveState('ended');
+            await this.stateWrite;
+            if (this.o.jobs) {
+                const job = { tenantId: this.tenantId, callId: this.o.start.callId };
+                await this.o.jobs.enqueue('crm-log', job, { jobId: crmLogJobId(job) })
+                    .catch((e) => this.lg.error({ err: e.message }, 'crm-log job could not be enqueued'));
+            }
+            this.lg.info({ reason, outcome, turns: this.turnCount, framesIn: this.framesIn, sttWrites: this.sttWrites, framesOut: this.out.stats.framesSent, underruns: this.out.stats.underruns }, 'call ended');
+        }
+        catch (e) {
+            this.lg.error({ err: e.message }, 'call cleanup step failed');
+        }
+        finally {
+            this.emit('ended', { reason });
+            this.resolveDone();
+        }
+    }
+}
+//# sourceMappingURL=call-session.js.map

@@ -1,0 +1,24 @@
+import crmBuiltin from './crm-builtin/index.js';
+import crmTwenty from './crm-twenty/index.js';
+import calendarBuiltin from './calendar-builtin/index.js';
+import calendarGoogle from './calendar-google/index.js';
+import vehicleNhtsa from './vehicle-nhtsa/index.js';
+import notifyLog from './notify-log/index.js';
+import telephonyTwilio from './telephony-twilio/index.js';
+import sttDeepgram from './stt-deepgram/index.js';
+import llmOpenai from './llm-openai/index.js';
+import ttsDeepgram from './tts-deepgram/index.js';
+/** First-party plugins, listed explicitly (no folder scanning): the registry loads exactly these plus configured npm packages. */
+export const firstPartyPlugins = [
+    crmBuiltin,
+    crmTwenty,
+    calendarBuiltin,
+    calendarGoogle,
+    vehicleNhtsa,
+    notifyLog,
+    telephonyTwilio,
+    sttDeepgram,
+    llmOpenai,
+    ttsDeepgram,
+];
+//# sourceMappingURL=index.js.map
