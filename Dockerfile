@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1
 # ServiceLane image: one image for every role (ROLE=api|voice|worker|all). See docs/deploy.md.
 # test/e2e/image.test.ts parses this file and performs its COPY/RUN/CMD steps in a temporary folder, so keep
 # to plain `COPY <src> <dest>`, `COPY --from=build`, single-line RUN and exec-form CMD/ENTRYPOINT.
@@ -6,7 +7,8 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# The npm cache is a BuildKit cache mount: reused between builds, never part of a layer.
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY core ./core
 COPY plugins ./plugins
@@ -20,7 +22,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf 
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist
 COPY migrations ./migrations
 COPY tenants ./tenants
