@@ -20,6 +20,15 @@ async function main(): Promise<void> {
     process.exit(78);
   }
   const logger = createLogger({ level: cfg.logLevel, production: cfg.production });
+  // A signal while starting (migrations can take a while) has nothing to drain: exit at once. The embedded
+  // Postgres, if already started, is stopped by its own 'exit' hook (it runs in its own session, so the
+  // terminal's Ctrl-C does not reach it).
+  let onSignal = (signal: string): void => {
+    logger.info({ signal }, 'servicelane stopped during start');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   const p = await buildPlatform(cfg, { logger });
   platform = p;
   // Every role listens: workers serve only /healthz, /readyz and /metrics (the Helm probes and Prometheus need them).
@@ -43,8 +52,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'servicelane stopped');
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  onSignal = (signal) => void stop(signal);
 }
 
 main().catch(async (e) => {
