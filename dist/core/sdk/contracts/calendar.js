@@ -1,2 +1,0 @@
-export {};
-//# sourceMappingURL=calendar.js.map

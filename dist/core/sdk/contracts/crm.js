@@ -1,2 +1,0 @@
-export {};
-//# sourceMappingURL=crm.js.map

@@ -1,2 +1,0 @@
-export {};
-//# sourceMappingURL=voice.js.map

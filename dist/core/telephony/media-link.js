@@ -1,2 +1,0 @@
-export {};
-//# sourceMappingURL=media-link.js.map
