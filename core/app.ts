@@ -238,7 +238,13 @@ export async function listen(p: Platform, app: express.Express): Promise<http.Se
   const server = http.createServer(app);
   // MEDIA SERVER (voice owner attaches the WebSocket upgrade handler here)
   if (p.cfg.role === 'all' || p.cfg.role === 'voice') p.telephony.attach(server);
-  await new Promise<void>((resolve) => server.listen(p.cfg.port, '0.0.0.0', resolve));
+  await new Promise<void>((resolve, reject) => {
+    // Without this listener a busy port is an unhandled 'error' event: a raw stack trace, and no shutdown.
+    server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE'
+      ? new ServiceLaneError('CFG_ERR_PORT_IN_USE', `port ${p.cfg.port} is already in use; stop the other process or set PORT`, { port: p.cfg.port }, { cause: e })
+      : e));
+    server.listen(p.cfg.port, '0.0.0.0', resolve);
+  });
   p.onClose(() => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }));
   return server;
 }

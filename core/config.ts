@@ -35,6 +35,8 @@ export interface AppConfig {
   adminRateLimitPerMin: number;
   /** Longest any process may serve a cached tenant/number/config after a change (CACHE_REVALIDATE_MS, ≤ 5000). */
   cacheRevalidateMs: number;
+  /** On SIGTERM/SIGINT, how long live calls may run on before they hear the wrap-up line (DRAIN_TIMEOUT_MS). */
+  drainTimeoutMs: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -133,6 +135,9 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     adminRateLimitPerMin: intOrDefault(env, { name: 'ADMIN_RATE_LIMIT_PER_MIN', min: 1, max: 1_000_000, bad }) ?? 600,
     // Capped so the documented staleness bound (≤ 5 s, README "Caches across processes") can't be configured away.
     cacheRevalidateMs: intOrDefault(env, { name: 'CACHE_REVALIDATE_MS', min: 0, max: 5000, bad }) ?? 2000,
+    // Voice pods wait out the longest call (maxCallSec default 900 s; the chart's grace period is longer);
+    // other roles hold at most a call or two in flight and should stop promptly.
+    drainTimeoutMs: intOrDefault(env, { name: 'DRAIN_TIMEOUT_MS', min: 0, max: 24 * 3_600_000, bad }) ?? (role === 'voice' ? 900_000 : 10_000),
   };
   const badEgress = parseEgressAllow(cfg.pluginEgressAllow).bad;
   if (badEgress.length) bad.push(`PLUGIN_EGRESS_ALLOW entries must be IPs, CIDRs or hostnames (bad: ${badEgress.join(', ')})`);

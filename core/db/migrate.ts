@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
 import { assertSchemaName } from '../tenancy/schema-name.js';
+import { packagePath } from '../paths.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+const ROOT = packagePath('migrations');
 
 export interface Migration { name: string; sql: string }
 

@@ -173,6 +173,8 @@ export class Jobs {
   private readonly workers = new Map<QueueName, WorkerAdapter>();
   private started = false;
   private closed = false;
+  /** Samples queue depth into sl_queue_jobs (worker roles): the backlog alert and dashboard read it. */
+  private depthTimer: NodeJS.Timeout | undefined;
   private readonly defaults: { attempts: number; backoffMs: number };
 
   constructor(private readonly o: JobsInit) {
@@ -209,6 +211,19 @@ export class Jobs {
     await this.impl.migrate();
     this.started = true;
     if (this.runsWorkers) for (const name of this.handlers.keys()) this.startWorker(name);
+    if (this.runsWorkers) this.depthTimer = setInterval(() => void this.sampleDepth(), 15_000).unref();
+  }
+
+  private async sampleDepth(): Promise<void> {
+    for (const name of this.handlers.keys()) {
+      try {
+        const c = await this.queue(name).counts(['waiting', 'active', 'delayed']);
+        for (const state of ['waiting', 'active', 'delayed']) metrics.queueJobs.set({ queue: name, state }, c[state] ?? 0);
+      } catch (e) {
+        // The gauge keeps its last value; the backend's own error handler already counts the outage.
+        this.o.logger.debug({ queue: name, err: (e as Error).message }, 'queue depth sample skipped');
+      }
+    }
   }
 
   private startWorker(name: QueueName): void {
@@ -317,6 +332,7 @@ export class Jobs {
   async close(o: { timeoutMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.depthTimer);
     const deadline = o.timeoutMs ?? this.o.closeTimeoutMs ?? 10_000;
     await Promise.all([...this.workers.entries()].map(async ([name, w]) => {
       try {

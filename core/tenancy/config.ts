@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import crypto from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject } from 'ajv';
 import * as addFormatsModule from 'ajv-formats';
 import { ServiceLaneError } from '../errors.js';
+import { packagePath } from '../paths.js';
 
 // ajv-formats is CJS (`exports.default = formatsPlugin`); under NodeNext the callable sits on `.default`.
 const addFormats = addFormatsModule.default.default;
@@ -37,7 +37,7 @@ export interface DealershipConfig {
   plugins: Partial<Record<SlotName, PluginSlot>> & { crm: PluginSlot; calendar: PluginSlot };
 }
 
-const schemaPath = fileURLToPath(new URL('../../tenants/schema/dealership.schema.json', import.meta.url));
+const schemaPath = packagePath('tenants', 'schema', 'dealership.schema.json');
 const schema = JSON.parse(fs.readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
 
 const ianaZones = new Set(Intl.supportedValuesOf('timeZone'));

@@ -1,15 +1,15 @@
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Knex } from 'knex';
 import { DateTime } from 'luxon';
 import { ServiceLaneError } from '../errors.js';
 import { migrateTenant } from '../db/migrate.js';
 import type { Logger } from '../observability/logger.js';
 import type { TenantService } from './tenants.js';
+import { packagePath } from '../paths.js';
 
 export const DEMO_SLUG = 'demo';
 export const DEMO_NUMBER = '+14085550123';
-const DEMO_CONFIG_PATH = fileURLToPath(new URL('../../tenants/examples/demo-dealership.json', import.meta.url));
+const DEMO_CONFIG_PATH = packagePath('tenants', 'examples', 'demo-dealership.json');
 
 /** The demo dealership's config as shipped in tenants/examples (read per call: it is tiny and may be edited). */
 export function demoConfig(): Record<string, unknown> {

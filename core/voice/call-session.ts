@@ -659,6 +659,20 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     }
   }
 
+  /**
+   * Shutdown reached its grace limit with this call still live: the caller hears the wrap-up line (already
+   * synthesised, so it plays even if TTS is slow), then the call is hung up over REST with reason `drain`.
+   * A call already saying goodbye or transferring just finishes that. Resolves when cleanup is done.
+   */
+  async endForShutdown(): Promise<void> {
+    if (this.ended) return this.done;
+    if (!this.closing) {
+      if (this.agentHasFloor()) this.stopAgent();
+      await this.finishAfterPlayback('drain', 'wrapUp');
+    }
+    return this.done;
+  }
+
   private wrapUp(): void {
     if (this.ended || this.closing) return;
     if (this.agentHasFloor()) this.stopAgent();

@@ -18,6 +18,9 @@ import { createCrmLogHandler, type CrmLogJob } from './post-call.js';
 import { buildSystemPrompt } from './prompt.js';
 import { DEFAULT_BUDGETS, ProviderGuards, type ProviderBudgets, type VoicePlugins } from './providers.js';
 
+/** Longest the wrap-up line may take to play at shutdown (it is ~7 s of speech) before the call is cut. */
+const WRAP_UP_LIMIT_MS = 15_000;
+
 /** The Toolbox methods voice calls (core/tools/toolbox.ts satisfies it). */
 export interface ToolboxPort {
   schemasFor(identity: CallIdentity, o?: { serviceTypes?: readonly Pick<ServiceType, 'id'>[] }): ToolSchema[];
@@ -162,9 +165,18 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     return session;
   }
 
-  /** Shutdown: lets live calls finish for up to `graceMs` (default `drainGraceMs`), then ends the rest cleanly. */
+  /**
+   * Shutdown: lets live calls finish for up to `graceMs` (default `drainGraceMs`; core/main.ts passes
+   * DRAIN_TIMEOUT_MS). Calls still live at the limit hear the wrap-up line and are hung up; anything that has
+   * not ended `closingGraceMs` after its line is cut (reason `drain`), so the limit is a real bound.
+   */
   async close(o: { graceMs?: number } = {}): Promise<void> {
     if (this.sessions.size) await this.drain({ timeoutMs: o.graceMs ?? this.opt.drainGraceMs });
+    const left = [...this.sessions];
+    if (left.length === 0) return;
+    this.o.logger.warn({ calls: left.length }, 'drain grace limit reached; ending live calls with the wrap-up line');
+    const cut = () => new Promise<void>((r) => setTimeout(r, WRAP_UP_LIMIT_MS + this.opt.closingGraceMs).unref());
+    await Promise.all(left.map((s) => Promise.race([s.endForShutdown(), cut()])));
     await Promise.all([...this.sessions].map((s) => s.end('drain')));
   }
 

@@ -57,8 +57,10 @@ describe('npm start (e2e: embedded Postgres, no Redis)', function () {
       PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp',
       DATA_DIR: dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()),
     };
-    // Exactly what `npm start` runs ("start": "tsx core/main.ts"), with DATABASE_URL and REDIS_URL unset.
-    child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), ['core/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // `npm start` itself, with DATABASE_URL and REDIS_URL unset, in its own process group as a terminal runs it
+    // (so Ctrl-C below reaches npm, node and anything else in that group, as it would from a keyboard).
+    env.PATH = `${path.dirname(process.execPath)}:${env.PATH}`;
+    child = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   });
@@ -111,14 +113,58 @@ describe('npm start (e2e: embedded Postgres, no Redis)', function () {
     assert.equal(((await c.json()) as { items: { lastName: string }[] }).items[0]?.lastName, 'Khani');
   });
 
-  it('shuts down cleanly on Ctrl-C (SIGINT) and leaves no postgres behind', async () => {
+  it('shuts down cleanly on Ctrl-C (SIGINT to the process group): no warnings, a final line, no postgres behind', async () => {
     assert.ok(postgresProcessesFor(dataDir).length > 0, 'the embedded cluster was running');
-    child!.kill('SIGINT');
+    process.kill(-child!.pid!, 'SIGINT');
     const res = await waitExit(child!, 30_000);
     assert.ok(res, 'exited within 30 s');
     assert.equal(res.code, 0, `exit code (signal ${res.signal}); stderr:\n${stderr.slice(-2000)}`);
+    // The embedded postmaster runs in its own session, so the keyboard's SIGINT can't stop it under the drain.
+    assert.doesNotMatch(stdout + stderr, /"level":[456]0|Error|Unhandled/, `no warnings or errors on Ctrl-C:\n${(stdout + stderr).slice(-3000)}`);
+    assert.match(stdout.trimEnd().split('\n').at(-1) ?? '', /"msg":"servicelane stopped"/, 'the last line says it stopped');
     for (let i = 0; i < 40 && postgresProcessesFor(dataDir).length; i++) await sleep(100);
     assert.deepEqual(postgresProcessesFor(dataDir), [], 'no orphan postgres');
+    assert.equal(fs.existsSync(path.join(dataDir, 'pg', 'postmaster.pid')), false);
+  });
+});
+
+describe('npm start on a busy PORT (e2e)', function () {
+  this.timeout(120_000);
+  let dataDir: string;
+  let blocker: net.Server;
+
+  before(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-busy-'));
+    fs.chmodSync(dataDir, 0o755);
+    blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '0.0.0.0', r));
+  });
+
+  after(async () => {
+    await new Promise<void>((r) => blocker.close(() => r()));
+    await stopOrphanPostgres(path.join(dataDir, 'pg'));
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('prints one coded line (CFG_ERR_PORT_IN_USE), exits non-zero and stops the embedded Postgres it started', async () => {
+    const port = (blocker.address() as net.AddressInfo).port;
+    const env: Record<string, string> = {
+      PATH: `${path.dirname(process.execPath)}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: process.env.HOME ?? '/tmp',
+      DATA_DIR: dataDir, PORT: String(port), EMBEDDED_PG_PORT: String(await freePort()),
+    };
+    const child = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const res = await waitExit(child, 90_000);
+    assert.ok(res, 'exited by itself');
+    assert.notEqual(res.code, 0);
+    const ours = stderr.split('\n').filter((l) => l.startsWith('servicelane'));
+    assert.deepEqual(ours, [`servicelane failed to start: CFG_ERR_PORT_IN_USE: port ${port} is already in use; stop the other process or set PORT`]);
+    assert.doesNotMatch(stdout + stderr, /\n\s+at /, 'no stack trace');
+    assert.ok(fs.existsSync(path.join(dataDir, 'pg', 'PG_VERSION')), 'the embedded cluster had started');
+    assert.deepEqual(postgresProcessesFor(dataDir), [], 'and was stopped');
     assert.equal(fs.existsSync(path.join(dataDir, 'pg', 'postmaster.pid')), false);
   });
 });

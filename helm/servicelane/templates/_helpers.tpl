@@ -69,7 +69,7 @@ affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 volumes:
-  # tsx compiles into the temp dir; the root filesystem stays read-only.
+  # The root filesystem is read-only; anything that needs a scratch file (Node, libraries) gets /tmp.
   - name: tmp
     emptyDir: {}
 {{- end -}}
