@@ -15,6 +15,9 @@
  * 08:00 of the new offset, and a due time inside the skipped hour is simply before that opening.
  */
 import { DateTime } from 'luxon';
+
+/** luxon's own type for a DateTime whose validity is not tracked statically (every one here comes from a valid instant). */
+type Instant = DateTime<boolean>;
 import type { Weekday } from '../tenancy/config.js';
 
 /** Hours of the day (local, HH:MM) outside which no automated call is placed, whatever the tenant configures. */
@@ -40,7 +43,7 @@ const minutes = (hhmm: string): number => Number(hhmm.slice(0, 2)) * 60 + Number
 const hhmmOf = (m: number): string => `${String(Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}`;
 
 /** The instant of wall time `hhmm` on `day`'s date in `day`'s zone (a time in a DST gap moves forward, luxon's rule). */
-function at(day: DateTime, hhmm: string): DateTime {
+function at(day: Instant, hhmm: string): Instant {
   return day.set({ hour: Number(hhmm.slice(0, 2)), minute: Number(hhmm.slice(3, 5)), second: 0, millisecond: 0 });
 }
 
@@ -52,7 +55,7 @@ export function effectiveWindow(w: { start: string; end: string } | undefined): 
   return start < end ? { start: hhmmOf(start), end: hhmmOf(end) } : null;
 }
 
-function isOpenDay(day: DateTime, p: CallWindowPolicy): boolean {
+function isOpenDay(day: Instant, p: CallWindowPolicy): boolean {
   if (p.holidays?.includes(day.toISODate() ?? '')) return false;
   if (!p.businessHours) return true;
   const ivs = p.businessHours[WEEKDAYS[day.weekday - 1]!];
@@ -63,8 +66,8 @@ function isOpenDay(day: DateTime, p: CallWindowPolicy): boolean {
  * Moves `t` to the next start of [start, end) on an acceptable day in `zone`, or returns it when it is inside.
  * `openDay` decides which local dates count.
  */
-function intoWindow(o: { t: DateTime; zone: string; start: string; end: string; openDay: (d: DateTime) => boolean }): DateTime | null {
-  let t = o.t.setZone(o.zone);
+function intoWindow(o: { t: Instant; zone: string; start: string; end: string; openDay: (d: Instant) => boolean }): Instant | null {
+  let t: Instant = o.t.setZone(o.zone);
   for (let i = 0; i < MAX_DAYS; i++) {
     const day = t.startOf('day');
     if (!o.openDay(day)) { t = at(day.plus({ days: 1 }), o.start); continue; }
@@ -86,7 +89,7 @@ export function nextAllowedTime(o: { due: Date; policy: CallWindowPolicy; callee
   if (!win) return null;
   const tz = o.policy.timezone;
   const callee = o.calleeZone ?? tz;
-  let t = DateTime.fromJSDate(o.due, { zone: tz });
+  let t: Instant = DateTime.fromJSDate(o.due, { zone: tz });
   // Each constraint can only move t forward; loop until one pass moves nothing (a fixed point satisfies all).
   for (let i = 0; i < MAX_DAYS; i++) {
     const a = intoWindow({ t, zone: tz, start: win.start, end: win.end, openDay: (d) => isOpenDay(d, o.policy) });
