@@ -3,7 +3,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { Knex } from 'knex';
+import request from 'supertest';
+import { createHttpApp } from '../../core/app.js';
+import { signDevToken } from '../../core/admin-api/auth.js';
 import { isServiceLaneError } from '../../core/errors.js';
+import { insertCallbackTask } from '../../core/tools/callback-tasks.js';
 import { reminderJobId } from '../../core/outbound/reminder-job.js';
 import { recordReminderOptOut } from '../../core/outbound/reminder-schedule.js';
 import { registry as metricsRegistry } from '../../core/observability/metrics.js';
@@ -233,6 +237,40 @@ describe('reminders: scheduled from appointments, re-checked at run time (issue 
       await t.p.tenants.withTenant(tenantId, (trx: Knex.Transaction) => trx('reminders').where({ id: r24.id }).update({ due_at: new Date('2027-03-04T03:30:00Z') }));
       clock = new Date('2027-03-04T03:30:00Z');
       assert.deepEqual(await run({ ...r24, due_at: clock }), { outcome: 'skipped', reason: 'window_after_appointment', attempt: 1 });
+    });
+  });
+
+  describe('admin API', () => {
+    it('lists a tenant\'s reminders by status with their attempts, and refuses another tenant\'s admin (403)', async () => {
+      const app = createHttpApp(t.p);
+      const tok = (tenant: string) => signDevToken({ secret: t.cfg.jwt.secret!, role: 'tenant_admin', tenant, sub: 'test-admin' });
+      const a = await book('2027-03-05T09:00:00-08:00');
+      await t.p.scheduler.cancel({ tenantId, appointmentId: a.id });
+      const res = await request(app).get(`/admin/v1/tenants/${tenantId}/reminders?status=skipped&limit=100`).set('Authorization', `Bearer ${tok(tenantId)}`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.ok(res.body.items.length >= 1);
+      assert.ok(res.body.items.every((r: { status: string; attempts: { outcome: string }[] }) => r.status === 'skipped' && r.attempts.length === 1 && r.attempts[0]!.outcome.startsWith('skipped_')));
+      const cancelled = await request(app).get(`/admin/v1/tenants/${tenantId}/reminders?status=cancelled&from=2027-03-03&to=2027-03-03&limit=100`).set('Authorization', `Bearer ${tok(tenantId)}`);
+      assert.deepEqual(cancelled.body.items.filter((r: { appointmentId: string }) => r.appointmentId === a.id).map((r: { hoursBefore: number; dueAt: string }) => [r.hoursBefore, r.dueAt]),
+        [[48, '2027-03-03T17:00:00.000Z']], 'only the reminder due on 3 March (dealership time)');
+      const other = (await t.p.tenants.create({ name: 'Other Motors', config: config({}) })).id;
+      const denied = await request(app).get(`/admin/v1/tenants/${tenantId}/reminders`).set('Authorization', `Bearer ${tok(other)}`);
+      assert.equal(denied.status, 403);
+      assert.equal(denied.body.error.code, 'ADM_ERR_FORBIDDEN');
+      const bad = await request(app).get(`/admin/v1/tenants/${tenantId}/reminders?status=ringing`).set('Authorization', `Bearer ${tok(tenantId)}`);
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.error.code, 'ADM_ERR_VALIDATION');
+    });
+
+    it('lists callback tasks, filtered by status', async () => {
+      const app = createHttpApp(t.p);
+      const tok = signDevToken({ secret: t.cfg.jwt.secret!, role: 'tenant_admin', tenant: tenantId, sub: 'test-admin' });
+      await t.p.tenants.withTenant(tenantId, (trx: Knex.Transaction) => insertCallbackTask(trx, { callSid: 'CA' + '0'.repeat(32), phone: '+14085550123', reason: 'voicemail' }));
+      const res = await request(app).get(`/admin/v1/tenants/${tenantId}/callbacks?status=open`).set('Authorization', `Bearer ${tok}`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.deepEqual(res.body.items.map((c: { phone: string; reason: string; status: string; callSid: string | null }) => [c.phone, c.reason, c.status, c.callSid]), [['+14085550123', 'voicemail', 'open', null]]);
+      const done = await request(app).get(`/admin/v1/tenants/${tenantId}/callbacks?status=done`).set('Authorization', `Bearer ${tok}`);
+      assert.deepEqual(done.body.items, []);
     });
   });
 });
