@@ -22,6 +22,8 @@ import { Jobs } from './jobs/jobs.js';
 import { enqueueCalendarSync, registerCalendarSync } from './jobs/calendar-sync.js';
 import { SyncOutbox, type SyncOutboxTimings } from './jobs/sync-outbox.js';
 import { Scheduler } from './scheduling/scheduler.js';
+import { ReminderDrain, type ReminderDrainTimings } from './outbound/reminder-drain.js';
+import { enqueueReminder, ReminderRunner } from './outbound/reminder-job.js';
 import { Toolbox } from './tools/toolbox.js';
 import { Telephony } from './telephony/telephony.js';
 import { VoiceService } from './voice/voice-service.js';
@@ -52,6 +54,8 @@ export interface Platform {
   voice: VoiceService;
   /** Drains the calendar-sync outbox and runs the periodic resync (worker and all roles). */
   syncOutbox: SyncOutbox;
+  /** Reminder runs (the `reminders` queue's handler) and the loop that queues due reminder rows (worker and all roles). */
+  reminders: { runner: ReminderRunner; drain: ReminderDrain };
 }
 
 export interface BuildOptions {
@@ -72,6 +76,8 @@ export interface BuildOptions {
   subscriberReconnect?: ReconnectBackoff;
   /** Timings of the calendar-sync outbox loop (tests shorten the lease). */
   syncOutbox?: SyncOutboxTimings;
+  /** Tests: the reminder worker's clock and drain timings. */
+  reminders?: { clock?: () => Date; timings?: ReminderDrainTimings };
 }
 
 export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Promise<Platform> {
@@ -148,6 +154,17 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   // Only processes that run workers drain; registered after jobs' close, so the loop stops first.
   if (p.jobs.runsWorkers) p.syncOutbox.start();
   p.onClose(() => p.syncOutbox.close());
+  const reminderClock = opts.reminders?.clock ?? (() => new Date());
+  // No OutboundDialer yet: due reminders are recorded as due and no call is placed (README, "Reminder calls").
+  const runner = new ReminderRunner({ tenants, logger, dialer: null, clock: reminderClock });
+  runner.register(p.jobs);
+  const drain = new ReminderDrain({
+    tenants, logger, clock: reminderClock, timings: opts.reminders?.timings,
+    enqueue: (data) => enqueueReminder(p.jobs, { data, now: reminderClock() }),
+  });
+  p.reminders = { runner, drain };
+  if (p.jobs.runsWorkers) drain.start();
+  p.onClose(() => drain.close());
   p.toolbox = new Toolbox({ tenants, registry: p.registry, scheduler: p.scheduler, logger, state });
 
   p.telephony = new Telephony({

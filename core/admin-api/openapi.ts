@@ -145,6 +145,21 @@ export function openApiDocument(): Obj {
           responses: { 200: ok('appointments', paged(ref('Appointment'))), ...tenantCommon },
         }),
       },
+      '/tenants/{id}/reminders': {
+        get: op({
+          id: 'listReminders', summary: 'Reminder calls by due time, each with its attempts (skips and due calls; calls are not placed yet)', tags: ['data'],
+          params: [tenantIdParam, { name: 'status', in: 'query', schema: { type: 'string', enum: ['scheduled', 'due', 'skipped', 'cancelled', 'superseded'] } },
+            instantParam('from', 'Due at or after (inclusive).'), instantParam('to', 'Due before (exclusive); a date means the end of that day.'), limitParam, offsetParam],
+          responses: { 200: ok('reminders', paged(ref('Reminder'))), ...tenantCommon },
+        }),
+      },
+      '/tenants/{id}/callbacks': {
+        get: op({
+          id: 'listCallbacks', summary: 'Callback tasks for the dealership\'s staff, newest first', tags: ['data'],
+          params: [tenantIdParam, { name: 'status', in: 'query', schema: { type: 'string', enum: ['open', 'done'] } }, limitParam, offsetParam],
+          responses: { 200: ok('callback tasks', paged(ref('CallbackTask'))), ...tenantCommon },
+        }),
+      },
       '/tenants/{id}/calls': {
         get: op({
           id: 'listCalls', summary: 'Calls, newest first', tags: ['data'],
@@ -174,6 +189,27 @@ export function openApiDocument(): Obj {
             slug: { type: 'string', pattern: SLUG_PATTERN, description: 'URL-friendly handle; defaults to the id.' },
             config: ref('DealershipConfig'),
             seed: { type: 'string', enum: ['demo'], description: 'Also insert the demo customers, vehicles and appointments.' },
+          },
+        },
+        Reminder: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' }, appointmentId: { type: 'string' }, hoursBefore: { type: 'integer' },
+            startsAt: { type: 'string', format: 'date-time', description: 'The appointment start this reminder was computed for.' },
+            dueAt: { type: 'string', format: 'date-time', description: 'When it rings; moved forward by the calling window.' },
+            status: { type: 'string', enum: ['scheduled', 'due', 'skipped', 'cancelled', 'superseded'] },
+            skipReason: { type: ['string', 'null'] }, windowDeferrals: { type: 'integer' },
+            attempts: { type: 'array', items: { type: 'object', properties: {
+              attempt: { type: 'integer' }, scheduledAt: { type: 'string', format: 'date-time' }, startedAt: { type: 'string', format: 'date-time' },
+              callSid: { type: ['string', 'null'] }, amdResult: { type: ['string', 'null'] }, outcome: { type: 'string', description: '`due` or `skipped_<reason>`.' },
+            } } },
+          },
+        },
+        CallbackTask: {
+          type: 'object',
+          properties: {
+            id: { type: 'string' }, phone: { type: ['string', 'null'] }, reason: { type: 'string' }, status: { type: 'string', enum: ['open', 'done'] },
+            customerId: { type: ['string', 'null'] }, callSid: { type: ['string', 'null'] }, createdAt: { type: 'string', format: 'date-time' },
           },
         },
         DealershipConfig: { type: 'object', description: 'tenants/schema/dealership.schema.json (timezone, businessHours, serviceTypes, resources, plugins, …).' },

@@ -54,6 +54,14 @@ const callsQuery = queryValidator<{ before?: string; limit: number }>({
   type: 'object', additionalProperties: false,
   properties: { before: INSTANT_QUERY_SCHEMA, limit: pageProps.limit },
 });
+const remindersQuery = queryValidator<{ status?: string; from?: string; to?: string; limit: number; offset: number }>({
+  type: 'object', additionalProperties: false,
+  properties: { status: { type: 'string', enum: ['scheduled', 'due', 'skipped', 'cancelled', 'superseded'] }, from: INSTANT_QUERY_SCHEMA, to: INSTANT_QUERY_SCHEMA, ...pageProps },
+});
+const callbacksQuery = queryValidator<{ status?: string; limit: number; offset: number }>({
+  type: 'object', additionalProperties: false,
+  properties: { status: { type: 'string', enum: ['open', 'done'] }, ...pageProps },
+});
 const CALL_ID_RE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|CA[0-9a-f]{32})$/;
 const TENANT_ID_RE = new RegExp(TENANT_ID_PATTERN);
 const SLUG_RE = new RegExp(SLUG_PATTERN);
@@ -301,6 +309,41 @@ export function createAdminRouter(p: Platform): express.Router {
         'resource_id as resourceId', 'service_type as serviceType', 'starts_at as startsAt', 'ends_at as endsAt', 'status', 'source', 'notes')
       .orderBy([{ column: 'starts_at' }, { column: 'id' }]).limit(q.limit).offset(q.offset));
     res.json({ items, from: from.toISOString(), to: to.toISOString(), limit: q.limit, offset: q.offset });
+  });
+
+  r.get('/tenants/:id/reminders', async (req, res) => {
+    const t = await tenantFor(req, 'data.reminders');
+    const q = remindersQuery(req.query);
+    // from/to filter the due time; a bare date is a day on the dealership's calendar.
+    const when = parseQueryInstants({ zone: t.config?.timezone ?? 'UTC', values: { from: q.from, to: q.to }, endOfDay: ['to'] });
+    const items = await p.tenants.withTenant(t.id, async (trx) => {
+      const qb = trx('reminders').select('id', 'appointment_id as appointmentId', 'hours_before as hoursBefore', 'starts_at as startsAt', 'due_at as dueAt',
+        'status', 'skip_reason as skipReason', 'window_deferrals as windowDeferrals', 'created_at as createdAt', 'updated_at as updatedAt')
+        .orderBy([{ column: 'due_at' }, { column: 'id' }]).limit(q.limit).offset(q.offset);
+      if (q.status) qb.where('status', q.status);
+      if (when.from) qb.where('due_at', '>=', when.from);
+      if (when.to) qb.where('due_at', '<', when.to);
+      const rows = await qb as { id: string }[];
+      const attempts = rows.length
+        ? await trx('reminder_attempts').whereIn('reminder_id', rows.map((r) => r.id)).orderBy(['reminder_id', 'attempt'])
+          .select('reminder_id', 'attempt', 'scheduled_at as scheduledAt', 'started_at as startedAt', 'call_sid as callSid', 'amd_result as amdResult', 'outcome') as { reminder_id: string }[]
+        : [];
+      return rows.map((r) => ({ ...r, attempts: attempts.filter((a) => a.reminder_id === r.id).map(({ reminder_id: _rid, ...a }) => a) }));
+    });
+    res.json({ items, limit: q.limit, offset: q.offset });
+  });
+
+  r.get('/tenants/:id/callbacks', async (req, res) => {
+    const t = await tenantFor(req, 'data.callbacks');
+    const q = callbacksQuery(req.query);
+    const items = await p.tenants.withTenant(t.id, (trx) => {
+      const qb = trx('callback_tasks as c').leftJoin('calls as k', 'k.id', 'c.call_id')
+        .select('c.id', 'c.phone', 'c.reason', 'c.status', 'c.customer_id as customerId', 'k.call_sid as callSid', 'c.created_at as createdAt')
+        .orderBy([{ column: 'c.created_at', order: 'desc' }, { column: 'c.id', order: 'desc' }]).limit(q.limit).offset(q.offset);
+      if (q.status) qb.where('c.status', q.status);
+      return qb;
+    });
+    res.json({ items, limit: q.limit, offset: q.offset });
   });
 
   r.get('/tenants/:id/calls', async (req, res) => {

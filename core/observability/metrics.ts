@@ -29,5 +29,7 @@ export const metrics = {
   calendarSync: new client.Counter({ name: 'sl_calendar_sync_total', help: 'Calendar mirroring outcomes (created, updated, cancelled, up_to_date, failed, …)', labelNames: ['outcome'] as const, registers: [registry] }),
   rateLimitFallback: new client.Counter({ name: 'sl_rate_limit_local_total', help: 'Admin requests counted by the per-process limiter because the state store failed', labelNames: ['limiter'] as const, registers: [registry] }),
   telephonyKeyFallback: new client.Counter({ name: 'sl_telephony_key_fallback_total', help: 'Webhook dedupe / stream-token operations served by Postgres because the state store failed', labelNames: ['op'] as const, registers: [registry] }),
+  reminders: new client.Counter({ name: 'sl_reminders_total', help: 'Reminder rows by event (scheduled, superseded, cancelled, enqueued, enqueue_failed, deferred, due)', labelNames: ['event'] as const, registers: [registry] }),
+  reminderSkips: new client.Counter({ name: 'sl_reminder_skips_total', help: 'Reminders skipped at run time, by reason (appointment_cancelled, opted_out, reminders_disabled, …)', labelNames: ['reason'] as const, registers: [registry] }),
   syncOutbox: new client.Counter({ name: 'sl_calendar_sync_outbox_total', help: 'Calendar-sync outbox rows by outcome (enqueued, enqueue_failed, done, resync_queued)', labelNames: ['outcome'] as const, registers: [registry] }),
 };

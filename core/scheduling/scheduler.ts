@@ -4,6 +4,7 @@ import type { Jobs } from '../jobs/jobs.js';
 import { enqueueCalendarSync, type CalendarSyncData } from '../jobs/calendar-sync.js';
 import { SYNC_OUTBOX_TABLE, writeSyncIntent } from '../jobs/sync-outbox.js';
 import type { Logger } from '../observability/logger.js';
+import { syncAppointmentReminders, type ReminderChange } from '../outbound/reminder-schedule.js';
 import { metrics } from '../observability/metrics.js';
 import type { PluginRegistry } from '../registry/registry.js';
 import { withTimeout } from '../resilience/index.js';
@@ -138,6 +139,12 @@ function subjectOverlap(o: { vehicleId: string | null; start: string }): Service
   return new ServiceLaneError('VOI_ERR_BOOKING_OVERLAP', o.vehicleId
     ? 'that vehicle already has an appointment at that time'
     : 'that customer already has an appointment at that time', { requested: o.start, subject: o.vehicleId ? 'vehicle' : 'customer' });
+}
+
+/** Counts a committed change to an appointment's reminders (after commit, so a rolled-back attempt counts nothing). */
+function countReminders(c: ReminderChange | undefined): void {
+  if (!c) return;
+  for (const event of ['scheduled', 'superseded', 'cancelled'] as const) if (c[event]) metrics.reminders.inc({ event }, c[event]);
 }
 
 /**
@@ -288,7 +295,7 @@ export class Scheduler {
     const tried = new Set<string>();
     let rounds = 0;
     for (;;) {
-      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; taken?: true; conflict?: string; duplicateKey?: true; overlap?: true }> => {
+      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; reminders?: ReminderChange; taken?: true; conflict?: string; duplicateKey?: true; overlap?: true }> => {
         const busy = [...await bookedBusy(trx, { fromMs: slot.startMs, toMs: slot.endMs }), ...extBusy];
         const resourceId = firstFreeResource({ resourceIds: resourceIds.filter((r) => !tried.has(r)), startMs: slot.startMs, endMs: slot.endMs, busy });
         if (resourceId === null) return { taken: true };
@@ -302,7 +309,8 @@ export class Scheduler {
             sync_state: external ? 'pending' : 'none',
           }).returning(SELECT_COLS) as AppointmentRow[];
           if (external) await this.writeIntent(trx, o.tenantId, row!, 'create');
-          return { row: row! };
+          const reminders = await syncAppointmentReminders(trx, { config, appointment: row!, now });
+          return { row: row!, reminders };
         } catch (e) {
           if (isSubjectOverlap(e)) return { overlap: true };
           // Lost the race for this resource (another booking committed first): try the next one in a fresh transaction.
@@ -333,6 +341,7 @@ export class Scheduler {
       }
       const row = attempt.row!;
       metrics.bookings.inc({ outcome: 'booked' });
+      countReminders(attempt.reminders);
       this.o.logger.info({ tenantId: o.tenantId, appointmentId: row.id, resourceId: row.resource_id, serviceType: row.service_type, callSid }, 'appointment booked');
       if (external) await this.enqueueSync(o.tenantId, row, 'create');
       return toAppointment(row, config);
@@ -377,7 +386,7 @@ export class Scheduler {
     const reason = text(o.reason, { field: 'reason', max: 500, optional: true });
     const config = await this.config(o.tenantId);
     const external = this.isExternalCalendar(config);
-    const { row, changed } = await this.o.tenants.withTenant(o.tenantId, async (trx) => {
+    const { row, changed, reminders } = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row: AppointmentRow; changed: boolean; reminders?: ReminderChange }> => {
       const cur = await this.lockRow(trx, id);
       if (cur.status === 'cancelled') return { row: cur, changed: false };
       if (cur.status !== 'booked') throw new ServiceLaneError('VOI_ERR_APPOINTMENT_STATE', `the appointment is ${cur.status.replace('_', ' ')}`, { status: cur.status });
@@ -388,9 +397,11 @@ export class Scheduler {
         ...(mirrored ? { sync_state: 'pending' satisfies SyncState } : {}),
       }).returning(SELECT_COLS) as AppointmentRow[];
       if (mirrored) await this.writeIntent(trx, o.tenantId, next!, 'cancel');
-      return { row: next!, changed: true };
+      const reminders = await syncAppointmentReminders(trx, { config, appointment: next!, now: new Date() });
+      return { row: next!, changed: true, reminders };
     });
     if (changed) {
+      countReminders(reminders);
       this.o.logger.info({ tenantId: o.tenantId, appointmentId: id }, 'appointment cancelled');
       if (row.sync_state === 'pending') await this.enqueueSync(o.tenantId, row, 'cancel');
     }
@@ -423,7 +434,7 @@ export class Scheduler {
     const tried = new Set<string>();
     let rounds = 0;
     for (;;) {
-      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; taken?: true; conflict?: string; overlap?: true }> => {
+      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; reminders?: ReminderChange; taken?: true; conflict?: string; overlap?: true }> => {
         const cur = await this.lockRow(trx, id);
         if (cur.status !== 'booked') throw new ServiceLaneError('VOI_ERR_APPOINTMENT_STATE', `the appointment is ${cur.status.replace('_', ' ')}`, { status: cur.status });
         const busy = [...await bookedBusy(trx, { fromMs: slot.startMs, toMs: slot.endMs, excludeId: id }), ...extBusy];
@@ -440,7 +451,9 @@ export class Scheduler {
             ...(external ? { sync_state: 'pending' satisfies SyncState } : {}),
           }).returning(SELECT_COLS) as AppointmentRow[];
           if (external) await this.writeIntent(trx, o.tenantId, row!, 'update');
-          return { row: row! };
+          // The old time's reminders are superseded and the new time's written in this same transaction.
+          const reminders = await syncAppointmentReminders(trx, { config, appointment: row!, now });
+          return { row: row!, reminders };
         } catch (e) {
           if (isSubjectOverlap(e)) return { overlap: true };
           if (pgCode(e) === '23P01') return { conflict: resourceId };
@@ -454,6 +467,7 @@ export class Scheduler {
         throw await this.slotTaken({ tenantId: o.tenantId, config, serviceType: current.service_type, startMs: slot.startMs, start: o.newStart, now, external: extBusy });
       }
       const row = attempt.row!;
+      countReminders(attempt.reminders);
       this.o.logger.info({ tenantId: o.tenantId, appointmentId: id, resourceId: row.resource_id }, 'appointment rescheduled');
       if (external) await this.enqueueSync(o.tenantId, row, 'update');
       return toAppointment(row, config);

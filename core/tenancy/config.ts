@@ -33,7 +33,10 @@ export interface DealershipConfig {
     humanDtmfKey?: string; maxCallSec?: number; silencePromptSec?: number;
   };
   transferNumber?: string;
-  reminders?: { enabled?: boolean; hoursBefore?: number[]; callWindow?: { start: string; end: string }; voicemail?: boolean };
+  reminders?: {
+    enabled?: boolean; hoursBefore?: number[]; callWindow?: { start: string; end: string }; voicemail?: boolean;
+    retry?: { maxAttempts?: number; intervalMin?: number }; maxConcurrentCalls?: number;
+  };
   plugins: Partial<Record<SlotName, PluginSlot>> & { crm: PluginSlot; calendar: PluginSlot };
 }
 

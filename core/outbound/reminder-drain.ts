@@ -1,0 +1,130 @@
+import type { Logger } from '../observability/logger.js';
+import { metrics } from '../observability/metrics.js';
+import type { TenantService } from '../tenancy/tenants.js';
+import type { ReminderJobData } from './reminder-job.js';
+
+/**
+ * The worker-role loop that turns `scheduled` reminder rows into `reminders` jobs shortly before they are due.
+ * The rows are the truth (written in the booking's transaction, core/outbound/reminder-schedule.ts); jobs are
+ * only how a row gets run at its time, so a queue that was down or lost its jobs (Redis restarted empty) only
+ * delays a reminder by a lease, and a job left behind by a move finds its row superseded and does nothing.
+ *
+ * Why queue late (a lookahead of minutes) instead of at booking time: a reminder 48 h out would sit in the queue
+ * for two days, through every move and cancellation of its appointment; queued minutes before its time, a job
+ * almost always runs the row as it is, and the queue holds only what is due soon.
+ *
+ * Row life: claimed (`FOR UPDATE SKIP LOCKED`, so several worker pods never queue the same row at once) when
+ * `due_at` is within the lookahead and it is not leased → `queued_until = due_at + lease` → queued under its
+ * deterministic id (a re-add after a lost job is the same id, so a kept job deduplicates) → the job moves the row
+ * out of `scheduled` (due, skipped) or to a later due time (the calling window), which the next pass queues.
+ * Cost: one small query per tenant per pass (the rows live in each tenant's schema); the default poll of 15 s
+ * keeps 1,000 tenants near 70 queries a second on an indexed, usually empty range.
+ */
+export interface ReminderDrainTimings {
+  /** Pause between passes (default 15 s). */
+  pollMs?: number;
+  /** How far ahead of its due time a row is queued (default 5 min). */
+  lookaheadMs?: number;
+  /** How long after its due time a queued row waits for its job before it is queued again (default 10 min). */
+  leaseMs?: number;
+  /** Delay before rows whose enqueue failed are tried again (default 10 s). */
+  retryMs?: number;
+  /** Rows claimed per tenant per pass (default 200). */
+  batch?: number;
+}
+
+export class ReminderDrain {
+  private readonly t: Required<ReminderDrainTimings>;
+  private readonly clock: () => Date;
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private closed = false;
+  /** Tenants whose drain query failed, logged once each (a tenant on an old schema fails every pass). */
+  private readonly failing = new Set<string>();
+
+  constructor(private readonly o: {
+    tenants: TenantService;
+    logger: Logger;
+    /** Queues one run (enqueueReminder); throws when the queue is down. */
+    enqueue: (data: ReminderJobData) => Promise<unknown>;
+    clock?: () => Date;
+    timings?: ReminderDrainTimings;
+  }) {
+    const t = o.timings ?? {};
+    this.t = {
+      pollMs: t.pollMs ?? 15_000, lookaheadMs: t.lookaheadMs ?? 5 * 60_000, leaseMs: t.leaseMs ?? 10 * 60_000,
+      retryMs: t.retryMs ?? 10_000, batch: t.batch ?? 200,
+    };
+    this.clock = o.clock ?? (() => new Date());
+  }
+
+  start(): void {
+    if (this.closed || this.timer || this.running) return;
+    this.schedule(0);
+  }
+
+  private schedule(ms: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running = this.drainOnce().then(() => undefined, (e: unknown) => {
+        this.o.logger.warn({ err: (e as Error).message }, 'reminder drain pass failed; retrying next pass');
+      }).finally(() => { this.running = undefined; this.schedule(this.t.pollMs); });
+    }, ms);
+    this.timer.unref();
+  }
+
+  /** One pass over every tenant. Returns how many rows were queued. */
+  async drainOnce(): Promise<number> {
+    let queued = 0;
+    for (const tenant of await this.o.tenants.list()) {
+      // Offboarded tenants are drained too: their rows run once and are recorded as skipped, not left pending.
+      if (tenant.status === 'provisioning' || tenant.status === 'failed') continue;
+      try {
+        queued += await this.drainTenant(tenant.id);
+        this.failing.delete(tenant.id);
+      } catch (e) {
+        if (!this.failing.has(tenant.id)) {
+          this.failing.add(tenant.id);
+          this.o.logger.warn({ tenantId: tenant.id, err: (e as Error).message }, 'reminder drain failed for a tenant; its reminders wait');
+        }
+      }
+    }
+    return queued;
+  }
+
+  private async drainTenant(tenantId: string): Promise<number> {
+    const now = this.clock();
+    const rows = await this.o.tenants.withTenant(tenantId, async (trx) => (await trx.raw(
+      `update reminders set queued_until = greatest(due_at, ?::timestamptz) + make_interval(secs => ?)
+        where id in (select id from reminders
+                      where status = 'scheduled' and due_at <= ?::timestamptz + make_interval(secs => ?)
+                        and (queued_until is null or queued_until <= ?::timestamptz)
+                      order by due_at, id limit ? for update skip locked)
+        returning id, due_at`,
+      [now, this.t.leaseMs / 1000, now, this.t.lookaheadMs / 1000, now, this.t.batch])).rows as { id: string; due_at: Date }[]);
+    for (let i = 0; i < rows.length; i++) {
+      const r = rows[i]!;
+      try {
+        await this.o.enqueue({ tenantId, reminderId: r.id, dueAtMs: r.due_at.getTime() });
+        metrics.reminders.inc({ event: 'enqueued' });
+      } catch (e) {
+        // The queue is down: this row and the rest wait retryMs instead of a whole lease.
+        const rest = rows.slice(i).map((x) => x.id);
+        metrics.reminders.inc({ event: 'enqueue_failed' }, rest.length);
+        this.o.logger.warn({ tenantId, pending: rest.length, err: (e as Error).message }, 'reminder queue unreachable; rows kept for retry');
+        await this.o.tenants.withTenant(tenantId, (trx) => trx('reminders').whereIn('id', rest)
+          .update({ queued_until: new Date(this.clock().getTime() + this.t.retryMs) }));
+        return i;
+      }
+    }
+    return rows.length;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+}
