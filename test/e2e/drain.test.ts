@@ -48,6 +48,8 @@ async function startVoiceProcess(o: { f: Fakes; db: TestDatabase; command: strin
     OPENAI_BASE_URL: `${o.f.openai.url}/v1`, OPENAI_API_KEY: 'sk-test-openai',
     DEEPGRAM_BASE_URL: o.f.deepgram.url, DEEPGRAM_API_KEY: 'dg-test-key',
     TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_API_BASE_URL: o.f.twilio.url,
+    // The fakes listen on loopback, which the plugin egress policy refuses unless the operator allows it.
+    PLUGIN_EGRESS_ALLOW: '127.0.0.0/8,::1',
     ...o.env,
   };
   const child = spawn(o.command[0]!, o.command.slice(1), { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
