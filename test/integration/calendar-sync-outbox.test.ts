@@ -70,8 +70,14 @@ describe('calendar sync outbox: bookings survive a Redis outage (issue 9.4)', fu
     const lost = ids.filter((id) => !mirrored().has(id));
     process.stdout.write(`      bookings that never reached the calendar after a 10 s Redis outage: ${lost.length} of ${ids.length}\n`);
     assert.equal(lost.length, 0, `${lost.length} of 36 bookings never reached the dealership's calendar`);
-    const states = await t.p.tenants.withTenant(tenant.id, (trx: Knex.Transaction) => trx('appointments').whereIn('id', ids).select('sync_state')) as { sync_state: string }[];
-    assert.deepEqual([...new Set(states.map((s) => s.sync_state))], ['synced']);
+    // The job creates the event first and records `synced` in its own transaction after: wait for that write too.
+    const syncStates = async () => new Set((await t.p.tenants.withTenant(tenant.id, (trx: Knex.Transaction) => trx('appointments').whereIn('id', ids).select('sync_state')) as { sync_state: string }[]).map((s) => s.sync_state));
+    let states = await syncStates();
+    while ((states.size !== 1 || !states.has('synced')) && Date.now() < deadline + 10_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      states = await syncStates();
+    }
+    assert.deepEqual([...states], ['synced']);
     assert.equal(google.eventsIn('primary').length, 36, 'exactly one event per booking');
   });
 });
