@@ -65,6 +65,8 @@ export async function openAttempt(trx: Knex.Transaction, o: { attemptId: string;
 export async function recordAttemptOutcome(trx: Knex.Transaction, o: { attemptId: string; outcome: ReminderCallOutcome }): Promise<boolean> {
   const n = await trx('reminder_attempts').where({ id: o.attemptId }).whereNull('outcome_at')
     .update({ outcome: o.outcome, outcome_at: trx.fn.now() });
+  // Counted on commit, so a rolled-back write counts nothing.
+  if (n > 0) void trx.executionPromise.then(() => metrics.reminderCallOutcomes.inc({ outcome: o.outcome }), () => undefined);
   return n > 0;
 }
 
@@ -107,8 +109,7 @@ export class AnsweredReminders {
     if (!facts || facts.outcome) return;
     const outcome = outcomeAtEnd(facts);
     try {
-      const wrote = await this.o.withTenant(o.tenantId, (trx) => recordAttemptOutcome(trx, { attemptId: facts.attemptId, outcome }));
-      if (wrote) metrics.reminders.inc({ event: `outcome_${outcome}` });
+      await this.o.withTenant(o.tenantId, (trx) => recordAttemptOutcome(trx, { attemptId: facts.attemptId, outcome }));
     } catch (e) {
       this.o.logger.error({ tenantId: o.tenantId, attemptId: facts.attemptId, err: (e as Error).message }, 'reminder call outcome not recorded at call end');
     }

@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import { AnsweredReminders, recordAttemptOutcome } from '../../core/outbound/answered-reminder.js';
 import { isServiceLaneError } from '../../core/errors.js';
 import { silentLogger } from '../../core/observability/logger.js';
+import { metrics } from '../../core/observability/metrics.js';
 import { DEMO_CUSTOMERS, seedDemo } from '../../core/tenancy/seed.js';
 import { newCallIdentity, type CallIdentity, type ReminderCallFacts } from '../../core/tools/identity.js';
 import type { ToolOutcome } from '../../core/tools/toolbox.js';
@@ -176,6 +177,8 @@ describe('reminder calls: attempt facts and the reminder tools', () => {
       assert.equal((await run(identity, 'cancel_reminder_appointment', { appointment_id: appointmentId, reason: null })).code, 'VOI_ERR_TOOL_ARGS');
       assert.equal((await attempt(attemptId)).outcome_at, null);
 
+      const counted = async (): Promise<number> => (await metrics.reminderCallOutcomes.get()).values.find((v) => v.labels.outcome === 'cancelled')?.value ?? 0;
+      const before = await counted();
       const c = await run(identity, 'cancel_reminder_appointment', { reason: 'sold the car' });
       assert.equal(c.ok, true, c.content);
       identity = c.identity;
@@ -184,6 +187,7 @@ describe('reminder calls: attempt facts and the reminder tools', () => {
       const live = await tx((trx) => trx('reminders').where({ appointment_id: appointmentId, status: 'scheduled' }).count<{ n: string }[]>('* as n'));
       assert.equal(Number(live[0]!.n), 0, 'no reminder left to ring');
       assert.equal((await attempt(attemptId)).outcome, 'cancelled');
+      assert.equal(await counted(), before + 1, 'the outcome is counted once it committed');
 
       // Once: the decision tools are gone, a second write is refused, and an opt-out adds the number only.
       assert.equal((await run(identity, 'confirm_reminder_appointment', {})).code, 'VOI_ERR_TOOL_UNKNOWN');
