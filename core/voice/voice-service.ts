@@ -137,6 +137,8 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     const t = await this.o.tenants.getActive(start.tenantId);
     const cfg = t.config;
     if (!cfg) throw new ServiceLaneError('TEN_ERR_CONFIG_INVALID', 'tenant configuration is invalid; calls are disabled');
+    // Before anything costly: a ticket naming a reminder attempt that doesn't check out opens nothing.
+    const reminder = await this.openReminder(start);
     const [stt, tts, llm] = await Promise.all([
       this.o.registry.get(t.id, 'stt'), this.o.registry.get(t.id, 'tts'), this.o.registry.get(t.id, 'llm'),
     ]);
@@ -144,7 +146,6 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     if (!this.lines.ready(t.id, key)) await this.prewarm(t.id);
     const pluginIds = { stt: cfg.plugins.stt?.plugin ?? 'stt', tts: cfg.plugins.tts?.plugin ?? 'tts', llm: cfg.plugins.llm?.plugin ?? 'llm' };
     const llmBreaker = this.guards.breaker(t.id, 'llm', pluginIds.llm);
-    const reminder = await this.openReminder(start);
     const identity = newCallIdentity({ tenantId: t.id, callSid: start.callSid, callerPhone: reminder ? reminder.facts.phone : start.from });
     if (reminder) identity.reminder = reminder.facts;
     const now = new Date();
