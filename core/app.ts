@@ -24,6 +24,7 @@ import { SyncOutbox, type SyncOutboxTimings } from './jobs/sync-outbox.js';
 import { Scheduler } from './scheduling/scheduler.js';
 import { ReminderDrain, type ReminderDrainTimings } from './outbound/reminder-drain.js';
 import { enqueueReminder, ReminderRunner } from './outbound/reminder-job.js';
+import { AnsweredReminders } from './outbound/answered-reminder.js';
 import { Toolbox } from './tools/toolbox.js';
 import { Telephony } from './telephony/telephony.js';
 import { VoiceService } from './voice/voice-service.js';
@@ -174,7 +175,9 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   });
   p.onClose(() => p.telephony.close());
 
-  p.voice = new VoiceService({ cfg, tenants, registry: p.registry, toolbox: p.toolbox, state, jobs: p.jobs, logger, telephony: p.telephony });
+  // Reminder calls a person answered run on this same voice pipeline (docs/reminders.md, "When a person answers").
+  const reminderCalls = new AnsweredReminders({ withTenant: (id, fn) => tenants.withTenant(id, fn), crm: (id) => p.registry.get(id, 'crm'), logger });
+  p.voice = new VoiceService({ cfg, tenants, registry: p.registry, toolbox: p.toolbox, state, jobs: p.jobs, logger, telephony: p.telephony, reminderCalls });
   p.jobs.register('crm-log', p.voice.crmLogHandler());
   // Registered after telephony's close, so it runs before it: live calls end cleanly while the DB is still up.
   p.onClose(() => p.voice.close());

@@ -52,6 +52,9 @@ export const ERROR_CODES = {
   VOI_ERR_APPOINTMENT_STATE: { status: 409, text: 'The appointment is cancelled, completed or a no-show and cannot be changed.' },
   VOI_ERR_INVALID_VIN: { status: 400, text: 'The VIN failed the length, alphabet or check-digit rule.' },
   VOI_ERR_TOOL_FAILED: { status: 500, text: 'A tool failed unexpectedly (logged with tenantId/callSid); the model hears a neutral "can\'t do that right now".' },
+  VOI_ERR_REMINDER_CALL_INVALID: { status: 409, text: 'An outbound media stream named a reminder attempt that is unknown, already has an outcome, was dialled to another number, or whose appointment is no longer booked; the stream is refused and nothing is written.' },
+  VOI_ERR_CALLEE_NOT_VERIFIED: { status: 403, text: 'A reminder call tool needs the callee confirmed as the customer first (verify_callee); nothing was changed.' },
+  VOI_ERR_REMINDER_OUTCOME_RECORDED: { status: 409, text: 'This reminder call already recorded its outcome (confirm, reschedule, cancel and wrong-person happen once per call); nothing was changed.' },
   // admin api
   ADM_ERR_UNAUTHENTICATED: { status: 401, text: 'Missing, malformed, expired or wrongly signed bearer token.' },
   ADM_ERR_FORBIDDEN: { status: 403, text: 'The token may not act on this tenant or route.' },

@@ -201,7 +201,10 @@ export function openApiDocument(): Obj {
             skipReason: { type: ['string', 'null'] }, windowDeferrals: { type: 'integer' },
             attempts: { type: 'array', items: { type: 'object', properties: {
               attempt: { type: 'integer' }, scheduledAt: { type: 'string', format: 'date-time' }, startedAt: { type: 'string', format: 'date-time' },
-              callSid: { type: ['string', 'null'] }, amdResult: { type: ['string', 'null'] }, outcome: { type: 'string', description: '`due` or `skipped_<reason>`.' },
+              callSid: { type: ['string', 'null'] }, amdResult: { type: ['string', 'null'] },
+              outcome: { type: 'string', description: '`due`, `skipped_<reason>`, or what the answered call decided: `confirmed`, `rescheduled`, `cancelled`, `opted_out`, `wrong_person`, `not_available`, `identity_unconfirmed`, `answered`.' },
+              outcomeAt: { type: ['string', 'null'], format: 'date-time', description: 'When the answered call recorded its outcome (set once).' },
+              callId: { type: ['string', 'null'], description: 'The call the attempt became: its transcript is GET /tenants/{id}/calls/{callId}.' },
             } } },
           },
         },

@@ -326,7 +326,8 @@ export function createAdminRouter(p: Platform): express.Router {
       const rows = await qb as { id: string }[];
       const attempts = rows.length
         ? await trx('reminder_attempts').whereIn('reminder_id', rows.map((r) => r.id)).orderBy(['reminder_id', 'attempt'])
-          .select('reminder_id', 'attempt', 'scheduled_at as scheduledAt', 'started_at as startedAt', 'call_sid as callSid', 'amd_result as amdResult', 'outcome') as { reminder_id: string }[]
+          .select('reminder_id', 'attempt', 'scheduled_at as scheduledAt', 'started_at as startedAt', 'call_sid as callSid', 'amd_result as amdResult', 'outcome',
+            'outcome_at as outcomeAt', 'call_id as callId') as { reminder_id: string }[]
         : [];
       return rows.map((r) => ({ ...r, attempts: attempts.filter((a) => a.reminder_id === r.id).map(({ reminder_id: _rid, ...a }) => a) }));
     });

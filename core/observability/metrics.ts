@@ -31,5 +31,6 @@ export const metrics = {
   telephonyKeyFallback: new client.Counter({ name: 'sl_telephony_key_fallback_total', help: 'Webhook dedupe / stream-token operations served by Postgres because the state store failed', labelNames: ['op'] as const, registers: [registry] }),
   reminders: new client.Counter({ name: 'sl_reminders_total', help: 'Reminder rows by event (scheduled, superseded, cancelled, enqueued, enqueue_failed, deferred, due)', labelNames: ['event'] as const, registers: [registry] }),
   reminderSkips: new client.Counter({ name: 'sl_reminder_skips_total', help: 'Reminders skipped at run time, by reason (appointment_cancelled, opted_out, reminders_disabled, …)', labelNames: ['reason'] as const, registers: [registry] }),
+  reminderCallOutcomes: new client.Counter({ name: 'sl_reminder_call_outcomes_total', help: 'Outcomes recorded by reminder calls a person answered (confirmed, rescheduled, cancelled, opted_out, wrong_person, not_available, identity_unconfirmed, answered)', labelNames: ['outcome'] as const, registers: [registry] }),
   syncOutbox: new client.Counter({ name: 'sl_calendar_sync_outbox_total', help: 'Calendar-sync outbox rows by outcome (enqueued, enqueue_failed, done, resync_queued)', labelNames: ['outcome'] as const, registers: [registry] }),
 };

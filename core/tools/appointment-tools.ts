@@ -19,7 +19,7 @@ function horizon(ctx: ToolContext) {
   return { zone: ctx.config.timezone, horizonDays: ctx.config.bookingHorizonDays, now: ctx.now };
 }
 
-function startOrRefuse(ctx: ToolContext, raw: string, field: string): DateTime {
+export function startOrRefuse(ctx: ToolContext, raw: string, field: string): DateTime {
   const r = bookableStart(raw, horizon(ctx));
   if (!r.ok) throw new ToolFailure('VOI_ERR_TOOL_ARGS', `That time can’t be booked: ${r.reason}.`, { fields: [field] });
   return r.value;
@@ -39,7 +39,7 @@ function spread<T>(items: readonly T[], n: number): T[] {
 }
 
 /** Scheduler "slot taken" → the refusal with the alternatives it found, already in spoken form. */
-function rethrowSlotTaken(ctx: ToolContext, e: unknown): never {
+export function rethrowSlotTaken(ctx: ToolContext, e: unknown): never {
   if (isServiceLaneError(e) && e.code === 'VOI_ERR_SLOT_TAKEN') {
     const alts = ((e.details as { alternatives?: { start: string }[] } | undefined)?.alternatives ?? []).slice(0, 3);
     throw new ToolFailure('VOI_ERR_SLOT_TAKEN', alts.length
@@ -53,7 +53,7 @@ function rethrowSlotTaken(ctx: ToolContext, e: unknown): never {
  * The appointment, if and only if it belongs to the verified caller. A missing id and someone else's id get
  * the same answer, so the tool is not an oracle for which ids exist.
  */
-async function ownedAppointment(ctx: ToolContext, appointmentId: string): Promise<AppointmentView> {
+export async function ownedAppointment(ctx: ToolContext, appointmentId: string): Promise<AppointmentView> {
   const customerId = ctx.identity.verifiedCustomerId;
   if (!customerId) throw new ToolFailure('VOI_ERR_NOT_VERIFIED', 'The caller must be verified first.');
   let appt: AppointmentView | null;
@@ -69,7 +69,7 @@ async function ownedAppointment(ctx: ToolContext, appointmentId: string): Promis
   return appt;
 }
 
-function describeAppointment(ctx: ToolContext, a: AppointmentView): Record<string, unknown> {
+export function describeAppointment(ctx: ToolContext, a: AppointmentView): Record<string, unknown> {
   const at = inZone(a.start, ctx.config.timezone);
   return {
     appointment_id: a.id,
@@ -82,6 +82,9 @@ const getAvailableSlots = defineTool({
   name: 'get_available_slots',
   description: 'Free appointment times on one day for a service. Each slot has an opaque `slot` value to pass to book_appointment or reschedule_appointment.',
   access: 'always',
+  // On a reminder call the callee moves their appointment with it; the reminder tool takes the same `slot`.
+  reminderCall: 'also',
+  offered: (identity) => !identity.reminder || identity.reminder.callee === 'confirmed',
   params: {
     date: { type: 'string', maxLength: 10, format: 'date', description: 'The local date, YYYY-MM-DD.' },
     service_type: { ...SERVICE_TYPE, description: 'The service type id.' },

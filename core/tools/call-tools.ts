@@ -8,6 +8,7 @@ const transferToHuman = defineTool({
   name: 'transfer_to_human',
   description: 'Transfer the caller to a service advisor (the dealership’s own line).',
   access: 'always',
+  reminderCall: 'also',
   params: { reason: { type: 'string', nullable: true, maxLength: 300, description: 'Why, in a few words, or null.' } },
   async run(ctx) {
     if (!ctx.config.transferNumber) {
@@ -21,6 +22,7 @@ const endCall = defineTool({
   name: 'end_call',
   description: 'End the call after saying goodbye.',
   access: 'always',
+  reminderCall: 'also',
   params: {},
   async run() {
     return { content: { ending: true }, control: 'end' };

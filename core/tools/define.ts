@@ -5,7 +5,7 @@ import type { CrmConnector, Customer, Vehicle, VehicleDecoder } from '../sdk/ind
 import type { StateStore } from '../state/store.js';
 import type { DealershipConfig } from '../tenancy/config.js';
 import type { Tenant } from '../tenancy/tenants.js';
-import type { CallIdentity } from './identity.js';
+import type { CallIdentity, ReminderCallOutcome } from './identity.js';
 import type { TtlCache } from './cache.js';
 import { compileArgs } from './schema.js';
 
@@ -68,6 +68,11 @@ export interface ToolContext {
   vehicleDecoder(): Promise<VehicleDecoder | null>;
   scheduler: SchedulerPort;
   state?: StateStore;
+  /**
+   * The writes of an outbound reminder call, bound to its attempt (core/outbound/answered-reminder.ts); null on
+   * every other call. Both are no-ops for the outcome once one was written (it is written once per attempt).
+   */
+  reminderCall: ReminderCallPort | null;
   /** Opens a task for a human advisor (callback_tasks), linked to this call. */
   openCallbackTask(t: { reason: string; customerId: string | null; phone: string | null }): Promise<void>;
   /** `${tenantId}|${configHash}|${phone}` → candidate customer ids (ids only, never PII). */
@@ -116,6 +121,14 @@ export function forgetProfile(ctx: Pick<ToolContext, 'tenant' | 'profileCache'>,
   ctx.profileCache.delete(profileKey(ctx, customerId));
 }
 
+/** See ToolContext.reminderCall. */
+export interface ReminderCallPort {
+  /** True when this call wrote the attempt's outcome, false when one was already recorded. */
+  recordOutcome(outcome: ReminderCallOutcome): Promise<boolean>;
+  /** Records the dialled number's opt-out, and the outcome `opted_out` unless one was already recorded. */
+  optOut(): Promise<{ outcomeWritten: boolean }>;
+}
+
 export interface ToolResult {
   content: Record<string, unknown>;
   control?: 'transfer' | 'end';
@@ -126,6 +139,13 @@ export interface ToolResult {
  * narrows further (e.g. lookup_customer needs a caller number).
  */
 export type ToolAccess = 'always' | 'unverified' | 'verified';
+
+/**
+ * Whether a tool exists on an outbound reminder call (identity.reminder set). Unset: inbound only (the account
+ * tools take ids the model names; a reminder call acts on its one appointment only). `also`: on both kinds of call,
+ * with the same `access` rule. `only`: reminder calls only (the reminder tools).
+ */
+export type ReminderCallUse = 'also' | 'only';
 
 /**
  * One argument. Every argument is required (OpenAI strict mode); "unknown" is `nullable` + null. The
@@ -144,6 +164,7 @@ export interface ToolDef<P extends Record<string, ParamSpec>> {
   name: string;
   description: string;
   access: ToolAccess;
+  reminderCall?: ReminderCallUse;
   offered?: (identity: CallIdentity) => boolean;
   params: P;
   run(ctx: ToolContext, args: ArgsOf<P>): Promise<ToolResult>;
@@ -154,6 +175,7 @@ export interface CompiledTool {
   name: string;
   description: string;
   access: ToolAccess;
+  reminderCall?: ReminderCallUse;
   offered: (identity: CallIdentity) => boolean;
   /** The full ajv schema (constraints included). */
   schema: Record<string, unknown>;
@@ -178,6 +200,7 @@ export function defineTool<const P extends Record<string, ParamSpec>>(d: ToolDef
     name: d.name,
     description: d.description,
     access: d.access,
+    ...(d.reminderCall ? { reminderCall: d.reminderCall } : {}),
     offered: d.offered ?? (() => true),
     schema,
     validate,

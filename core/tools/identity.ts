@@ -17,7 +17,37 @@ export interface CallIdentity {
   verificationAttempts: number;
   /** The customer create_customer made in this call (at most one per call). */
   createdCustomerId?: string;
+  /**
+   * Present only on an outbound reminder call a person answered: the attempt, appointment and customer it is
+   * about, loaded by the server from the stream ticket (docs/reminders.md, "When a person answers"). The reminder
+   * tools act on exactly this appointment; inbound account tools are not offered on such a call.
+   */
+  reminder?: ReminderCallFacts;
 }
+
+/** The conversation's result for the attempt; written once to reminder_attempts.outcome. */
+export type ReminderCallOutcome =
+  | 'confirmed' | 'rescheduled' | 'cancelled' | 'opted_out' | 'wrong_person' | 'not_available' | 'identity_unconfirmed' | 'answered';
+
+export interface ReminderCallFacts {
+  attemptId: string;
+  appointmentId: string;
+  /** The appointment's customer (the CRM's id). verify_callee sets verifiedCustomerId to it and to nothing else. */
+  customerId: string;
+  /** The dialled number: the one an opt-out applies to. */
+  phone: string;
+  /** Whether the person on the line proved to be the customer (verify_callee). */
+  callee: 'unconfirmed' | 'confirmed';
+  /** Failed verify_callee attempts in this call. */
+  calleeAttempts: number;
+  /** The outcome this call wrote, once written (the reminder tools disappear after it). */
+  outcome: ReminderCallOutcome | null;
+  /** The number was opted out in this call. */
+  optedOut: boolean;
+}
+
+/** Failed callee confirmations per reminder call before verify_callee stops being offered. */
+export const MAX_CALLEE_ATTEMPTS = 2;
 
 /** Failed verification attempts per call before verify/search stop being offered. */
 export const MAX_VERIFICATION_ATTEMPTS = 3;

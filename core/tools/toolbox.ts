@@ -10,7 +10,9 @@ import { TtlCache } from './cache.js';
 import { CALL_TOOLS } from './call-tools.js';
 import { insertCallbackTask } from './callback-tasks.js';
 import { CUSTOMER_TOOLS } from './customer-tools.js';
-import { ToolFailure, type CompiledTool, type CustomerProfile, type PluginsPort, type SchedulerPort, type ToolContext, type ToolResult } from './define.js';
+import { REMINDER_TOOLS } from './reminder-tools.js';
+import { optOutAttempt, recordAttemptOutcome } from '../outbound/answered-reminder.js';
+import { ToolFailure, type CompiledTool, type CustomerProfile, type PluginsPort, type ReminderCallPort, type SchedulerPort, type ToolContext, type ToolResult } from './define.js';
 import { callState, type CallIdentity } from './identity.js';
 import { describeArgErrors, toModelSchema } from './schema.js';
 
@@ -45,12 +47,14 @@ const PHONE_CACHE_TTL_MS = 30_000;
 const PROFILE_CACHE_TTL_MS = 120_000;
 
 /** Catalog order is the order the model sees: call-control last, so it isn't the first thing it reaches for. */
-const CATALOG: readonly CompiledTool[] = [...CUSTOMER_TOOLS, ...APPOINTMENT_TOOLS, ...CALL_TOOLS];
+const CATALOG: readonly CompiledTool[] = [...CUSTOMER_TOOLS, ...APPOINTMENT_TOOLS, ...REMINDER_TOOLS, ...CALL_TOOLS];
 
 /** Every tool name the toolbox knows (not all are offered in every state). */
 export const TOOL_NAMES: readonly string[] = CATALOG.map((t) => t.name);
 
 function isOffered(tool: CompiledTool, identity: CallIdentity): boolean {
+  // A reminder call acts on its one appointment: the inbound account tools (which take ids) do not exist there.
+  if (identity.reminder ? tool.reminderCall === undefined : tool.reminderCall === 'only') return false;
   const state = callState(identity);
   if (tool.access === 'verified' && state !== 'verified') return false;
   if (tool.access === 'unverified' && state !== 'unverified') return false;
@@ -210,9 +214,21 @@ export class Toolbox {
     return {
       identity, tenant, config: tenant.config, now: opts.now ?? new Date(), signal: opts.signal, logger, scheduler, state,
       phoneCache: this.phoneCache, profileCache: this.profileCache,
+      reminderCall: this.reminderPort(identity),
       openCallbackTask: (t) => this.o.tenants.withTenant(identity.tenantId, (trx) => insertCallbackTask(trx, { ...t, callSid: identity.callSid })),
       crm: () => (crm ??= registry.get(identity.tenantId, 'crm')),
       vehicleDecoder: () => (vehicle ??= registry.tryGet(identity.tenantId, 'vehicle')),
+    };
+  }
+
+  /** The reminder tools' writes, bound to this call's attempt (identity.reminder is a server-side fact). */
+  private reminderPort(identity: CallIdentity): ReminderCallPort | null {
+    const r = identity.reminder;
+    if (!r) return null;
+    const { tenants } = this.o;
+    return {
+      recordOutcome: (outcome) => tenants.withTenant(identity.tenantId, (trx) => recordAttemptOutcome(trx, { attemptId: r.attemptId, outcome })),
+      optOut: () => tenants.withTenant(identity.tenantId, (trx) => optOutAttempt(trx, { attemptId: r.attemptId, phone: r.phone })),
     };
   }
 }

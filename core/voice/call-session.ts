@@ -76,6 +76,8 @@ export interface CallSessionInit {
   identity: CallIdentity;
   systemPrompt: string;
   greeting: string;
+  /** `cached` (default): the tenant's pre-synthesised greeting clip; `tts`: spoken through the TTS socket (a greeting that names the callee). */
+  greetingVia?: 'cached' | 'tts';
   model?: string;
   providers: {
     stt: SttProvider; tts: TtsProvider; llm: LlmStream;
@@ -228,9 +230,12 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     metrics.activeCalls.inc();
     this.o.pacer.attach(this.out);
     const startAt = performance.now();
-    const audio = this.o.lines.greeting(this.o.tenant.id, this.o.tenant.configKey);
+    const viaTts = this.o.greetingVia === 'tts';
+    const audio = viaTts ? null : this.o.lines.greeting(this.o.tenant.id, this.o.tenant.configKey);
     let firstFrameAt: number | undefined;
     if (audio) firstFrameAt = this.out.enqueueClip('greeting', this.o.greeting, audio, startAt).firstSentAt;
+    // Queued for the TTS socket, which opens just below; the caller hears it as soon as the first audio arrives.
+    else if (viaTts) this.sendToTts(this.out.segment('line', this.o.greeting));
     this.emit('greeting', { startAt, firstFrameAt });
     this.log.add('utterance', { role: 'agent', text: this.o.greeting, greeting: true });
     // Socket set-up is the costly part of a start; deferring it lets every call arriving in the same burst
@@ -244,7 +249,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.maxTimer = setTimeout(() => this.wrapUp(), maxSec * 1000);
     this.maxTimer.unref();
     this.saveState();
-    if (!audio) this.onAgentIdle();
+    if (!audio && !viaTts) this.onAgentIdle();
   }
 
   // ------------------------------------------------------------------ telephony → voice (hot path first)
@@ -843,6 +848,9 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
 
   private deriveOutcome(): string {
     if (this.outcome) return this.outcome;
+    // A reminder call's outcome is the one its tools wrote to the attempt (confirmed, rescheduled, opted_out, …).
+    const reminder = this.conversation.identity.reminder?.outcome;
+    if (reminder) return reminder;
     if (this.actions.has('book_appointment')) return 'booked';
     if (this.actions.has('reschedule_appointment')) return 'rescheduled';
     if (this.actions.has('cancel_appointment')) return 'cancelled';

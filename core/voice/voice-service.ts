@@ -7,7 +7,7 @@ import type { CrmConnector, ToolSchema } from '../sdk/index.js';
 import type { StateStore } from '../state/store.js';
 import type { Tenant } from '../tenancy/tenants.js';
 import type { CallHandler, CallStart, MediaLink } from '../telephony/media-link.js';
-import { newCallIdentity, type CallIdentity } from '../tools/identity.js';
+import { newCallIdentity, type CallIdentity, type ReminderCallFacts } from '../tools/identity.js';
 import { CallSession, DEFAULT_VOICE_OPTIONS, type CallControl, type JobsPort, type VoiceOptions } from './call-session.js';
 import type { WithTenant } from './call-log.js';
 import type { ToolRunResult, ToolRunner } from './conversation.js';
@@ -16,6 +16,7 @@ import { defaultGreeting } from './lines.js';
 import { sharedPacer, type Pacer } from './pacer.js';
 import { createCrmLogHandler, type CrmLogJob } from './post-call.js';
 import { buildSystemPrompt } from './prompt.js';
+import { buildReminderPrompt, reminderGreeting } from './reminder-prompt.js';
 import { DEFAULT_BUDGETS, ProviderGuards, type ProviderBudgets, type VoicePlugins } from './providers.js';
 
 /** Longest the wrap-up line may take to play at shutdown (it is ~7 s of speech) before the call is cut. */
@@ -33,6 +34,16 @@ export interface TenantsPort {
   withTenant: WithTenant;
 }
 
+/**
+ * Answered reminder calls (core/outbound/answered-reminder.ts satisfies it). `open` reads the server-side facts of
+ * the attempt a stream ticket names (and refuses a ticket that doesn't match); `finish` records the outcome of a
+ * call whose conversation decided nothing.
+ */
+export interface ReminderCallsPort {
+  open(o: { tenantId: string; callId: string; attemptId: string; dialled: ReadonlyArray<string | null> }): Promise<{ facts: ReminderCallFacts; firstName: string | null }>;
+  finish(o: { tenantId: string; identity: CallIdentity }): Promise<void>;
+}
+
 export interface VoiceServiceInit {
   cfg: AppConfig;
   tenants: TenantsPort;
@@ -42,6 +53,8 @@ export interface VoiceServiceInit {
   jobs?: JobsPort;
   logger: Logger;
   telephony?: CallControl;
+  /** Outbound reminder calls; without it an outbound stream naming a reminder attempt is refused. */
+  reminderCalls?: ReminderCallsPort;
   /** Overrides for tests and the bench. */
   options?: Partial<VoiceOptions>;
   budgets?: Partial<ProviderBudgets>;
@@ -124,6 +137,8 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     const t = await this.o.tenants.getActive(start.tenantId);
     const cfg = t.config;
     if (!cfg) throw new ServiceLaneError('TEN_ERR_CONFIG_INVALID', 'tenant configuration is invalid; calls are disabled');
+    // Before anything costly: a ticket naming a reminder attempt that doesn't check out opens nothing.
+    const reminder = await this.openReminder(start);
     const [stt, tts, llm] = await Promise.all([
       this.o.registry.get(t.id, 'stt'), this.o.registry.get(t.id, 'tts'), this.o.registry.get(t.id, 'llm'),
     ]);
@@ -131,7 +146,9 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     if (!this.lines.ready(t.id, key)) await this.prewarm(t.id);
     const pluginIds = { stt: cfg.plugins.stt?.plugin ?? 'stt', tts: cfg.plugins.tts?.plugin ?? 'tts', llm: cfg.plugins.llm?.plugin ?? 'llm' };
     const llmBreaker = this.guards.breaker(t.id, 'llm', pluginIds.llm);
-    const identity = newCallIdentity({ tenantId: t.id, callSid: start.callSid, callerPhone: start.from });
+    const identity = newCallIdentity({ tenantId: t.id, callSid: start.callSid, callerPhone: reminder ? reminder.facts.phone : start.from });
+    if (reminder) identity.reminder = reminder.facts;
+    const now = new Date();
     const session = new CallSession({
       start, link,
       tenant: {
@@ -139,8 +156,10 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
         maxCallSec: cfg.agent?.maxCallSec, voice: cfg.agent?.voice, language: cfg.locale,
       },
       identity,
-      systemPrompt: buildSystemPrompt(cfg, { now: new Date(), direction: start.direction }),
-      greeting: this.greetingOf(t),
+      // A reminder call's greeting names the customer, so it is spoken through TTS rather than the tenant's cached clip.
+      systemPrompt: reminder ? buildReminderPrompt(cfg, { now, firstName: reminder.firstName }) : buildSystemPrompt(cfg, { now, direction: start.direction }),
+      greeting: reminder ? reminderGreeting({ dealership: cfg.name, firstName: reminder.firstName }) : this.greetingOf(t),
+      greetingVia: reminder ? 'tts' : 'cached',
       model: cfg.agent?.model,
       providers: {
         stt, tts, llm: this.guards.llm({ llm, breaker: llmBreaker }),
@@ -159,10 +178,26 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     });
     this.sessions.add(session);
     void session.done.then(() => this.sessions.delete(session));
+    if (reminder && this.o.reminderCalls) {
+      const calls = this.o.reminderCalls;
+      void session.done.then(() => calls.finish({ tenantId: t.id, identity: session.conversation.identity }));
+    }
     // Before start(), so a listener sees the greeting event.
     this.emit('call', session);
     session.start();
     return session;
+  }
+
+  /**
+   * The reminder attempt an outbound stream is about, or null for any other stream. Refuses (and so opens no
+   * provider session) when the ticket names an attempt but this process has no reminder calls wired.
+   */
+  private async openReminder(start: CallStart): Promise<{ facts: ReminderCallFacts; firstName: string | null } | null> {
+    const attemptId = start.direction === 'outbound' ? start.params.reminderAttemptId : undefined;
+    if (attemptId === undefined) return null;
+    if (!this.o.reminderCalls) throw new ServiceLaneError('VOI_ERR_REMINDER_CALL_INVALID', 'reminder calls are not wired in this process', { reason: 'not_wired' });
+    // The dialled customer is `from` on an outbound ticket (media-link.ts); `to` is accepted too, whichever the dialer filled.
+    return this.o.reminderCalls.open({ tenantId: start.tenantId, callId: start.callId, attemptId, dialled: [start.from, start.to] });
   }
 
   /**
