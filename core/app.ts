@@ -28,6 +28,7 @@ import { AnsweredReminders } from './outbound/answered-reminder.js';
 import { Toolbox } from './tools/toolbox.js';
 import { Telephony } from './telephony/telephony.js';
 import { VoiceService } from './voice/voice-service.js';
+import { UsageRollup, UsageService } from './usage/index.js';
 
 /**
  * Everything a role needs, built once per process. Components are plain objects wired here and nowhere else,
@@ -57,6 +58,9 @@ export interface Platform {
   syncOutbox: SyncOutbox;
   /** Reminder runs (the `reminders` queue's handler) and the loop that queues due reminder rows (worker and all roles). */
   reminders: { runner: ReminderRunner; drain: ReminderDrain };
+  /** Per-call metering and per-tenant limits (`usage.allowOutbound` is the dialer's gate); the daily rollup loop (worker and all roles). */
+  usage: UsageService;
+  usageRollup: UsageRollup;
 }
 
 export interface BuildOptions {
@@ -79,6 +83,8 @@ export interface BuildOptions {
   syncOutbox?: SyncOutboxTimings;
   /** Tests: the reminder worker's clock and drain timings. */
   reminders?: { clock?: () => Date; timings?: ReminderDrainTimings };
+  /** Tests: the usage rollup loop's interval (default 10 minutes). */
+  usageRollup?: { intervalMs?: number };
 }
 
 export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Promise<Platform> {
@@ -168,16 +174,24 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   p.onClose(() => drain.close());
   p.toolbox = new Toolbox({ tenants, registry: p.registry, scheduler: p.scheduler, logger, state });
 
+  p.usage = new UsageService({ state, tenants, logger });
+  // Registered before voice's close, so it runs after it: the rows of calls ended by the drain get written.
+  p.onClose(() => p.usage.flush());
+  p.usageRollup = new UsageRollup({ tenants, logger, intervalMs: opts.usageRollup?.intervalMs });
+  if (p.jobs.runsWorkers) p.usageRollup.start();
+  p.onClose(() => p.usageRollup.close());
+
   p.telephony = new Telephony({
     cfg, tenants, registry: p.registry, state, logger,
     startCall: (start, link) => p.voice.startCall(start, link),
     isDraining: () => p.draining,
+    admission: p.usage,
   });
   p.onClose(() => p.telephony.close());
 
   // Reminder calls a person answered run on this same voice pipeline (docs/reminders.md, "When a person answers").
   const reminderCalls = new AnsweredReminders({ withTenant: (id, fn) => tenants.withTenant(id, fn), crm: (id) => p.registry.get(id, 'crm'), logger });
-  p.voice = new VoiceService({ cfg, tenants, registry: p.registry, toolbox: p.toolbox, state, jobs: p.jobs, logger, telephony: p.telephony, reminderCalls });
+  p.voice = new VoiceService({ cfg, tenants, registry: p.registry, toolbox: p.toolbox, state, jobs: p.jobs, logger, telephony: p.telephony, reminderCalls, meter: p.usage });
   p.jobs.register('crm-log', p.voice.crmLogHandler());
   // Registered after telephony's close, so it runs before it: live calls end cleanly while the DB is still up.
   p.onClose(() => p.voice.close());

@@ -66,6 +66,10 @@ export const ERROR_CODES = {
   // jobs
   JOB_ERR_ENQUEUE: { status: 503, text: 'A job could not be enqueued (queue backend unreachable).' },
   JOB_ERR_STALE: { status: 409, text: 'A job found its subject changed (appointment cancelled or moved) and did nothing.' },
+  // usage and limits
+  USG_ERR_CONCURRENT_CALLS: { status: 429, text: 'The tenant is at its `limits.maxConcurrentCalls`: an inbound caller hears the polite busy line (and is transferred when a transfer number is set), a callback task is stored; an outbound call waits.' },
+  USG_ERR_MONTHLY_MINUTES: { status: 429, text: 'The tenant used its `limits.monthlyMinutes` for this calendar month (in its time zone): inbound callers hear the polite line, outbound calls wait for the next month.' },
+  USG_ERR_LIMIT_CHECK_FAILED: { status: 503, text: 'A usage limit could not be checked (state store or database unreachable, or lease contention); the call is admitted and the failure logged and counted.' },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

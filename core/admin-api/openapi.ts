@@ -1,4 +1,5 @@
 import { ERROR_CODES } from '../errors.js';
+import { usageOpenApi } from './usage-routes.js';
 import { CREDENTIAL_NAME_PATTERN, PAGE, SLUG_PATTERN, TENANT_ID_PATTERN } from './validate.js';
 
 type Obj = Record<string, unknown>;
@@ -49,6 +50,7 @@ const paged = (item: Obj): Obj => ({
  * test checks that every route the router mounts appears here and vice versa.
  */
 export function openApiDocument(): Obj {
+  const usage = usageOpenApi({ op, tenantIdParam, instantParam, common, tenantCommon });
   return {
     openapi: '3.1.0',
     info: {
@@ -59,7 +61,7 @@ export function openApiDocument(): Obj {
     },
     servers: [{ url: '/admin/v1' }],
     security: [{ bearer: [] }],
-    tags: [{ name: 'tenants' }, { name: 'numbers' }, { name: 'credentials' }, { name: 'plugins' }, { name: 'data' }, { name: 'meta' }],
+    tags: [{ name: 'tenants' }, { name: 'numbers' }, { name: 'credentials' }, { name: 'plugins' }, { name: 'data' }, { name: 'meta' }, { name: 'usage' }],
     paths: {
       '/': {
         get: { ...op({ id: 'getIndex', summary: 'Where this document is and how to authenticate', tags: ['meta'], responses: { 200: ok('index', { type: 'object' }) } }), security: [] },
@@ -174,10 +176,12 @@ export function openApiDocument(): Obj {
           responses: { 200: ok('call', { allOf: [ref('Call'), { type: 'object', properties: { transcript: { type: 'array', items: ref('CallEvent') } } }] }), ...tenantCommon },
         }),
       },
+      ...usage.paths,
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       schemas: {
+        ...usage.schemas,
         Error: {
           type: 'object', required: ['error'],
           properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string', enum: Object.keys(ERROR_CODES) }, message: { type: 'string' }, details: {}, requestId: { type: 'string', description: 'Also in the X-Request-Id header and on the server\'s error log line.' } } } },

@@ -11,6 +11,7 @@ import { seedDemoData } from '../tenancy/seed.js';
 import { toE164, type Tenant } from '../tenancy/tenants.js';
 import { authenticate, principalOf } from './auth.js';
 import { openApiDocument } from './openapi.js';
+import { mountUsageRoutes } from './usage-routes.js';
 import { limiter } from './rate-limit.js';
 import {
   bodyValidator, queryValidator, parseQueryInstants, CREDENTIAL_NAME_PATTERN, INSTANT_QUERY_SCHEMA, PAGE, SLUG_PATTERN, TENANT_ID_PATTERN,
@@ -376,6 +377,10 @@ export function createAdminRouter(p: Platform): express.Router {
     if (!out) throw new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such call');
     res.json(out);
   });
+
+  // ---- usage (core/admin-api/usage-routes.ts) ---------------------------------------------------
+
+  mountUsageRoutes(r, { db: p.db, withTenant: (id, fn) => p.tenants.withTenant(id, fn), tenantFor, requirePlatformAdmin });
 
   // ---- status ----------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import type { TenantService } from '../tenancy/tenants.js';
 import { CallKeys } from './call-keys.js';
 import type { CallHandler, CallStart, MediaLink } from './media-link.js';
 import { attachMediaServer } from './media-server.js';
-import { createTwilioRouter } from './webhooks.js';
+import { createTwilioRouter, type InboundAdmission } from './webhooks.js';
 
 /**
  * Telephony for the platform: signed webhooks, the media socket, and call control through the tenant's
@@ -26,6 +26,8 @@ export class Telephony {
     cfg: AppConfig; tenants: TenantService; registry: PluginRegistry; state: StateStore; logger: Logger;
     startCall: (start: CallStart, link: MediaLink) => Promise<CallHandler>;
     isDraining: () => boolean;
+    /** Usage limits, asked before an inbound call gets a stream (core/usage). */
+    admission?: InboundAdmission;
   }) {
     // The fallback only serves keys (never pub/sub), so it needs no LISTEN connection string.
     this.pgKeys = o.state.kind === 'redis' ? new PostgresStateStore(o.tenants.db, { databaseUrl: '', prefix: 'telephony-fallback:' }) : null;
@@ -34,7 +36,7 @@ export class Telephony {
 
   /** Express router for `/twilio` (voice and status webhooks). */
   router(): express.Router {
-    return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger });
+    return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger, admission: this.o.admission });
   }
 
   /** Attaches the media WebSocket upgrade handler to the HTTP server. */

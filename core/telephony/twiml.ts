@@ -25,6 +25,22 @@ export function apologyTransferTwiml(transferNumber: string): string {
   return vr.toString();
 }
 
+/**
+ * The agent may not take the call (a usage limit, docs/usage.md): the caller hears `text`, then is put
+ * through to the dealership's own transfer number when it has one, else the call ends.
+ */
+export function politeBusyTwiml(o: { text: string; transferTo?: string }): string {
+  const vr = new twilio.twiml.VoiceResponse();
+  if (o.transferTo) {
+    vr.say('Thank you for calling. All of our lines are busy right now. Let me connect you to the service desk.');
+    vr.dial({ timeout: 30 }, o.transferTo);
+    return vr.toString();
+  }
+  vr.say(o.text);
+  vr.hangup();
+  return vr.toString();
+}
+
 /** Ends the call without a word: for replays of calls that are already over. */
 export function hangupTwiml(): string {
   const vr = new twilio.twiml.VoiceResponse();

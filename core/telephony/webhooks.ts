@@ -9,7 +9,7 @@ import type { Tenant, TenantService } from '../tenancy/tenants.js';
 import type { CallKeys } from './call-keys.js';
 import { isTerminal, statusRank, TERMINAL_RANK } from './call-state.js';
 import { signingAccountFor } from './signing-account.js';
-import { apologyTransferTwiml, apologyTwiml, hangupTwiml, mediaUrl, streamTwiml } from './twiml.js';
+import { apologyTransferTwiml, apologyTwiml, hangupTwiml, mediaUrl, politeBusyTwiml, streamTwiml } from './twiml.js';
 
 /** What the signed voice webhook hands the media socket, under a one-time token. */
 export interface StreamTicket {
@@ -23,6 +23,16 @@ const E164 = /^\+[1-9][0-9]{6,14}$/;
 
 type Body = Record<string, string | undefined>;
 
+/**
+ * Asked before a stream is minted for an inbound call (core/usage's per-tenant limits satisfy it). Refused:
+ * the caller hears `say` (or is transferred), no token is minted and no voice session or provider opens.
+ */
+export interface InboundAdmission {
+  admitInbound(o: { tenantId: string; callSid: string; from: string | null }): Promise<{ admitted: true } | { admitted: false; code: string; say: string }>;
+  /** Twilio reported the call over: whatever it held is freed (a caller who hung up before the stream connected). */
+  callEnded(o: { tenantId: string; callSid: string }): Promise<void>;
+}
+
 /** What `verify` established, for the route handler (res.locals.twilio). */
 interface Verified { tenant: Tenant | null }
 
@@ -33,7 +43,7 @@ interface Verified { tenant: Tenant | null }
  * subaccount) decides the signing key. Replay claims and stream tokens live in CallKeys, which falls back to
  * Postgres while the state store is down, and /voice never answers Twilio with a 500.
  */
-export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; keys: CallKeys; logger: Logger }): express.Router {
+export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; keys: CallKeys; logger: Logger; admission?: InboundAdmission }): express.Router {
   const { cfg, tenants, keys, logger } = o;
   const router = express.Router();
   router.use(express.urlencoded({ extended: false, limit: '64kb' }));
@@ -139,6 +149,14 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
         }
         const callId = row.id;
         await tenants.db('platform.call_routes').insert({ call_sid: callSid, tenant_id: tenant.id }).onConflict('call_sid').ignore();
+        // After the route row, so Twilio's status callbacks still close the refused call's row.
+        if (o.admission) {
+          const verdict = await o.admission.admitInbound({ tenantId: tenant.id, callSid, from });
+          if (!verdict.admitted) {
+            metrics.webhooks.inc({ route: 'voice', outcome: 'over_limit' });
+            return politeBusyTwiml({ text: verdict.say, transferTo: tenant.config.transferNumber });
+          }
+        }
         const callToken = crypto.randomBytes(24).toString('base64url');
         const ticket: StreamTicket = { callSid, accountSid: b.AccountSid ?? '', tenantId: tenant.id, callId, from, to, direction: 'inbound', params: {} };
         await keys.set(`streamtok:${callToken}`, JSON.stringify(ticket), STREAM_TOKEN_TTL_SEC);
@@ -174,6 +192,7 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
         .where({ call_sid: callSid }).andWhere('status_rank', '<', rank)
         .update({ status, status_rank: rank, ...(isTerminal(status) ? { ended_at: trx.fn.now() } : {}) }));
       metrics.webhooks.inc({ route: 'status', outcome: moved ? 'applied' : 'ignored' });
+      if (o.admission && isTerminal(status)) await o.admission.callEnded({ tenantId: route.tenant_id, callSid });
       res.status(204).end();
     } catch (e) { next(e); }
   });

@@ -37,6 +37,8 @@ export interface DealershipConfig {
     enabled?: boolean; hoursBefore?: number[]; callWindow?: { start: string; end: string }; voicemail?: boolean;
     retry?: { maxAttempts?: number; intervalMin?: number }; maxConcurrentCalls?: number;
   };
+  /** Usage limits (core/usage, docs/usage.md); unset means unlimited. */
+  limits?: { maxConcurrentCalls?: number; monthlyMinutes?: number };
   plugins: Partial<Record<SlotName, PluginSlot>> & { crm: PluginSlot; calendar: PluginSlot };
 }
 

@@ -3,21 +3,21 @@ import type { AppConfig } from '../config.js';
 import { ServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ServiceType } from '../tenancy/config.js';
-import type { CrmConnector, ToolSchema } from '../sdk/index.js';
+import type { CrmConnector, SttProvider, ToolSchema, TtsProvider } from '../sdk/index.js';
 import type { StateStore } from '../state/store.js';
 import type { Tenant } from '../tenancy/tenants.js';
 import type { CallHandler, CallStart, MediaLink } from '../telephony/media-link.js';
 import { newCallIdentity, type CallIdentity, type ReminderCallFacts } from '../tools/identity.js';
 import { CallSession, DEFAULT_VOICE_OPTIONS, type CallControl, type JobsPort, type VoiceOptions } from './call-session.js';
 import type { WithTenant } from './call-log.js';
-import type { ToolRunResult, ToolRunner } from './conversation.js';
+import type { LlmStream, ToolRunResult, ToolRunner } from './conversation.js';
 import { LineCache } from './line-cache.js';
 import { defaultGreeting } from './lines.js';
 import { sharedPacer, type Pacer } from './pacer.js';
 import { createCrmLogHandler, type CrmLogJob } from './post-call.js';
 import { buildSystemPrompt } from './prompt.js';
 import { buildReminderPrompt, reminderGreeting } from './reminder-prompt.js';
-import { DEFAULT_BUDGETS, ProviderGuards, type ProviderBudgets, type VoicePlugins } from './providers.js';
+import { DEFAULT_BUDGETS, ProviderGuards, type ProviderBudgets, type VoicePlugins, type VoiceSlot } from './providers.js';
 
 /** Longest the wrap-up line may take to play at shutdown (it is ~7 s of speech) before the call is cut. */
 const WRAP_UP_LIMIT_MS = 15_000;
@@ -44,6 +44,21 @@ export interface ReminderCallsPort {
   finish(o: { tenantId: string; identity: CallIdentity }): Promise<void>;
 }
 
+/**
+ * Per-call metering (core/usage implements it): wraps one call's providers and tools so counting happens
+ * where the work does, and `close` runs once the session's cleanup finished. Optional: without it calls run
+ * unmetered.
+ */
+export interface CallMeterPort {
+  meterCall(o: { tenantId: string; callSid: string; callId: string; direction: 'inbound' | 'outbound'; pluginIds: Record<VoiceSlot, string>; model?: string }): {
+    stt(p: SttProvider): SttProvider;
+    tts(p: TtsProvider): TtsProvider;
+    llm(s: LlmStream): LlmStream;
+    tools(t: ToolRunner): ToolRunner;
+    close(o: { reason: string }): Promise<void>;
+  };
+}
+
 export interface VoiceServiceInit {
   cfg: AppConfig;
   tenants: TenantsPort;
@@ -55,6 +70,7 @@ export interface VoiceServiceInit {
   telephony?: CallControl;
   /** Outbound reminder calls; without it an outbound stream naming a reminder attempt is refused. */
   reminderCalls?: ReminderCallsPort;
+  meter?: CallMeterPort;
   /** Overrides for tests and the bench. */
   options?: Partial<VoiceOptions>;
   budgets?: Partial<ProviderBudgets>;
@@ -148,6 +164,9 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     const llmBreaker = this.guards.breaker(t.id, 'llm', pluginIds.llm);
     const identity = newCallIdentity({ tenantId: t.id, callSid: start.callSid, callerPhone: reminder ? reminder.facts.phone : start.from });
     if (reminder) identity.reminder = reminder.facts;
+    const metered = this.o.meter?.meterCall({ tenantId: t.id, callSid: start.callSid, callId: start.callId, direction: start.direction, pluginIds, model: cfg.agent?.model });
+    const llmStream = this.guards.llm({ llm, breaker: llmBreaker });
+    const tools = toolRunnerFor(this.o.toolbox, cfg.serviceTypes);
     const now = new Date();
     const session = new CallSession({
       start, link,
@@ -162,11 +181,11 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
       greetingVia: reminder ? 'tts' : 'cached',
       model: cfg.agent?.model,
       providers: {
-        stt, tts, llm: this.guards.llm({ llm, breaker: llmBreaker }),
+        stt: metered ? metered.stt(stt) : stt, tts: metered ? metered.tts(tts) : tts, llm: metered ? metered.llm(llmStream) : llmStream,
         breakers: { stt: this.guards.breaker(t.id, 'stt', pluginIds.stt), tts: this.guards.breaker(t.id, 'tts', pluginIds.tts) },
         pluginIds, guards: this.guards,
       },
-      tools: toolRunnerFor(this.o.toolbox, cfg.serviceTypes),
+      tools: metered ? metered.tools(tools) : tools,
       lines: this.lines,
       withTenant: (id, fn) => this.o.tenants.withTenant(id, fn),
       state: this.o.state,
@@ -178,6 +197,11 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     });
     this.sessions.add(session);
     void session.done.then(() => this.sessions.delete(session));
+    if (metered) {
+      let reason = 'unknown';
+      session.once('ended', (e) => { reason = e.reason; });
+      void session.done.then(() => metered.close({ reason })).catch((e: unknown) => this.o.logger.error({ tenantId: t.id, callSid: start.callSid, err: (e as Error).message }, 'call metering could not be closed'));
+    }
     if (reminder && this.o.reminderCalls) {
       const calls = this.o.reminderCalls;
       void session.done.then(() => calls.finish({ tenantId: t.id, identity: session.conversation.identity }));

@@ -76,6 +76,8 @@ export interface RecordedChatRequest {
   chunksSent: number;
   /** The assistant content actually written to the socket before it ended or was aborted. */
   textSent: string;
+  /** The `usage` object written to the client (the include_usage chunk, or the non-streamed body's), if it got that far. */
+  usageSent?: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
   startedAt: number;
   endedAt?: number;
 }
@@ -264,6 +266,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       }
       rec.completed = true;
       rec.textSent = text;
+      rec.usageSent = usage;
       res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': `req_${randomBytes(12).toString('hex')}` });
       res.end(JSON.stringify({
         id, object: 'chat.completion', created, model, system_fingerprint: 'fp_fake',
@@ -283,7 +286,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
 
     // Events are built up front; the content each one carries is kept alongside so an abort can tell
     // exactly which part of the answer reached the client.
-    const events: Array<{ data: string; content?: string }> = [];
+    const events: Array<{ data: string; content?: string; usage?: typeof usage }> = [];
     events.push({ data: envelope(choice({ role: 'assistant', content: '', refusal: null })) });
     for (const piece of chunkText(text, turn.wordsPerChunk ?? opts.wordsPerChunk ?? 2)) {
       events.push({ data: envelope(choice({ content: piece })), content: piece });
@@ -295,7 +298,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       }
     });
     events.push({ data: envelope(choice({}, finishReason)) });
-    if (includeUsage) events.push({ data: envelope([], { usage }) });
+    if (includeUsage) events.push({ data: envelope([], { usage }), usage });
 
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -328,6 +331,7 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
       res.write(`data: ${ev.data}\n\n`);
       rec.chunksSent++;
       if (ev.content) rec.textSent += ev.content;
+      if (ev.usage) rec.usageSent = ev.usage;
       if (chunkDelay > 0 && i < events.length - 1) await sleep(chunkDelay);
     }
     if (rec.abortedByClient || res.destroyed) return;
