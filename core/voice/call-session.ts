@@ -18,6 +18,8 @@ import { LINES, type LineName } from './lines.js';
 import { OutboundAudio, type Pacer, type Segment } from './pacer.js';
 import type { ProviderGuards, VoiceSlot } from './providers.js';
 import { crmLogJobId, type CrmLogJob } from './post-call.js';
+import { looksUnfinished } from './end-of-turn.js';
+import { SpeculativeTurn } from './speculative-turn.js';
 
 /** Tunables of the turn-taking and pacing; defaults suit phone calls. */
 export interface VoiceOptions {
@@ -27,6 +29,11 @@ export interface VoiceOptions {
   frameMs: number;
   /** After SpeechStarted, how long to wait for words before treating it as noise and resuming. */
   bargeInWindowMs: number;
+  /**
+   * A turn taken on a stable final is speculative for at least this long: if the caller goes on meanwhile (or
+   * before the reply's first clause, whichever is later) the request is withdrawn. See speculative-turn.ts.
+   */
+  commitHoldMs: number;
   maxToolSteps: number;
   fillerAfterMs: number;
   minClauseChars: number;
@@ -54,7 +61,7 @@ const QUIET_LEVEL = 200;
 const QUIET_BATCH_BYTES = 480;
 
 export const DEFAULT_VOICE_OPTIONS: VoiceOptions = {
-  leadMs: 80, frameMs: 20, bargeInWindowMs: 1000, maxToolSteps: 5, fillerAfterMs: 700, minClauseChars: 12,
+  leadMs: 80, frameMs: 20, bargeInWindowMs: 1000, commitHoldMs: 200, maxToolSteps: 5, fillerAfterMs: 700, minClauseChars: 12,
   dtmfIdleMs: 2500, humanKeyWaitMs: 1500, sttBufferMs: 10_000, ttsStallMs: 4000, closingGraceMs: 2000,
   silencePromptSec: 10, maxCallSec: 900, stateTtlSec: 3600, drainGraceMs: 10_000,
 };
@@ -137,6 +144,10 @@ interface AgentTurn {
   timing: TurnTiming;
   segments: Segment[];
   emitted: boolean;
+  /** The caller's words the request carries. */
+  text: string;
+  gate: SpeculativeTurn;
+  sink: TurnSink;
 }
 
 function errorCategory(e: unknown): string {
@@ -314,6 +325,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     if (this.humanKeyTimer) { clearTimeout(this.humanKeyTimer); this.humanKeyTimer = null; }
     if (digit === '#') { this.endUserTurn(); return; }
     if (digit === '*') { this.dtmf = ''; return; }
+    this.withdrawPending();
     this.dtmf += digit;
     if (this.dtmf.length > 32) this.dtmf = this.dtmf.slice(-32);
     const humanKey = this.o.tenant.humanDtmfKey;
@@ -425,6 +437,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
         return;
       case 'interim':
         this.resetSilence();
+        if (e.text) this.withdrawPending();
         if (this.barge && isRealSpeech(`${this.barge.text} ${e.text}`, { partial: true })) {
           // Finals already in (e.g. "Wait,") belong to the caller's turn; the interim's words come again as a final.
           const said = this.barge.text.trim();
@@ -463,6 +476,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
 
   private onSpeechStarted(): void {
     this.resetSilence();
+    // Nothing was said yet for a speculative turn: the caller going on just withdraws it, no barge-in.
+    if (this.withdrawPending()) return;
     if (this.closing || this.failing || this.barge || !this.agentHasFloor()) return;
     const now = performance.now();
     // Stop sending at once; Twilio plays out at most the lead. Resuming later continues at the next byte.
@@ -479,14 +494,37 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
         const said = this.barge.text.trim();
         this.confirmBargeIn();
         this.userParts.push(said);
-        if (speechFinal) this.endUserTurn();
+        if (speechFinal) this.maybeEndTurn();
       } else if (speechFinal || !text) {
         this.resolveBarge(this.barge.text.trim() ? 'backchannel' : 'noise');
       }
       return;
     }
-    if (text) this.userParts.push(text);
-    if (speechFinal && this.userParts.length) this.endUserTurn();
+    if (text) {
+      this.withdrawPending();
+      this.userParts.push(text);
+    }
+    if (speechFinal && this.userParts.length) this.maybeEndTurn();
+  }
+
+  /**
+   * A stable final: the turn ends now (speculatively) unless the words so far can't end a request, in which
+   * case more words or the STT's UtteranceEnd decide (end-of-turn.ts).
+   */
+  private maybeEndTurn(): void {
+    if (looksUnfinished(this.userParts.join(' '))) return;
+    this.endUserTurn(true);
+  }
+
+  /** The caller went on before a speculative turn was committed: withdraw it. True if there was one. */
+  private withdrawPending(): boolean {
+    const t = this.turn;
+    if (!t || !t.gate.pending) return false;
+    t.gate.withdraw();
+    this.conversation.withdraw(t.sink);
+    this.turn = null;
+    this.lg.debug('speculative turn withdrawn: the caller went on');
+    return true;
   }
 
   /** Backchannel or noise: the agent goes on exactly where it paused. */
@@ -518,6 +556,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   /** Silences the agent now and truncates its context to what the caller heard; returns that text. */
   private stopAgent(): string {
     const now = performance.now();
+    // A turn not yet committed has said nothing; its held output must never play after this.
+    this.turn?.gate.withdraw();
     const heard = this.heardModelText(now);
     this.out.clear(now);
     this.ttsPending = [];
@@ -542,45 +582,70 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     return s;
   }
 
-  private endUserTurn(): void {
+  /**
+   * The caller's turn is over: `speculative` on a stable final (the request goes out now, the reply is held
+   * until the turn commits), not on UtteranceEnd, `#` or the keypad timeout (committed at once). The same
+   * words never make a second request: a later end of the same turn just commits the speculative one.
+   */
+  private endUserTurn(speculative = false): void {
     if (this.dtmfTimer) { clearTimeout(this.dtmfTimer); this.dtmfTimer = null; }
     const speech = this.userParts.join(' ').trim();
     const digits = this.dtmf;
-    this.userParts = [];
-    this.dtmf = '';
     const text = digits ? `${speech} (keypad: ${digits})`.trim() : speech;
     if (!text || this.ended || this.closing || this.failing) return;
-    this.startTurn(text);
+    const pending = this.turn?.gate.pending ? this.turn : null;
+    if (pending) {
+      if (pending.text === text) { if (!speculative) pending.gate.commit(); return; }
+      this.withdrawPending();
+    }
+    this.startTurn(text, speculative);
   }
 
-  private startTurn(text: string): void {
+  private startTurn(text: string, speculative: boolean): void {
     this.clearSilence();
     // A turn end with the agent still talking (no SpeechStarted seen): the caller wins.
     if (this.agentHasFloor()) this.stopAgent();
-    const timing: TurnTiming = { turn: ++this.turnCount, sttFinalAt: performance.now() };
-    const turn: AgentTurn = { timing, segments: [], emitted: false };
-    this.turn = turn;
-    this.log.add('utterance', { role: 'caller', text });
-    this.emit('utterance', { role: 'caller', text });
+    const timing: TurnTiming = { turn: 0, sttFinalAt: performance.now() };
     const sink: TurnSink = {
       firstToken: () => { timing.llmFirstTokenAt ??= performance.now(); },
-      clause: (c) => {
+      clause: (c) => turn.gate.output(() => {
         if (this.turn !== turn || this.ended) return;
         timing.firstClauseAt ??= performance.now();
         const seg = this.out.segment('model', c);
         turn.segments.push(seg);
         this.sendToTts(seg);
-      },
-      line: (name, t) => { if (this.turn === turn) turn.segments.push(...this.playLine(name, t)); },
+      }),
+      line: (name, t) => turn.gate.output(() => { if (this.turn === turn) turn.segments.push(...this.playLine(name, t)); }),
       toolCall: (e) => this.log.add('tool_call', { id: e.id, name: e.name, arguments: e.arguments.slice(0, 2000) }),
       toolResult: (e) => {
         if (e.ok) this.actions.add(e.name);
         this.log.add('tool_result', { id: e.id, name: e.name, ok: e.ok, code: e.code ?? null, ms: Math.round(e.ms) });
       },
+      committed: () => turn.gate.settled(),
     };
-    this.conversation.run(text, sink).then((r) => this.onTurnDone(turn, r), (e: unknown) => {
-      if (!this.ended) this.onTurnFailed(turn, e);
+    const gate = new SpeculativeTurn({ holdMs: speculative ? this.opt.commitHoldMs : 0, onCommit: () => this.onTurnCommitted(turn) });
+    const turn: AgentTurn = { timing, segments: [], emitted: false, text, gate, sink };
+    this.turn = turn;
+    if (!speculative) gate.commit();
+    this.conversation.run(text, sink).then((r) => {
+      if (r.status === 'withdrawn' || gate.withdrawn) return;
+      gate.commit();
+      this.onTurnDone(turn, r);
+    }, (e: unknown) => {
+      if (this.ended || gate.withdrawn) return;
+      gate.commit();
+      this.onTurnFailed(turn, e);
     });
+  }
+
+  /** The turn is the caller's for good: its words leave the buffer, it is counted, logged and announced. */
+  private onTurnCommitted(turn: AgentTurn): void {
+    if (this.ended) return;
+    this.userParts = [];
+    this.dtmf = '';
+    turn.timing.turn = ++this.turnCount;
+    this.log.add('utterance', { role: 'caller', text: turn.text });
+    this.emit('utterance', { role: 'caller', text: turn.text });
   }
 
   private onTurnDone(turn: AgentTurn, r: TurnResult): void {
@@ -861,6 +926,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   async end(reason: EndReason): Promise<void> {
     if (this.ended) return this.done;
     this.ended = true;
+    this.turn?.gate.withdraw();
     this.ac.abort();
     for (const t of [this.barge?.timer, this.silenceTimer, this.maxTimer, this.dtmfTimer, this.humanKeyTimer, this.ttsStall]) if (t) clearTimeout(t);
     this.barge = null;
