@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- voice [--calls 10|100|300] [--llm-delay 300] [--tts-delay 150] [--token-ms 30] [--pause-calls 20] [--spread-ms 2000] [--baseline 3] [--lead-ms 80] [--frame-ms 20] [--state redis|postgres] [--leak-check] [--debug]`
+ * `npm run bench -- voice [--calls 10|100|300] [--llm-delay 300] [--tts-delay 150] [--token-ms 30] [--pause-calls 20] [--workers 2] [--spread-ms 2000] [--baseline 3] [--lead-ms 80] [--frame-ms 20] [--state redis|postgres] [--leak-check] [--debug]`
  *
  * The real platform (HTTP webhooks, media WebSocket, VoiceService, provider plugins, Postgres, Redis) in this
  * process; the fakes (OpenAI, Deepgram listen/speak, Twilio REST) and the fake Twilio callers in a child
@@ -440,13 +440,15 @@ async function platform(): Promise<void> {
   const TTS_DELAY = Number(flag('tts-delay', '150'));
   const TOKEN_MS = Number(flag('token-ms', '30'));
   const PAUSE_CALLS = Number(flag('pause-calls', String(Math.min(CALLS, 20))));
+  /** --workers N > 1: the voice role as ROLE=voice VOICE_WORKERS=N processes instead of in this process. */
+  const WORKERS = Number(flag('workers', '1'));
   /** What a caller would wait with zero overhead and a plain 200 ms endpointing (see the header). */
   const FLOOR = REFERENCE_ENDPOINTING_MS + LLM_DELAY + TTS_DELAY;
   const STATE = flag('state', 'redis');
   const SPREAD = Number(flag('spread-ms', '2000'));
   const DEBUG = argv.includes('--debug');
-  if (![CALLS, SPREAD, BASELINE, LLM_DELAY, TTS_DELAY, TOKEN_MS, PAUSE_CALLS].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE)) {
-    process.stderr.write('usage: npm run bench -- voice [--calls N] [--baseline N] [--llm-delay ms] [--tts-delay ms] [--token-ms ms] [--pause-calls N] [--state redis|postgres]\n');
+  if (![CALLS, SPREAD, BASELINE, LLM_DELAY, TTS_DELAY, TOKEN_MS, PAUSE_CALLS, WORKERS].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE)) {
+    process.stderr.write('usage: npm run bench -- voice [--calls N] [--baseline N] [--llm-delay ms] [--tts-delay ms] [--token-ms ms] [--pause-calls N] [--workers N] [--state redis|postgres]\n');
     process.exit(64);
   }
   const { buildPlatform, createHttpApp, listen } = await import('../core/app.js');
@@ -492,6 +494,10 @@ async function platform(): Promise<void> {
   const server = await listen(p, createHttpApp(p));
   const port = (server.address() as AddressInfo).port;
   const { tenantId } = await seedDemo(p);
+  if (WORKERS > 1) {
+    await clusterBench();
+    return;
+  }
   const leadArg = flag('lead-ms', '');
   const frameArg = flag('frame-ms', '');
   if (leadArg || frameArg) {
@@ -513,6 +519,82 @@ async function platform(): Promise<void> {
     s.on('barge_in', (b) => rec.barges.push(b));
     s.on('ended', () => { rec.underruns = s.out.stats.underruns; rec.framesSent = s.out.stats.framesSent; rec.sttWrites = s.sttWrites; });
   });
+
+  /**
+   * --workers N: the voice role as its own process tree, exactly `ROLE=voice VOICE_WORKERS=N core/main.ts`
+   * (core/voice-cluster.ts), against the same fakes and callers. Only what the caller hears is measured (the
+   * sessions live in the workers); CPU and RSS are read from /proc for the supervisor and its workers.
+   */
+  async function clusterBench(): Promise<void> {
+    const { spawn } = await import('node:child_process');
+    const fs = await import('node:fs');
+    const { freePort, descendants, waitReady, stopChild } = await import('../test/helpers/process.js');
+    const vport = await freePort();
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp',
+      ROLE: 'voice', VOICE_WORKERS: String(WORKERS), PORT: String(vport), LOG_LEVEL: 'warn', DATABASE_URL: tdb.url,
+      ...(STATE === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
+      ADMIN_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-00', CREDENTIALS_KEY: Buffer.alloc(32, 9).toString('base64'), PUBLIC_BASE_URL: PUBLIC,
+      OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${ready.openaiUrl}/v1`, DEEPGRAM_API_KEY: DEEPGRAM_KEY, DEEPGRAM_BASE_URL: ready.deepgramUrl,
+      TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_API_BASE_URL: ready.twilioUrl, PLUGIN_EGRESS_ALLOW: '127.0.0.1',
+    };
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'core/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+    process.on('exit', () => child.kill('SIGKILL'));
+    await waitReady({ child, url: `http://127.0.0.1:${vport}/readyz`, ms: 120_000, output: () => output });
+    await new Promise((r) => setTimeout(r, 5000));
+    const tree = () => [child.pid!, ...descendants(child.pid!)];
+    const ticks = () => tree().reduce((n, pid) => { try { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return n + Number(f[11]) + Number(f[12]); } catch { return n; } }, 0);
+    const rss = () => tree().reduce((n, pid) => { try { return n + Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024; } catch { return n; } }, 0);
+    const runCallers = async (calls: number, pause: boolean) => {
+      fakesChild.send({ type: 'reset', script: pause ? 'pause' : 'main' } satisfies ToChild);
+      const result = fromChild(callersChild, 'result');
+      const rss0 = rss();
+      let rssPeak = rss0;
+      const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rss()); }, 500);
+      const t0 = ticks();
+      callersChild.send({ type: 'run', spec: {
+        calls, concurrent: true, baseUrl: `http://127.0.0.1:${vport}`, mediaUrl: `ws://127.0.0.1:${vport}/twilio/media`,
+        publicBaseUrl: PUBLIC, accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, to: DEMO_NUMBER, pause,
+      } } satisfies ToChild);
+      const { results } = await result;
+      clearInterval(sampler);
+      const cpuSec = (ticks() - t0) / 100;
+      const summary = fromChild(fakesChild, 'summary');
+      fakesChild.send({ type: 'summary' } satisfies ToChild);
+      await summary;
+      const ok = results.filter((r) => r.ok);
+      const turnsMs = ok.flatMap((r) => r.turns.map((t) => t.ms));
+      return {
+        completed: ok.length, failed: results.length - ok.length, errors: [...new Set(results.filter((r) => !r.ok).map((r) => r.error))].slice(0, 5),
+        callerTurnMs: dist(turnsMs), excessOverFloorMs: dist(turnsMs.map((x) => x - FLOOR)),
+        callerTurnRatioVsFloor: { p50: r2((pct(turnsMs, 0.5) ?? 0) / FLOOR), p99: r2((pct(turnsMs, 0.99) ?? 0) / FLOOR) },
+        playbackGaps: { turns: ok.reduce((n, r) => n + r.underruns, 0), ms: r2(ok.reduce((n, r) => n + r.underrunMs, 0)) },
+        greetingFirstAudioMs: dist(ok.map((r) => r.greetingMs!).filter((x) => x !== undefined)),
+        bargeInHeardAfterSpeechMs: dist(ok.map((r) => r.heardAfterMs!).filter((x) => x !== undefined)),
+        cutOffs: ok.reduce((n, r) => n + (r.cutOffs ?? 0), 0), doubleReplies: ok.reduce((n, r) => n + (r.extraReplies ?? 0), 0),
+        cpuSecPerCall: Math.round(cpuSec / calls * 1000) / 1000, rssPerCallMB: r2((rssPeak - rss0) / calls / 1048576),
+      };
+    };
+    say(`voice bench, ${WORKERS} voice workers (ROLE=voice VOICE_WORKERS=${WORKERS}): ${CALLS} calls; floor F = ${FLOOR} ms`);
+    const load = await runCallers(CALLS, false);
+    say(`${CALLS} calls: caller turn p50 ${load.callerTurnMs.p50} p99 ${load.callerTurnMs.p99} ms, excess over F ${load.excessOverFloorMs.p50} / ${load.excessOverFloorMs.p99} ms; playback gaps ${load.playbackGaps.turns}; ${load.cpuSecPerCall} CPU-s/call`);
+    const pauseSet = PAUSE_CALLS > 0 ? await runCallers(PAUSE_CALLS, true) : undefined;
+    fakesChild.send({ type: 'stop' } satisfies ToChild);
+    callersChild.send({ type: 'stop' } satisfies ToChild);
+    await stopChild(child);
+    await p.close();
+    await tdb.drop();
+    say(JSON.stringify({
+      bench: 'voice', workers: WORKERS, calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, tokenMs: TOKEN_MS, floorMs: FLOOR, state: STATE, spreadMs: SPREAD,
+      ...load,
+      pauseSet: pauseSet ? { calls: PAUSE_CALLS, requests: PAUSE_CALLS * PAUSE_PAIRS.length, completed: pauseSet.completed, cutOffs: pauseSet.cutOffs, doubleReplies: pauseSet.doubleReplies, callerTurnMs: pauseSet.callerTurnMs } : null,
+    }));
+    process.exit(0);
+  }
 
   const run = async (calls: number, concurrent: boolean, pause = false) => {
     byCall.clear();
