@@ -9,7 +9,7 @@ import type { StateStore } from '../state/store.js';
 import type { CallHandler, CallStart, MediaLink } from '../telephony/media-link.js';
 import type { CallIdentity } from '../tools/identity.js';
 import { isRealSpeech } from './backchannel.js';
-import { mulawLevel } from './mulaw-level.js';
+import { CallerAudio } from './caller-audio.js';
 import { CallEventLog, type WithTenant } from './call-log.js';
 import { wordPrefix } from './clauses.js';
 import { Conversation, type LlmStream, type ToolRunner, type TurnResult, type TurnSink } from './conversation.js';
@@ -55,10 +55,6 @@ export interface VoiceOptions {
   drainGraceMs: number;
 }
 
-/** Below this mean |PCM| a frame is line noise or silence (speech on a phone line is well above 1000). */
-const QUIET_LEVEL = 200;
-/** At most 60 ms of quiet audio held back per STT write. */
-const QUIET_BATCH_BYTES = 480;
 
 export const DEFAULT_VOICE_OPTIONS: VoiceOptions = {
   leadMs: 80, frameMs: 20, bargeInWindowMs: 1000, commitHoldMs: 200, maxToolSteps: 5, fillerAfterMs: 700, minClauseChars: 12,
@@ -178,12 +174,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private closing = false;
   private stt: SttSession | null = null;
   private sttGen = 0;
-  private sttBuffer: Buffer[] | null = [];
-  private sttBufferBytes = 0;
   private sttReopened = false;
-  private quiet: Buffer[] = [];
-  private quietBytes = 0;
-  private quietSince = 0;
   private tts: TtsSession | null = null;
   private ttsWaiting: Segment[] = [];
   /** Flushed clauses whose audio hasn't completed, in flush order (audio arrives in that order). */
@@ -199,9 +190,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private silenceTimer: NodeJS.Timeout | null = null;
   private silencePrompts = 0;
   private maxTimer: NodeJS.Timeout | null = null;
-  private framesIn = 0;
-  /** STT socket writes (quiet frames are batched, so fewer than framesIn). */
-  sttWrites = 0;
+  /** Caller audio in: the per-frame hot path to the STT (caller-audio.ts). */
+  private readonly callerAudio: CallerAudio;
   private readonly actions = new Set<string>();
   private outcome: string | null = null;
   private stateDown = false;
@@ -221,6 +211,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.done = new Promise((r) => { this.resolveDone = r; });
     this.stateKey = `voice:call:${o.start.callSid}`;
     this.log = new CallEventLog({ tenantId: o.start.tenantId, callId: o.start.callId, withTenant: o.withTenant, logger: this.lg });
+    this.callerAudio = new CallerAudio({ pacer: o.pacer, bufferMs: this.opt.sttBufferMs });
     this.out = new OutboundAudio(o.link, { leadMs: this.opt.leadMs, frameMs: this.opt.frameMs, maxBufferedBytes: 256 * 1024 });
     this.out.onIdle = () => this.onAgentIdle();
     this.out.onFirstFrame = (seg, now) => this.onFirstFrame(seg, now);
@@ -235,6 +226,9 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   get callSid(): string { return this.o.start.callSid; }
   get tenantId(): string { return this.o.start.tenantId; }
   get isEnded(): boolean { return this.ended; }
+  /** STT socket writes (quiet frames are batched, so fewer than frames in). */
+  get sttWrites(): number { return this.callerAudio.sttWrites; }
+  private get framesIn(): number { return this.callerAudio.framesIn; }
 
   /** Plays the cached greeting at once, then opens STT and TTS. Synchronous up to the first frame. */
   start(): void {
@@ -266,52 +260,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   // ------------------------------------------------------------------ telephony → voice (hot path first)
 
   onAudio(mulaw: Buffer): void {
-    this.framesIn++;
-    const s = this.stt;
-    if (s) {
-      // Every STT write is a socket syscall, the largest CPU cost per call. Quiet frames are held and sent a
-      // few at a time; a frame with sound goes out at once (with the held ones), so speech onset and
-      // barge-in detection are never delayed, only an end-of-turn silence by at most the batch.
-      if (mulawLevel(mulaw) < QUIET_LEVEL && this.quietBytes + mulaw.length < QUIET_BATCH_BYTES) {
-        if (this.quiet.length === 0) {
-          this.quietSince = performance.now();
-          this.o.pacer.onTick(this.quietFlusher);
-        }
-        this.quiet.push(mulaw);
-        this.quietBytes += mulaw.length;
-        return;
-      }
-      this.sttWrites++;
-      if (this.quiet.length === 0) { s.push(mulaw); return; }
-      this.quiet.push(mulaw);
-      this.quietBytes += mulaw.length;
-      this.flushQuiet(s);
-      return;
-    }
-    if (this.sttBuffer) {
-      this.sttBuffer.push(mulaw);
-      this.sttBufferBytes += mulaw.length;
-      // Keep the newest audio: a reconnect that takes longer than the buffer loses the oldest, not the latest.
-      while (this.sttBufferBytes > this.opt.sttBufferMs * 8 && this.sttBuffer.length > 1) this.sttBufferBytes -= this.sttBuffer.shift()!.length;
-    }
+    this.callerAudio.push(mulaw);
   }
-
-  /** Sends held quiet frames (with whatever was appended) as one write. */
-  private flushQuiet(s: SttSession): void {
-    s.push(this.quiet.length === 1 ? this.quiet[0]! : Buffer.concat(this.quiet, this.quietBytes));
-    this.quiet = [];
-    this.quietBytes = 0;
-    this.o.pacer.untick(this.quietFlusher);
-  }
-
-  /** Held quiet audio never waits longer than a batch, even if the stream pauses (the shared clock checks). */
-  private readonly quietFlusher = {
-    tick: (now: number): void => {
-      if (this.quiet.length === 0 || now - this.quietSince < QUIET_BATCH_BYTES / 8) return;
-      const s = this.stt;
-      if (s) { this.sttWrites++; this.flushQuiet(s); } else { this.quiet = []; this.quietBytes = 0; this.o.pacer.untick(this.quietFlusher); }
-    },
-  };
 
   onMark(name: string): void {
     this.out.onMark(name);
@@ -353,7 +303,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
 
   private openStt(): void {
     const gen = ++this.sttGen;
-    this.sttBuffer ??= [];
+    this.callerAudio.detach(true);
     const { guards, stt, breakers } = this.o.providers;
     guards.openStt({
       stt, breaker: breakers.stt, signal: this.ac.signal, language: this.o.tenant.language,
@@ -361,10 +311,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     }).then((s) => {
       if (this.ended || gen !== this.sttGen) { void s.close(); return; }
       this.stt = s;
-      const buffered = this.sttBuffer ?? [];
-      this.sttBuffer = null;
-      this.sttBufferBytes = 0;
-      for (const b of buffered) s.push(b);
+      this.callerAudio.attach(s);
     }, (e: unknown) => {
       if (!this.ended) void this.fail('stt', e);
     });
@@ -461,6 +408,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private onSttClosed(error: Error | undefined): void {
     if (this.ended || this.closing) return;
     this.stt = null;
+    this.callerAudio.detach(false);
     if (!error) return;
     metrics.pluginErrors.inc({ plugin: this.o.providers.pluginIds.stt, category: errorCategory(error) });
     if (this.sttReopened) { void this.fail('stt', error); return; }
@@ -931,7 +879,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     for (const t of [this.barge?.timer, this.silenceTimer, this.maxTimer, this.dtmfTimer, this.humanKeyTimer, this.ttsStall]) if (t) clearTimeout(t);
     this.barge = null;
     this.o.pacer.detach(this.out);
-    this.o.pacer.untick(this.quietFlusher);
+    this.callerAudio.close();
     this.out.close();
     metrics.activeCalls.dec();
     metrics.mediaFrames.inc({ direction: 'in' }, this.framesIn);
