@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- voice [--calls 100] [--llm-delay 200] [--tts-delay 100] [--spread-ms 2000] [--baseline 3] [--lead-ms 80] [--frame-ms 20] [--state redis|postgres] [--leak-check] [--debug]`
+ * `npm run bench -- voice [--calls 10|100|300] [--llm-delay 300] [--tts-delay 150] [--token-ms 30] [--pause-calls 20] [--workers 2] [--spread-ms 2000] [--baseline 3] [--lead-ms 80] [--frame-ms 20] [--state redis|postgres] [--leak-check] [--debug]`
  *
  * The real platform (HTTP webhooks, media WebSocket, VoiceService, provider plugins, Postgres, Redis) in this
  * process; the fakes (OpenAI, Deepgram listen/speak, Twilio REST) and the fake Twilio callers in a child
@@ -11,7 +11,18 @@
  * All calls arrive together; before each utterance a caller thinks for a random 0..--spread-ms (0 makes every
  * caller speak in the same instant, a thundering herd no real line sees).
  *
- * Figures:
+ * The fake OpenAI streams model-like tokens (~4 characters, punctuation its own token) one every --token-ms, so
+ * the wait for a first speakable clause is part of every figure, as it is with a real model.
+ *
+ * Figures (the first ones are what the caller hears):
+ * - callerTurnMs: per answered turn, the caller's last speech frame → the first reply audio frame received by the
+ *   fake caller, beside the floor F = 200 ms reference endpointing + LLM first-token delay + TTS first-byte delay
+ *   (what an agent with no overhead at all would take with a 200 ms endpointing); excessOverFloorMs = callerTurnMs − F;
+ * - pauseSet (--pause-calls, after the load run): callers who pause 600 ms mid-sentence after a word that can't
+ *   end a request ("for", "and", "the", a bare number, "um"); cutOffs = replies that started before the caller
+ *   finished, doubleReplies = more than one reply to one request; both must be 0;
+ * - playback gaps: ms of silence inside a reply at the caller (callerUnderruns / callerUnderrunMs);
+ * - cpuSecPerCall, rssPerCallMB; greeting; barge-in;
  * - overhead per turn: first audio out − STT final − injected LLM and TTS delays (platform + loopback), p50/p99;
  * - barge-in: agent audio the caller hears after starting to talk over it (ms of audio played after the first
  *   speech frame, at the fake Twilio's playback), whether the LLM stream was aborted, whether the next request
@@ -41,14 +52,31 @@ const LONG_ANSWER = [
   'and if none of those suit you we can also look at Saturday between eight and two, which is usually quiet.',
 ].join(' ');
 const OIL_ANSWER = 'An oil change takes about forty five minutes. We use full synthetic oil, replace the filter, top up your fluids and check tire pressure, and we can also rotate the tires while the car is here if you like.';
-const ANSWERS: Record<string, { text: string; chunkDelayMs?: number }> = {
-  'What times do you have on Tuesday?': { text: 'On Tuesday we have nine thirty and eleven in the morning. Would either of those work?' },
-  'Which days are open?': { text: LONG_ANSWER, chunkDelayMs: 60 },
+const ANSWERS: Record<string, { text: string }> = {
+  'What times do you have on Tuesday?': { text: 'Sure thing! On Tuesday we have nine thirty and eleven in the morning. Would either of those work?' },
+  'Which days are open?': { text: LONG_ANSWER },
   'Wait, actually Thursday afternoon please.': { text: 'Sure, Thursday afternoon works. What time suits you?' },
   'Tell me about the oil change.': { text: OIL_ANSWER },
 };
 const SCRIPT = ['What times do you have on Tuesday?', 'Which days are open?', 'Wait, actually Thursday afternoon please.', 'Tell me about the oil change.', 'Mhm.'];
 const MS_PER_CHAR = 50;
+/** The reference endpointing in the floor F (the silence a plain agent waits before it sends the request). */
+const REFERENCE_ENDPOINTING_MS = 200;
+
+/**
+ * The mid-sentence-pause set: each request is said in two parts with a 600 ms pause after a word that cannot
+ * end it. Bursts alternate first part / second part; the request the platform should send is both joined.
+ */
+const PAUSE_PAIRS: Array<[string, string]> = [
+  ["I'd like to book an oil change for", 'my Honda next Tuesday.'],
+  ['Can you check the brakes and', 'rotate the tires too?'],
+  ['I need the', 'earliest slot you have on Friday.'],
+  ['The mileage is about 45', 'thousand miles.'],
+  ["It's the, um", 'front left tire that makes the noise.'],
+];
+const PAUSE_MS = 600;
+const PAUSE_ANSWER = 'Sure thing! I can set that up for you.';
+const PAUSE_PARTIAL_ANSWER = 'Sorry, I only heard part of that.';
 
 interface ClientResult {
   callSid: string;
@@ -72,6 +100,11 @@ interface ClientResult {
   underrunAt: Array<[number, number]>;
   /** The deliberate pause while the agent waits to tell a backchannel from a barge-in (ms). */
   backchannelPauseMs?: number;
+  /** Per answered turn: caller's last speech frame → first reply audio frame received (ms). */
+  turns: Array<{ label: string; ms: number }>;
+  /** Pause set only: replies that started before the caller finished; replies beyond one per request. */
+  cutOffs?: number;
+  extraReplies?: number;
 }
 
 interface ProcStats { cpuPct: number; loopDelayP99Ms: number; loopDelayMaxMs: number }
@@ -81,8 +114,8 @@ type ToParent =
   | { type: 'ready'; openaiUrl: string; deepgramUrl: string; twilioUrl: string }
   | { type: 'summary'; fakes: FakeSummary }
   | { type: 'result'; results: ClientResult[]; callers: ProcStats };
-interface RunSpec { calls: number; concurrent: boolean; baseUrl: string; mediaUrl: string; publicBaseUrl: string; accountSid: string; authToken: string; to: string }
-type ToChild = { type: 'run'; spec: RunSpec } | { type: 'reset' } | { type: 'summary' } | { type: 'stop' };
+interface RunSpec { calls: number; concurrent: boolean; baseUrl: string; mediaUrl: string; publicBaseUrl: string; accountSid: string; authToken: string; to: string; pause: boolean }
+type ToChild = { type: 'run'; spec: RunSpec } | { type: 'reset'; script: 'main' | 'pause' } | { type: 'summary' } | { type: 'stop' };
 
 /** CPU share and event-loop delay of this process from `start()` to `stop()`. */
 function procMonitor(): { start(): void; stop(): ProcStats } {
@@ -113,9 +146,10 @@ async function fakesProcess(): Promise<void> {
   const { startFakeOpenAI } = await import('../test/fakes/openai.js');
   const { startFakeDeepgram } = await import('../test/fakes/deepgram.js');
   const { startFakeTwilioRest } = await import('../test/fakes/twilio-rest.js');
-  const llmDelay = Number(flag('llm-delay', '200'));
-  const ttsDelay = Number(flag('tts-delay', '100'));
-  const ai = await startFakeOpenAI({ apiKey: OPENAI_KEY, firstTokenDelayMs: llmDelay, chunkDelayMs: 0, wordsPerChunk: 2 });
+  const llmDelay = Number(flag('llm-delay', '300'));
+  const ttsDelay = Number(flag('tts-delay', '150'));
+  const tokenMs = Number(flag('token-ms', '30'));
+  const ai = await startFakeOpenAI({ apiKey: OPENAI_KEY, firstTokenDelayMs: llmDelay, chunkDelayMs: tokenMs, tokens: true });
   const dg = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY, speak: { msPerChar: MS_PER_CHAR, firstByteDelayMs: ttsDelay } });
   const tw = await startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN });
   const mon = procMonitor();
@@ -124,9 +158,12 @@ async function fakesProcess(): Promise<void> {
   let followUps = 0;
   const followUpTruncated: boolean[] = [];
   const longIdx: number[] = [];
+  let script: 'main' | 'pause' = 'main';
+  const pauseRequests = new Set(PAUSE_PAIRS.map(([a, b]) => `${a} ${b}`));
   ai.respond((body, rec) => {
     const last = body.messages[body.messages.length - 1];
     const said = typeof last?.content === 'string' ? last.content : '';
+    if (script === 'pause') return { text: pauseRequests.has(said) ? PAUSE_ANSWER : PAUSE_PARTIAL_ANSWER };
     if (said === 'Which days are open?') { longRequests++; longIdx.push(rec.index); }
     if (said === 'Wait, actually Thursday afternoon please.') {
       followUps++;
@@ -135,9 +172,9 @@ async function fakesProcess(): Promise<void> {
       followUpTruncated.push(heard.length < LONG_ANSWER.length && LONG_ANSWER.startsWith(heard));
     }
     const a = ANSWERS[said];
-    return a ? { text: a.text, chunkDelayMs: a.chunkDelayMs } : { text: 'Okay.' };
+    return { text: a ? a.text : 'Okay.' };
   });
-  dg.listen.respond((_s, burst) => SCRIPT[burst] ?? '');
+  dg.listen.respond((_s, burst) => (script === 'pause' ? PAUSE_PAIRS[burst >> 1]?.[burst & 1] : SCRIPT[burst]) ?? '');
 
   process.on('message', (msg: ToChild) => {
     void (async () => {
@@ -147,6 +184,7 @@ async function fakesProcess(): Promise<void> {
       }
       if (msg.type === 'reset') {
         ai.reset();
+        script = msg.script;
         longRequests = 0;
         followUps = 0;
         followUpTruncated.length = 0;
@@ -177,21 +215,37 @@ async function callersProcess(): Promise<void> {
   const { postWebhook, voiceWebhookParams, newSid } = await import('../test/fakes/twilio-webhooks.js');
   const { parseStreamTwiml } = await import('../test/helpers/call-harness.js');
   const { ClauseSplitter } = await import('../core/voice/clauses.js');
+  const { chunkTokens } = await import('../test/fakes/openai.js');
   const spreadMs = Number(flag('spread-ms', '2000'));
   const think = () => new Promise((r) => setTimeout(r, Math.random() * spreadMs));
   const mon = procMonitor();
 
+  // The product splits the stream as it arrives, so the clause count depends on the deltas: replay the fake's.
   const clauses = (text: string): number => {
     const s = new ClauseSplitter();
-    return s.push(text).length + (s.end() ? 1 : 0);
+    let n = 0;
+    for (const t of chunkTokens(text)) n += s.push(t).length;
+    return n + (s.end() ? 1 : 0);
   };
+  type Call = Awaited<ReturnType<typeof connectMediaStream>>;
+  /** The first reply audio frame after `end` (the caller's last speech frame), searched from the newest. */
+  const firstMediaAfter = (c: Call, end: number): number | undefined => {
+    let at: number | undefined;
+    for (let i = c.received.length - 1; i >= 0; i--) {
+      const m = c.received[i]!;
+      if (m.at <= end) break;
+      if (m.event === 'media') at = m.at;
+    }
+    return at;
+  };
+  const lastSent = (c: Call) => c.sent[c.sent.length - 1]!;
 
   const stages = new Map<string, string>();
   let progress: NodeJS.Timeout | undefined;
   async function oneCall(o: RunSpec): Promise<ClientResult> {
     const callSid = newSid('CA');
-    const r: ClientResult = { callSid, ok: false, gapDev: [], underruns: 0, underrunMs: 0, underrunAt: [] };
-    let call: Awaited<ReturnType<typeof connectMediaStream>> | undefined;
+    const r: ClientResult = { callSid, ok: false, gapDev: [], underruns: 0, underrunMs: 0, underrunAt: [], turns: [] };
+    let call: Call | undefined;
     const stage = (name: string) => stages.set(callSid, name);
     try {
       stage('webhook');
@@ -212,19 +266,60 @@ async function callersProcess(): Promise<void> {
       const c = call;
       const modelMarks = () => c.marks.filter((m) => m.name.startsWith('m') && !m.cleared).length;
       const answered = (before: number, text: string) => c.waitFor(() => modelMarks() >= before + clauses(text), 30_000, 'answer marks');
+      const heardReply = (label: string, said: { endedAt?: number }) => {
+        const at = said.endedAt === undefined ? undefined : firstMediaAfter(c, said.endedAt);
+        if (at !== undefined) r.turns.push({ label, ms: at - said.endedAt! });
+      };
+
+      if (o.pause) {
+        // The mid-sentence-pause set: every request in two parts, a pause after a word that can't end it.
+        r.cutOffs = 0;
+        r.extraReplies = 0;
+        for (const [i, pair] of PAUSE_PAIRS.entries()) {
+          stage(`pause${i}`);
+          await think();
+          const marks = modelMarks();
+          const p1 = call.say(700);
+          const part1 = lastSent(call);
+          await p1;
+          await call.silence(PAUSE_MS);
+          const p2 = call.say(500 + pair[1].length * 10);
+          const part2 = lastSent(call);
+          await p2;
+          await answered(marks, PAUSE_ANSWER);
+          await call.waitForPlaybackIdle(30_000);
+          // Anything more arriving shortly after is a second reply.
+          await new Promise((res) => setTimeout(res, 1500));
+          const early = call.received.some((m) => m.event === 'media' && m.at > part1.endedAt! && m.at <= part2.endedAt!);
+          if (early) r.cutOffs++;
+          r.extraReplies += Math.max(0, modelMarks() - marks - clauses(PAUSE_ANSWER));
+          heardReply('pause', part2);
+        }
+        call.stop();
+        r.ok = true;
+        stage('done');
+        return r;
+      }
 
       // turn 1: a plain question
       stage('turn1');
       let marks = modelMarks();
       await think();
-      await call.say(700);
+      const s1 = call.say(700);
+      const said1 = lastSent(call);
+      await s1;
       await answered(marks, ANSWERS[SCRIPT[0]!]!.text);
+      heardReply('question', said1);
 
       // turn 2: a long, still-streaming answer, talked over after ~500 ms of it
       stage('turn2');
       await think();
-      await call.say(600);
+      const s2 = call.say(600);
+      const said2 = lastSent(call);
+      await s2;
       const base = call.playedBytes;
+      await call.waitForPlayedBytes(base + 4000, 30_000);
+      heardReply('long', said2);
       await call.waitForPlayedBytes(base + 4000, 30_000);
       const clearsBefore = call.clears.length;
       const barge = call.say(900);
@@ -241,12 +336,15 @@ async function callersProcess(): Promise<void> {
       r.stopAfterMs = after.length ? after[after.length - 1]!.at - speechStart : 0;
       marks = modelMarks();
       await answered(marks, ANSWERS[SCRIPT[2]!]!.text);
+      heardReply('afterBargeIn', rec);
 
       // turn 3: a long answer with a backchannel 400 ms into it
       stage('turn3');
       marks = modelMarks();
       await think();
-      await call.say(600);
+      const s3 = call.say(600);
+      const said3 = lastSent(call);
+      await s3;
       const base3 = call.playedBytes;
       const recv3 = call.receivedAudioBytes;
       await call.waitForPlayedBytes(base3 + 3200, 30_000);
@@ -256,6 +354,7 @@ async function callersProcess(): Promise<void> {
       await bc;
       const bcStart = bcRec.startedAt!;
       await answered(marks, OIL_ANSWER);
+      heardReply('oil', said3);
       await call.waitForPlaybackIdle(30_000);
       r.backchannelClears = call.clears.length - clears3;
       r.backchannelLost = (call.receivedAudioBytes - recv3) - (call.playedBytes - base3);
@@ -337,13 +436,19 @@ const say = (s: string) => process.stdout.write(`${s}\n`);
 async function platform(): Promise<void> {
   const CALLS = Number(flag('calls', '100'));
   const BASELINE = Number(flag('baseline', '3'));
-  const LLM_DELAY = Number(flag('llm-delay', '200'));
-  const TTS_DELAY = Number(flag('tts-delay', '100'));
+  const LLM_DELAY = Number(flag('llm-delay', '300'));
+  const TTS_DELAY = Number(flag('tts-delay', '150'));
+  const TOKEN_MS = Number(flag('token-ms', '30'));
+  const PAUSE_CALLS = Number(flag('pause-calls', String(Math.min(CALLS, 20))));
+  /** --workers N > 1: the voice role as ROLE=voice VOICE_WORKERS=N processes instead of in this process. */
+  const WORKERS = Number(flag('workers', '1'));
+  /** What a caller would wait with zero overhead and a plain 200 ms endpointing (see the header). */
+  const FLOOR = REFERENCE_ENDPOINTING_MS + LLM_DELAY + TTS_DELAY;
   const STATE = flag('state', 'redis');
   const SPREAD = Number(flag('spread-ms', '2000'));
   const DEBUG = argv.includes('--debug');
-  if (![CALLS, SPREAD, BASELINE, LLM_DELAY, TTS_DELAY].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE)) {
-    process.stderr.write('usage: npm run bench -- voice [--calls N] [--baseline N] [--llm-delay ms] [--tts-delay ms] [--state redis|postgres]\n');
+  if (![CALLS, SPREAD, BASELINE, LLM_DELAY, TTS_DELAY, TOKEN_MS, PAUSE_CALLS, WORKERS].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE)) {
+    process.stderr.write('usage: npm run bench -- voice [--calls N] [--baseline N] [--llm-delay ms] [--tts-delay ms] [--token-ms ms] [--pause-calls N] [--workers N] [--state redis|postgres]\n');
     process.exit(64);
   }
   const { buildPlatform, createHttpApp, listen } = await import('../core/app.js');
@@ -358,7 +463,7 @@ async function platform(): Promise<void> {
   const { requireServices } = await import('./lib/needs.js');
   await requireServices({ bench: 'voice', postgres: true, redis: STATE === 'redis', hint: { redis: 'or run with --state postgres' } });
   const self = fileURLToPath(import.meta.url);
-  const common = ['--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY), '--spread-ms', String(SPREAD)];
+  const common = ['--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY), '--token-ms', String(TOKEN_MS), '--spread-ms', String(SPREAD)];
   const fakesChild = fork(self, ['--role', 'fakes', ...common], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const callersChild = fork(self, ['--role', 'callers', ...common], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   type Child = typeof fakesChild;
@@ -382,11 +487,17 @@ async function platform(): Promise<void> {
     ADMIN_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-00', CREDENTIALS_KEY: Buffer.alloc(32, 9).toString('base64'), PUBLIC_BASE_URL: PUBLIC,
     OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${ready.openaiUrl}/v1`, DEEPGRAM_API_KEY: DEEPGRAM_KEY, DEEPGRAM_BASE_URL: ready.deepgramUrl,
     TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_API_BASE_URL: ready.twilioUrl,
+    // The fakes listen on loopback, which the plugin egress policy refuses unless allow-listed.
+    PLUGIN_EGRESS_ALLOW: '127.0.0.1',
   });
   const p = await buildPlatform(cfg, { logger: silentLogger, statePrefix: uniquePrefix() });
   const server = await listen(p, createHttpApp(p));
   const port = (server.address() as AddressInfo).port;
   const { tenantId } = await seedDemo(p);
+  if (WORKERS > 1) {
+    await clusterBench();
+    return;
+  }
   const leadArg = flag('lead-ms', '');
   const frameArg = flag('frame-ms', '');
   if (leadArg || frameArg) {
@@ -397,19 +508,95 @@ async function platform(): Promise<void> {
   }
   await p.voice.prewarm(tenantId);
 
-  interface ServerCall { greeting?: { startAt: number; firstFrameAt: number | undefined }; turns: Array<TurnTiming & { text: string }>; lastCaller?: string; framesIn?: number; sttWrites?: number; barges: BargeInEvent[]; underruns: number; framesSent: number }
+  interface ServerCall { greeting?: { startAt: number; firstFrameAt: number | undefined }; turns: Array<TurnTiming & { text: string }>; lastCaller?: string; callerTexts: string[]; framesIn?: number; sttWrites?: number; barges: BargeInEvent[]; underruns: number; framesSent: number }
   const byCall = new Map<string, ServerCall>();
   p.voice.on('call', (s: CallSession) => {
-    const rec: ServerCall = { turns: [], barges: [], underruns: 0, framesSent: 0 };
+    const rec: ServerCall = { turns: [], barges: [], underruns: 0, framesSent: 0, callerTexts: [] };
     byCall.set(s.callSid, rec);
     s.on('greeting', (g) => { rec.greeting = g; });
-    s.on('utterance', (u) => { if (u.role === 'caller') rec.lastCaller = u.text; });
+    s.on('utterance', (u) => { if (u.role === 'caller') { rec.lastCaller = u.text; rec.callerTexts.push(u.text); } });
     s.on('turn', (t) => rec.turns.push({ ...t, text: rec.lastCaller ?? '' }));
     s.on('barge_in', (b) => rec.barges.push(b));
     s.on('ended', () => { rec.underruns = s.out.stats.underruns; rec.framesSent = s.out.stats.framesSent; rec.sttWrites = s.sttWrites; });
   });
 
-  const run = async (calls: number, concurrent: boolean) => {
+  /**
+   * --workers N: the voice role as its own process tree, exactly `ROLE=voice VOICE_WORKERS=N core/main.ts`
+   * (core/voice-cluster.ts), against the same fakes and callers. Only what the caller hears is measured (the
+   * sessions live in the workers); CPU and RSS are read from /proc for the supervisor and its workers.
+   */
+  async function clusterBench(): Promise<void> {
+    const { spawn } = await import('node:child_process');
+    const fs = await import('node:fs');
+    const { freePort, descendants, waitReady, stopChild } = await import('../test/helpers/process.js');
+    const vport = await freePort();
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp',
+      ROLE: 'voice', VOICE_WORKERS: String(WORKERS), PORT: String(vport), LOG_LEVEL: 'warn', DATABASE_URL: tdb.url,
+      ...(STATE === 'redis' ? { REDIS_URL: TEST_REDIS_URL } : {}),
+      ADMIN_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-00', CREDENTIALS_KEY: Buffer.alloc(32, 9).toString('base64'), PUBLIC_BASE_URL: PUBLIC,
+      OPENAI_API_KEY: OPENAI_KEY, OPENAI_BASE_URL: `${ready.openaiUrl}/v1`, DEEPGRAM_API_KEY: DEEPGRAM_KEY, DEEPGRAM_BASE_URL: ready.deepgramUrl,
+      TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_API_BASE_URL: ready.twilioUrl, PLUGIN_EGRESS_ALLOW: '127.0.0.1',
+    };
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'core/main.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
+    process.on('exit', () => child.kill('SIGKILL'));
+    await waitReady({ child, url: `http://127.0.0.1:${vport}/readyz`, ms: 120_000, output: () => output });
+    await new Promise((r) => setTimeout(r, 5000));
+    const tree = () => [child.pid!, ...descendants(child.pid!)];
+    const ticks = () => tree().reduce((n, pid) => { try { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' '); return n + Number(f[11]) + Number(f[12]); } catch { return n; } }, 0);
+    const rss = () => tree().reduce((n, pid) => { try { return n + Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024; } catch { return n; } }, 0);
+    const runCallers = async (calls: number, pause: boolean) => {
+      fakesChild.send({ type: 'reset', script: pause ? 'pause' : 'main' } satisfies ToChild);
+      const result = fromChild(callersChild, 'result');
+      const rss0 = rss();
+      let rssPeak = rss0;
+      const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, rss()); }, 500);
+      const t0 = ticks();
+      callersChild.send({ type: 'run', spec: {
+        calls, concurrent: true, baseUrl: `http://127.0.0.1:${vport}`, mediaUrl: `ws://127.0.0.1:${vport}/twilio/media`,
+        publicBaseUrl: PUBLIC, accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, to: DEMO_NUMBER, pause,
+      } } satisfies ToChild);
+      const { results } = await result;
+      clearInterval(sampler);
+      const cpuSec = (ticks() - t0) / 100;
+      const summary = fromChild(fakesChild, 'summary');
+      fakesChild.send({ type: 'summary' } satisfies ToChild);
+      await summary;
+      const ok = results.filter((r) => r.ok);
+      const turnsMs = ok.flatMap((r) => r.turns.map((t) => t.ms));
+      return {
+        completed: ok.length, failed: results.length - ok.length, errors: [...new Set(results.filter((r) => !r.ok).map((r) => r.error))].slice(0, 5),
+        callerTurnMs: dist(turnsMs), excessOverFloorMs: dist(turnsMs.map((x) => x - FLOOR)),
+        callerTurnRatioVsFloor: { p50: r2((pct(turnsMs, 0.5) ?? 0) / FLOOR), p99: r2((pct(turnsMs, 0.99) ?? 0) / FLOOR) },
+        playbackGaps: { turns: ok.reduce((n, r) => n + r.underruns, 0), ms: r2(ok.reduce((n, r) => n + r.underrunMs, 0)) },
+        greetingFirstAudioMs: dist(ok.map((r) => r.greetingMs!).filter((x) => x !== undefined)),
+        bargeInHeardAfterSpeechMs: dist(ok.map((r) => r.heardAfterMs!).filter((x) => x !== undefined)),
+        cutOffs: ok.reduce((n, r) => n + (r.cutOffs ?? 0), 0), doubleReplies: ok.reduce((n, r) => n + (r.extraReplies ?? 0), 0),
+        cpuSecPerCall: Math.round(cpuSec / calls * 1000) / 1000, rssPerCallMB: r2((rssPeak - rss0) / calls / 1048576),
+      };
+    };
+    say(`voice bench, ${WORKERS} voice workers (ROLE=voice VOICE_WORKERS=${WORKERS}): ${CALLS} calls; floor F = ${FLOOR} ms`);
+    const load = await runCallers(CALLS, false);
+    say(`${CALLS} calls: caller turn p50 ${load.callerTurnMs.p50} p99 ${load.callerTurnMs.p99} ms, excess over F ${load.excessOverFloorMs.p50} / ${load.excessOverFloorMs.p99} ms; playback gaps ${load.playbackGaps.turns}; ${load.cpuSecPerCall} CPU-s/call`);
+    const pauseSet = PAUSE_CALLS > 0 ? await runCallers(PAUSE_CALLS, true) : undefined;
+    fakesChild.send({ type: 'stop' } satisfies ToChild);
+    callersChild.send({ type: 'stop' } satisfies ToChild);
+    await stopChild(child);
+    await p.close();
+    await tdb.drop();
+    say(JSON.stringify({
+      bench: 'voice', workers: WORKERS, calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, tokenMs: TOKEN_MS, floorMs: FLOOR, state: STATE, spreadMs: SPREAD,
+      ...load,
+      pauseSet: pauseSet ? { calls: PAUSE_CALLS, requests: PAUSE_CALLS * PAUSE_PAIRS.length, completed: pauseSet.completed, cutOffs: pauseSet.cutOffs, doubleReplies: pauseSet.doubleReplies, callerTurnMs: pauseSet.callerTurnMs } : null,
+    }));
+    process.exit(0);
+  }
+
+  const run = async (calls: number, concurrent: boolean, pause = false) => {
     byCall.clear();
     const before = retained();
     let live: { rss: number; heap: number } | undefined;
@@ -459,11 +646,11 @@ async function platform(): Promise<void> {
     const { PerformanceObserver } = await import('node:perf_hooks');
     const gcObs = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push({ kind: ((e as { detail?: { kind?: number } }).detail)?.kind ?? 0, ms: e.duration }); });
     gcObs.observe({ entryTypes: ['gc'] });
-    fakesChild.send({ type: 'reset' } satisfies ToChild);
+    fakesChild.send({ type: 'reset', script: pause ? 'pause' : 'main' } satisfies ToChild);
     const result = fromChild(callersChild, 'result');
     callersChild.send({ type: 'run', spec: {
       calls, concurrent, baseUrl: `http://127.0.0.1:${port}`, mediaUrl: `ws://127.0.0.1:${port}/twilio/media`,
-      publicBaseUrl: PUBLIC, accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, to: DEMO_NUMBER,
+      publicBaseUrl: PUBLIC, accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN, to: DEMO_NUMBER, pause,
     } } satisfies ToChild);
     const { results, callers } = await result;
     const summary = fromChild(fakesChild, 'summary');
@@ -489,19 +676,12 @@ async function platform(): Promise<void> {
     const inProbe = (at: number) => probe !== undefined && at >= probe[0] - 5 && at <= probe[1] + 250;
     const server = [...byCall.values()];
     const overhead: number[] = [];
-    // The long answer streams 2 words per 60 ms: its first clause waits on injected token pacing, so it is
-    // reported apart (first clause − first token is that pacing), not as platform overhead.
-    const streamedTurn: number[] = [];
     const stages = { llmFirstToken: [] as number[], firstClause: [] as number[], ttsFirstByte: [] as number[], firstAudioOut: [] as number[] };
     // The same turns split into legs, injected delays removed: where the overhead is spent.
     const legs = { llm: [] as number[], clause: [] as number[], tts: [] as number[], out: [] as number[] };
     for (const c of server) {
       for (const t of c.turns) {
         if (t.firstAudioOutAt === undefined) continue;
-        if (ANSWERS[t.text]?.chunkDelayMs) {
-          if (t.firstClauseAt !== undefined && t.llmFirstTokenAt !== undefined) streamedTurn.push(t.firstAudioOutAt - t.sttFinalAt - LLM_DELAY - TTS_DELAY - (t.firstClauseAt - t.llmFirstTokenAt));
-          continue;
-        }
         overhead.push(t.firstAudioOutAt - t.sttFinalAt - LLM_DELAY - TTS_DELAY);
         if (t.llmFirstTokenAt !== undefined && t.firstClauseAt !== undefined && t.ttsFirstByteAt !== undefined) {
           legs.llm.push(t.llmFirstTokenAt - t.sttFinalAt - LLM_DELAY);
@@ -521,8 +701,17 @@ async function platform(): Promise<void> {
     return {
       calls, concurrent, completed: ok.length, failed: results.length - ok.length,
       errors: [...new Set(results.filter((r) => !r.ok).map((r) => r.error))].slice(0, 5),
+      callerTurnMs: dist(ok.flatMap((r) => r.turns.map((t) => t.ms))),
+      excessOverFloorMs: dist(ok.flatMap((r) => r.turns.map((t) => t.ms - FLOOR))),
+      callerTurnByKindMs: Object.fromEntries([...new Set(ok.flatMap((r) => r.turns.map((t) => t.label)))].map((k) => [k, dist(ok.flatMap((r) => r.turns.filter((t) => t.label === k).map((t) => t.ms)))])),
+      cutOffs: ok.reduce((n, r) => n + (r.cutOffs ?? 0), 0),
+      doubleReplies: ok.reduce((n, r) => n + (r.extraReplies ?? 0), 0),
+      /** Server side: caller turns that reached the model and produced a reply, per call. */
+      turnsCommitted: server.reduce((n, c) => n + c.turns.length, 0),
+      /** Pause set: caller turns the platform took (and billed) on half a request. */
+      partialTurns: server.reduce((n, c) => n + c.callerTexts.filter((t) => !PAUSE_PAIRS.some(([a, b]) => t === `${a} ${b}`)).length, 0),
+      cpuSecPerCall: Math.round((cpu.user + cpu.system) / Math.max(1, calls) / 1000) / 1000,
       overheadMs: dist(overhead),
-      streamedTurnOverheadMs: dist(streamedTurn),
       overheadLegsMs: { sttFinalToFirstToken: dist(legs.llm), firstTokenToClause: dist(legs.clause), clauseToTtsFirstByte: dist(legs.tts), ttsFirstByteToAudioOut: dist(legs.out) },
       turnsPerCall: r2(server.reduce((n, c) => n + c.turns.length, 0) / Math.max(1, server.length)),
       stagesMs: { llmFirstToken: dist(stages.llmFirstToken), firstClause: dist(stages.firstClause), ttsFirstByte: dist(stages.ttsFirstByte), firstAudioOut: dist(stages.firstAudioOut) },
@@ -569,11 +758,14 @@ async function platform(): Promise<void> {
     };
   };
 
-  say(`voice bench: ${CALLS} concurrent calls, LLM first token ${LLM_DELAY} ms, TTS first byte ${TTS_DELAY} ms, state ${STATE}`);
+  say(`voice bench: ${CALLS} concurrent calls, LLM first token ${LLM_DELAY} ms then a token every ${TOKEN_MS} ms, TTS first byte ${TTS_DELAY} ms, state ${STATE}`);
+  say(`floor F = ${REFERENCE_ENDPOINTING_MS} ms reference endpointing + ${LLM_DELAY} ms LLM first token + ${TTS_DELAY} ms TTS first byte = ${FLOOR} ms`);
   const baseline = await run(BASELINE, false);
-  say(`baseline (${BASELINE} single calls): overhead p50 ${baseline.overheadMs.p50} ms p99 ${baseline.overheadMs.p99} ms`);
+  say(`baseline (${BASELINE} single calls): caller turn p50 ${baseline.callerTurnMs.p50} ms p99 ${baseline.callerTurnMs.p99} ms (excess over F ${baseline.excessOverFloorMs.p50} / ${baseline.excessOverFloorMs.p99})`);
   const load = await run(CALLS, true);
-  say(`${CALLS} calls: overhead p50 ${load.overheadMs.p50} p99 ${load.overheadMs.p99} ms; barge-in heard ${load.bargeIn.heardAfterSpeechMs.p50}/${load.bargeIn.heardAfterSpeechMs.p99} ms; greeting ${load.greetingFirstAudioMs.p50}/${load.greetingFirstAudioMs.p99} ms; ${load.rssPerCallMB} MB/call`);
+  say(`${CALLS} calls: caller turn p50 ${load.callerTurnMs.p50} p99 ${load.callerTurnMs.p99} ms, excess over F ${load.excessOverFloorMs.p50} / ${load.excessOverFloorMs.p99} ms; playback gaps ${load.callerUnderruns} (${load.callerUnderrunMs} ms); barge-in heard ${load.bargeIn.heardAfterSpeechMs.p50}/${load.bargeIn.heardAfterSpeechMs.p99} ms; greeting ${load.greetingFirstAudioMs.p50}/${load.greetingFirstAudioMs.p99} ms; ${load.cpuSecPerCall} CPU-s/call; ${load.rssPerCallMB} MB/call`);
+  const pauseSet = PAUSE_CALLS > 0 ? await run(PAUSE_CALLS, true, true) : undefined;
+  if (pauseSet) say(`pause set (${PAUSE_CALLS} calls x ${PAUSE_PAIRS.length} requests): cut-offs ${pauseSet.cutOffs}, double replies ${pauseSet.doubleReplies}, turns taken on half a request ${pauseSet.partialTurns}, reply after the caller finished p50 ${pauseSet.callerTurnMs.p50} p99 ${pauseSet.callerTurnMs.p99} ms`);
 
   // --leak-check: the same load again; what a second round adds to the heap after its calls ended is a leak.
   let leakCheck: { heapAfterFirstMB: number | null; heapAfterSecondMB: number | null } | undefined;
@@ -604,7 +796,16 @@ async function platform(): Promise<void> {
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b <= 0 ? null : r2(a / b));
   say(JSON.stringify({
     bench: 'voice', calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, state: STATE, spreadMs: SPREAD,
-    overheadMs: load.overheadMs, overheadLegsMs: load.overheadLegsMs, streamedTurnOverheadMs: load.streamedTurnOverheadMs, turnsPerCall: load.turnsPerCall,
+    tokenMs: TOKEN_MS, floorMs: FLOOR,
+    callerTurnMs: load.callerTurnMs, excessOverFloorMs: load.excessOverFloorMs, callerTurnByKindMs: load.callerTurnByKindMs,
+    callerTurnRatioVsFloor: { p50: ratio(load.callerTurnMs.p50, FLOOR), p99: ratio(load.callerTurnMs.p99, FLOOR) },
+    playbackGaps: { turns: load.callerUnderruns, ms: load.callerUnderrunMs },
+    cpuSecPerCall: load.cpuSecPerCall,
+    pauseSet: pauseSet ? {
+      calls: PAUSE_CALLS, requests: PAUSE_CALLS * PAUSE_PAIRS.length, completed: pauseSet.completed, failed: pauseSet.failed, errors: pauseSet.errors,
+      cutOffs: pauseSet.cutOffs, doubleReplies: pauseSet.doubleReplies, partialTurns: pauseSet.partialTurns, turnsCommitted: pauseSet.turnsCommitted, callerTurnMs: pauseSet.callerTurnMs,
+    } : null,
+    platformSpanMs: load.overheadMs, overheadLegsMs: load.overheadLegsMs, turnsPerCall: load.turnsPerCall,
     overheadRatioVsBaseline: { p50: ratio(load.overheadMs.p50, baseline.overheadMs.p50), p99: ratio(load.overheadMs.p99, baseline.overheadMs.p99) },
     bargeIn: load.bargeIn,
     backchannel: load.backchannel,
@@ -618,7 +819,7 @@ async function platform(): Promise<void> {
     rssPerCallMB: load.rssPerCallMB, heapPerCallMB: load.heapPerCallMB, rssRetainedAfterMB: load.rssRetainedAfterMB, heapRetainedAfterMB: load.heapRetainedAfterMB, cpuPctOfCorePerCall: load.cpuPctOfCorePerCall,
     completed: load.completed, failed: load.failed, errors: load.errors, providerSessionsLeft: load.providerSessionsLeft,
     stagesMs: load.stagesMs,
-    baseline: { calls: BASELINE, overheadMs: baseline.overheadMs, overheadLegsMs: baseline.overheadLegsMs, bargeIn: baseline.bargeIn.heardAfterSpeechMs, greetingFirstAudioMs: baseline.greetingFirstAudioMs, frameJitterMs: baseline.frameJitterMs, cpuPctOfCorePerCall: baseline.cpuPctOfCorePerCall },
+    baseline: { calls: BASELINE, callerTurnMs: baseline.callerTurnMs, excessOverFloorMs: baseline.excessOverFloorMs, overheadMs: baseline.overheadMs, overheadLegsMs: baseline.overheadLegsMs, bargeIn: baseline.bargeIn.heardAfterSpeechMs, greetingFirstAudioMs: baseline.greetingFirstAudioMs, frameJitterMs: baseline.frameJitterMs, cpuPctOfCorePerCall: baseline.cpuPctOfCorePerCall },
     framesOut: load.framesSent, sttWrites: load.sttWrites, ...(leakCheck ? { leakCheck } : {}),
     audioBytesCheck: load.audioBytesCheck, activePeak: load.activePeak, wallMs: load.wallMs,
   }));

@@ -5,6 +5,7 @@ import { createLogger } from './observability/logger.js';
 import { isServiceLaneError } from './errors.js';
 import { devStartBanner } from './admin-api/dev-banner.js';
 import type { Platform } from './app.js';
+import { superviseVoiceWorkers, voiceWorkerCount, voiceWorkerId } from './voice-cluster.js';
 
 /** The platform once built, so a failure after that point still stops what it started (embedded Postgres). */
 let platform: Platform | undefined;
@@ -15,11 +16,16 @@ let platform: Platform | undefined;
  */
 async function main(): Promise<void> {
   let cfg;
-  try { cfg = loadConfig(); } catch (e) {
+  let voiceWorkers;
+  try { cfg = loadConfig(); voiceWorkers = voiceWorkerCount(process.env.VOICE_WORKERS); } catch (e) {
     process.stderr.write(`servicelane: ${(e as Error).message}\n`);
     process.exit(78);
   }
-  const logger = createLogger({ level: cfg.logLevel, production: cfg.production });
+  const root = createLogger({ level: cfg.logLevel, production: cfg.production });
+  // VOICE_WORKERS > 1 in the voice role: this process only supervises the workers (core/voice-cluster.ts).
+  if (superviseVoiceWorkers({ role: cfg.role, workers: voiceWorkers, logger: root })) return;
+  const worker = voiceWorkerId();
+  const logger = worker === undefined ? root : root.child({ worker });
   // A signal while starting (migrations can take a while) has nothing to drain: exit at once. The embedded
   // Postgres, if already started, is stopped by its own 'exit' hook (it runs in its own session, so the
   // terminal's Ctrl-C does not reach it).

@@ -9,7 +9,7 @@ import type { StateStore } from '../state/store.js';
 import type { CallHandler, CallStart, MediaLink } from '../telephony/media-link.js';
 import type { CallIdentity } from '../tools/identity.js';
 import { isRealSpeech } from './backchannel.js';
-import { mulawLevel } from './mulaw-level.js';
+import { CallerAudio } from './caller-audio.js';
 import { CallEventLog, type WithTenant } from './call-log.js';
 import { wordPrefix } from './clauses.js';
 import { Conversation, type LlmStream, type ToolRunner, type TurnResult, type TurnSink } from './conversation.js';
@@ -18,6 +18,8 @@ import { LINES, type LineName } from './lines.js';
 import { OutboundAudio, type Pacer, type Segment } from './pacer.js';
 import type { ProviderGuards, VoiceSlot } from './providers.js';
 import { crmLogJobId, type CrmLogJob } from './post-call.js';
+import { looksUnfinished } from './end-of-turn.js';
+import { SpeculativeTurn } from './speculative-turn.js';
 
 /** Tunables of the turn-taking and pacing; defaults suit phone calls. */
 export interface VoiceOptions {
@@ -27,6 +29,11 @@ export interface VoiceOptions {
   frameMs: number;
   /** After SpeechStarted, how long to wait for words before treating it as noise and resuming. */
   bargeInWindowMs: number;
+  /**
+   * A turn taken on a stable final is speculative for at least this long: if the caller goes on meanwhile (or
+   * before the reply's first clause, whichever is later) the request is withdrawn. See speculative-turn.ts.
+   */
+  commitHoldMs: number;
   maxToolSteps: number;
   fillerAfterMs: number;
   minClauseChars: number;
@@ -48,13 +55,9 @@ export interface VoiceOptions {
   drainGraceMs: number;
 }
 
-/** Below this mean |PCM| a frame is line noise or silence (speech on a phone line is well above 1000). */
-const QUIET_LEVEL = 200;
-/** At most 60 ms of quiet audio held back per STT write. */
-const QUIET_BATCH_BYTES = 480;
 
 export const DEFAULT_VOICE_OPTIONS: VoiceOptions = {
-  leadMs: 80, frameMs: 20, bargeInWindowMs: 1000, maxToolSteps: 5, fillerAfterMs: 700, minClauseChars: 12,
+  leadMs: 80, frameMs: 20, bargeInWindowMs: 1000, commitHoldMs: 200, maxToolSteps: 5, fillerAfterMs: 700, minClauseChars: 12,
   dtmfIdleMs: 2500, humanKeyWaitMs: 1500, sttBufferMs: 10_000, ttsStallMs: 4000, closingGraceMs: 2000,
   silencePromptSec: 10, maxCallSec: 900, stateTtlSec: 3600, drainGraceMs: 10_000,
 };
@@ -137,6 +140,10 @@ interface AgentTurn {
   timing: TurnTiming;
   segments: Segment[];
   emitted: boolean;
+  /** The caller's words the request carries. */
+  text: string;
+  gate: SpeculativeTurn;
+  sink: TurnSink;
 }
 
 function errorCategory(e: unknown): string {
@@ -167,12 +174,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private closing = false;
   private stt: SttSession | null = null;
   private sttGen = 0;
-  private sttBuffer: Buffer[] | null = [];
-  private sttBufferBytes = 0;
   private sttReopened = false;
-  private quiet: Buffer[] = [];
-  private quietBytes = 0;
-  private quietSince = 0;
   private tts: TtsSession | null = null;
   private ttsWaiting: Segment[] = [];
   /** Flushed clauses whose audio hasn't completed, in flush order (audio arrives in that order). */
@@ -188,9 +190,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private silenceTimer: NodeJS.Timeout | null = null;
   private silencePrompts = 0;
   private maxTimer: NodeJS.Timeout | null = null;
-  private framesIn = 0;
-  /** STT socket writes (quiet frames are batched, so fewer than framesIn). */
-  sttWrites = 0;
+  /** Caller audio in: the per-frame hot path to the STT (caller-audio.ts). */
+  private readonly callerAudio: CallerAudio;
   private readonly actions = new Set<string>();
   private outcome: string | null = null;
   private stateDown = false;
@@ -210,6 +211,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.done = new Promise((r) => { this.resolveDone = r; });
     this.stateKey = `voice:call:${o.start.callSid}`;
     this.log = new CallEventLog({ tenantId: o.start.tenantId, callId: o.start.callId, withTenant: o.withTenant, logger: this.lg });
+    this.callerAudio = new CallerAudio({ pacer: o.pacer, bufferMs: this.opt.sttBufferMs });
     this.out = new OutboundAudio(o.link, { leadMs: this.opt.leadMs, frameMs: this.opt.frameMs, maxBufferedBytes: 256 * 1024 });
     this.out.onIdle = () => this.onAgentIdle();
     this.out.onFirstFrame = (seg, now) => this.onFirstFrame(seg, now);
@@ -224,6 +226,9 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   get callSid(): string { return this.o.start.callSid; }
   get tenantId(): string { return this.o.start.tenantId; }
   get isEnded(): boolean { return this.ended; }
+  /** STT socket writes (quiet frames are batched, so fewer than frames in). */
+  get sttWrites(): number { return this.callerAudio.sttWrites; }
+  private get framesIn(): number { return this.callerAudio.framesIn; }
 
   /** Plays the cached greeting at once, then opens STT and TTS. Synchronous up to the first frame. */
   start(): void {
@@ -255,52 +260,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   // ------------------------------------------------------------------ telephony → voice (hot path first)
 
   onAudio(mulaw: Buffer): void {
-    this.framesIn++;
-    const s = this.stt;
-    if (s) {
-      // Every STT write is a socket syscall, the largest CPU cost per call. Quiet frames are held and sent a
-      // few at a time; a frame with sound goes out at once (with the held ones), so speech onset and
-      // barge-in detection are never delayed, only an end-of-turn silence by at most the batch.
-      if (mulawLevel(mulaw) < QUIET_LEVEL && this.quietBytes + mulaw.length < QUIET_BATCH_BYTES) {
-        if (this.quiet.length === 0) {
-          this.quietSince = performance.now();
-          this.o.pacer.onTick(this.quietFlusher);
-        }
-        this.quiet.push(mulaw);
-        this.quietBytes += mulaw.length;
-        return;
-      }
-      this.sttWrites++;
-      if (this.quiet.length === 0) { s.push(mulaw); return; }
-      this.quiet.push(mulaw);
-      this.quietBytes += mulaw.length;
-      this.flushQuiet(s);
-      return;
-    }
-    if (this.sttBuffer) {
-      this.sttBuffer.push(mulaw);
-      this.sttBufferBytes += mulaw.length;
-      // Keep the newest audio: a reconnect that takes longer than the buffer loses the oldest, not the latest.
-      while (this.sttBufferBytes > this.opt.sttBufferMs * 8 && this.sttBuffer.length > 1) this.sttBufferBytes -= this.sttBuffer.shift()!.length;
-    }
+    this.callerAudio.push(mulaw);
   }
-
-  /** Sends held quiet frames (with whatever was appended) as one write. */
-  private flushQuiet(s: SttSession): void {
-    s.push(this.quiet.length === 1 ? this.quiet[0]! : Buffer.concat(this.quiet, this.quietBytes));
-    this.quiet = [];
-    this.quietBytes = 0;
-    this.o.pacer.untick(this.quietFlusher);
-  }
-
-  /** Held quiet audio never waits longer than a batch, even if the stream pauses (the shared clock checks). */
-  private readonly quietFlusher = {
-    tick: (now: number): void => {
-      if (this.quiet.length === 0 || now - this.quietSince < QUIET_BATCH_BYTES / 8) return;
-      const s = this.stt;
-      if (s) { this.sttWrites++; this.flushQuiet(s); } else { this.quiet = []; this.quietBytes = 0; this.o.pacer.untick(this.quietFlusher); }
-    },
-  };
 
   onMark(name: string): void {
     this.out.onMark(name);
@@ -314,6 +275,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     if (this.humanKeyTimer) { clearTimeout(this.humanKeyTimer); this.humanKeyTimer = null; }
     if (digit === '#') { this.endUserTurn(); return; }
     if (digit === '*') { this.dtmf = ''; return; }
+    this.withdrawPending();
     this.dtmf += digit;
     if (this.dtmf.length > 32) this.dtmf = this.dtmf.slice(-32);
     const humanKey = this.o.tenant.humanDtmfKey;
@@ -341,7 +303,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
 
   private openStt(): void {
     const gen = ++this.sttGen;
-    this.sttBuffer ??= [];
+    this.callerAudio.detach(true);
     const { guards, stt, breakers } = this.o.providers;
     guards.openStt({
       stt, breaker: breakers.stt, signal: this.ac.signal, language: this.o.tenant.language,
@@ -349,10 +311,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     }).then((s) => {
       if (this.ended || gen !== this.sttGen) { void s.close(); return; }
       this.stt = s;
-      const buffered = this.sttBuffer ?? [];
-      this.sttBuffer = null;
-      this.sttBufferBytes = 0;
-      for (const b of buffered) s.push(b);
+      this.callerAudio.attach(s);
     }, (e: unknown) => {
       if (!this.ended) void this.fail('stt', e);
     });
@@ -425,6 +384,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
         return;
       case 'interim':
         this.resetSilence();
+        if (e.text) this.withdrawPending();
         if (this.barge && isRealSpeech(`${this.barge.text} ${e.text}`, { partial: true })) {
           // Finals already in (e.g. "Wait,") belong to the caller's turn; the interim's words come again as a final.
           const said = this.barge.text.trim();
@@ -448,6 +408,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private onSttClosed(error: Error | undefined): void {
     if (this.ended || this.closing) return;
     this.stt = null;
+    this.callerAudio.detach(false);
     if (!error) return;
     metrics.pluginErrors.inc({ plugin: this.o.providers.pluginIds.stt, category: errorCategory(error) });
     if (this.sttReopened) { void this.fail('stt', error); return; }
@@ -463,6 +424,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
 
   private onSpeechStarted(): void {
     this.resetSilence();
+    // Nothing was said yet for a speculative turn: the caller going on just withdraws it, no barge-in.
+    if (this.withdrawPending()) return;
     if (this.closing || this.failing || this.barge || !this.agentHasFloor()) return;
     const now = performance.now();
     // Stop sending at once; Twilio plays out at most the lead. Resuming later continues at the next byte.
@@ -479,14 +442,37 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
         const said = this.barge.text.trim();
         this.confirmBargeIn();
         this.userParts.push(said);
-        if (speechFinal) this.endUserTurn();
+        if (speechFinal) this.maybeEndTurn();
       } else if (speechFinal || !text) {
         this.resolveBarge(this.barge.text.trim() ? 'backchannel' : 'noise');
       }
       return;
     }
-    if (text) this.userParts.push(text);
-    if (speechFinal && this.userParts.length) this.endUserTurn();
+    if (text) {
+      this.withdrawPending();
+      this.userParts.push(text);
+    }
+    if (speechFinal && this.userParts.length) this.maybeEndTurn();
+  }
+
+  /**
+   * A stable final: the turn ends now (speculatively) unless the words so far can't end a request, in which
+   * case more words or the STT's UtteranceEnd decide (end-of-turn.ts).
+   */
+  private maybeEndTurn(): void {
+    if (looksUnfinished(this.userParts.join(' '))) return;
+    this.endUserTurn(true);
+  }
+
+  /** The caller went on before a speculative turn was committed: withdraw it. True if there was one. */
+  private withdrawPending(): boolean {
+    const t = this.turn;
+    if (!t || !t.gate.pending) return false;
+    t.gate.withdraw();
+    this.conversation.withdraw(t.sink);
+    this.turn = null;
+    this.lg.debug('speculative turn withdrawn: the caller went on');
+    return true;
   }
 
   /** Backchannel or noise: the agent goes on exactly where it paused. */
@@ -518,6 +504,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   /** Silences the agent now and truncates its context to what the caller heard; returns that text. */
   private stopAgent(): string {
     const now = performance.now();
+    // A turn not yet committed has said nothing; its held output must never play after this.
+    this.turn?.gate.withdraw();
     const heard = this.heardModelText(now);
     this.out.clear(now);
     this.ttsPending = [];
@@ -542,45 +530,70 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     return s;
   }
 
-  private endUserTurn(): void {
+  /**
+   * The caller's turn is over: `speculative` on a stable final (the request goes out now, the reply is held
+   * until the turn commits), not on UtteranceEnd, `#` or the keypad timeout (committed at once). The same
+   * words never make a second request: a later end of the same turn just commits the speculative one.
+   */
+  private endUserTurn(speculative = false): void {
     if (this.dtmfTimer) { clearTimeout(this.dtmfTimer); this.dtmfTimer = null; }
     const speech = this.userParts.join(' ').trim();
     const digits = this.dtmf;
-    this.userParts = [];
-    this.dtmf = '';
     const text = digits ? `${speech} (keypad: ${digits})`.trim() : speech;
     if (!text || this.ended || this.closing || this.failing) return;
-    this.startTurn(text);
+    const pending = this.turn?.gate.pending ? this.turn : null;
+    if (pending) {
+      if (pending.text === text) { if (!speculative) pending.gate.commit(); return; }
+      this.withdrawPending();
+    }
+    this.startTurn(text, speculative);
   }
 
-  private startTurn(text: string): void {
+  private startTurn(text: string, speculative: boolean): void {
     this.clearSilence();
     // A turn end with the agent still talking (no SpeechStarted seen): the caller wins.
     if (this.agentHasFloor()) this.stopAgent();
-    const timing: TurnTiming = { turn: ++this.turnCount, sttFinalAt: performance.now() };
-    const turn: AgentTurn = { timing, segments: [], emitted: false };
-    this.turn = turn;
-    this.log.add('utterance', { role: 'caller', text });
-    this.emit('utterance', { role: 'caller', text });
+    const timing: TurnTiming = { turn: 0, sttFinalAt: performance.now() };
     const sink: TurnSink = {
       firstToken: () => { timing.llmFirstTokenAt ??= performance.now(); },
-      clause: (c) => {
+      clause: (c) => turn.gate.output(() => {
         if (this.turn !== turn || this.ended) return;
         timing.firstClauseAt ??= performance.now();
         const seg = this.out.segment('model', c);
         turn.segments.push(seg);
         this.sendToTts(seg);
-      },
-      line: (name, t) => { if (this.turn === turn) turn.segments.push(...this.playLine(name, t)); },
+      }),
+      line: (name, t) => turn.gate.output(() => { if (this.turn === turn) turn.segments.push(...this.playLine(name, t)); }),
       toolCall: (e) => this.log.add('tool_call', { id: e.id, name: e.name, arguments: e.arguments.slice(0, 2000) }),
       toolResult: (e) => {
         if (e.ok) this.actions.add(e.name);
         this.log.add('tool_result', { id: e.id, name: e.name, ok: e.ok, code: e.code ?? null, ms: Math.round(e.ms) });
       },
+      committed: () => turn.gate.settled(),
     };
-    this.conversation.run(text, sink).then((r) => this.onTurnDone(turn, r), (e: unknown) => {
-      if (!this.ended) this.onTurnFailed(turn, e);
+    const gate = new SpeculativeTurn({ holdMs: speculative ? this.opt.commitHoldMs : 0, onCommit: () => this.onTurnCommitted(turn) });
+    const turn: AgentTurn = { timing, segments: [], emitted: false, text, gate, sink };
+    this.turn = turn;
+    if (!speculative) gate.commit();
+    this.conversation.run(text, sink).then((r) => {
+      if (r.status === 'withdrawn' || gate.withdrawn) return;
+      gate.commit();
+      this.onTurnDone(turn, r);
+    }, (e: unknown) => {
+      if (this.ended || gate.withdrawn) return;
+      gate.commit();
+      this.onTurnFailed(turn, e);
     });
+  }
+
+  /** The turn is the caller's for good: its words leave the buffer, it is counted, logged and announced. */
+  private onTurnCommitted(turn: AgentTurn): void {
+    if (this.ended) return;
+    this.userParts = [];
+    this.dtmf = '';
+    turn.timing.turn = ++this.turnCount;
+    this.log.add('utterance', { role: 'caller', text: turn.text });
+    this.emit('utterance', { role: 'caller', text: turn.text });
   }
 
   private onTurnDone(turn: AgentTurn, r: TurnResult): void {
@@ -861,11 +874,12 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   async end(reason: EndReason): Promise<void> {
     if (this.ended) return this.done;
     this.ended = true;
+    this.turn?.gate.withdraw();
     this.ac.abort();
     for (const t of [this.barge?.timer, this.silenceTimer, this.maxTimer, this.dtmfTimer, this.humanKeyTimer, this.ttsStall]) if (t) clearTimeout(t);
     this.barge = null;
     this.o.pacer.detach(this.out);
-    this.o.pacer.untick(this.quietFlusher);
+    this.callerAudio.close();
     this.out.close();
     metrics.activeCalls.dec();
     metrics.mediaFrames.inc({ direction: 'in' }, this.framesIn);

@@ -3,9 +3,16 @@
  * at least `minChars` characters, so Aura gets natural chunks (one word is choppy, a paragraph is slow).
  * Clauses are raw slices: concatenated they equal the input exactly, which lets barge-in truncation map
  * "bytes played" back onto the assistant's text.
+ *
+ * The first clause is what the caller waits for, so it goes as soon as it is a natural unit: "Sure thing!"
+ * and "Okay," are spoken at once, whatever their length. And a delta that ends in `. ! ?` right after a letter
+ * is a boundary without waiting for the next chunk (a model streams the mark as its own token, and the next
+ * token may be 30+ ms away); after a digit it is not ("3." may become "3.5"), nor after a title ("Dr.").
  */
 export class ClauseSplitter {
   private buf = '';
+  /** No clause emitted yet: the short-unit rule applies. */
+  private first = true;
   private readonly minChars: number;
   private readonly maxChars: number;
 
@@ -19,24 +26,54 @@ export class ClauseSplitter {
     this.buf += text;
     const out: string[] = [];
     let start = 0;
-    // A boundary is only known once the next character (whitespace) has arrived: "3.5" and "10:30" stay whole.
+    // A boundary is normally known once the next character (whitespace) has arrived: "3.5" and "10:30" stay whole.
     for (let i = 0; i < this.buf.length - 1; i++) {
       const c = this.buf.charCodeAt(i);
       const isPunct = c === 44 || c === 46 || c === 63 || c === 33 || c === 59 || c === 58; // , . ? ! ; :
-      if (isPunct && isSpace(this.buf.charCodeAt(i + 1)) && this.buf.slice(start, i + 1).trim().length >= this.minChars) {
+      if (isPunct && isSpace(this.buf.charCodeAt(i + 1)) && !(c === 46 && this.isAbbreviation(i)) && this.longEnough(start, i + 1)) {
         let end = i + 1;
         while (end < this.buf.length && isSpace(this.buf.charCodeAt(end))) end++;
         out.push(this.buf.slice(start, end));
+        this.first = false;
         start = end;
         i = end - 1;
       } else if (i + 1 - start >= this.maxChars && isSpace(c)) {
         // No punctuation for a long stretch: cut at a space rather than make TTS wait for the whole answer.
         out.push(this.buf.slice(start, i + 1));
+        this.first = false;
         start = i + 1;
       }
     }
+    // The delta ended on final punctuation after a letter: the clause is complete now.
+    if (start < this.buf.length && this.endsOnFinalMark(start) && this.longEnough(start, this.buf.length)) {
+      out.push(this.buf.slice(start));
+      this.first = false;
+      start = this.buf.length;
+    }
     this.buf = this.buf.slice(start);
     return out;
+  }
+
+  /** The first clause needs only a word; later ones `minChars`, so Aura still gets natural chunks. */
+  private longEnough(start: number, end: number): boolean {
+    const n = this.buf.slice(start, end).trim().length;
+    return this.first ? n >= 2 : n >= this.minChars;
+  }
+
+  private endsOnFinalMark(start: number): boolean {
+    const s = this.buf;
+    const last = s.charCodeAt(s.length - 1);
+    // . ! ? always; a comma too for the first clause ("Okay," is a unit of its own).
+    if (!(last === 46 || last === 33 || last === 63 || (this.first && last === 44))) return false;
+    if (s.length - start < 2 || !isLetter(s.charCodeAt(s.length - 2))) return false;
+    return !(last === 46 && this.isAbbreviation(s.length - 1));
+  }
+
+  /** The period at `dot` closes a title or abbreviation ("Dr.", "St.", "e.g."), not a sentence. */
+  private isAbbreviation(dot: number): boolean {
+    let j = dot;
+    while (j > 0 && isLetter(this.buf.charCodeAt(j - 1))) j--;
+    return j < dot && ABBREVIATIONS.has(this.buf.slice(j, dot).toLowerCase());
   }
 
   /** The remainder at the end of the response (may be empty). */
@@ -45,6 +82,13 @@ export class ClauseSplitter {
     this.buf = '';
     return rest;
   }
+}
+
+/** Words written with a period that rarely end a sentence ("Dr. Patel", "Main St. location", "e.g."). */
+const ABBREVIATIONS = new Set(['mr', 'mrs', 'ms', 'dr', 'st', 'jr', 'sr', 'vs', 'etc', 'eg', 'ie', 'e', 'g', 'i', 'a', 'p', 'm', 'approx', 'no', 'ave', 'blvd', 'rd', 'mt', 'ft']);
+
+function isLetter(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c > 191;
 }
 
 function isSpace(c: number): boolean {
@@ -57,5 +101,9 @@ export function wordPrefix(text: string, fraction: number): string {
   if (fraction <= 0) return '';
   const words = text.match(/\S+\s*/g) ?? [];
   const n = Math.floor(words.length * fraction);
-  return words.slice(0, n).join('').trimEnd();
+  if (n === 0) return '';
+  // A clause cut at the end of a delta leaves the next one starting with a space: keep it, so the heard text
+  // stays an exact prefix of the assistant's text.
+  const lead = /^\s*/.exec(text)![0];
+  return lead + words.slice(0, n).join('').trimEnd();
 }

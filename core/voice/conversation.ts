@@ -24,9 +24,15 @@ export interface TurnSink {
   line?(name: LineName, text: string): void;
   toolCall?(e: { id: string; name: string; arguments: string }): void;
   toolResult?(e: { id: string; name: string; ok: boolean; code?: string; ms: number; content: string }): void;
+  /**
+   * A speculative turn (started before the caller was surely done) waits here before running any tool, so
+   * nothing with a side effect happens for a request the caller may still extend. Resolves when the turn is
+   * committed; a withdrawn turn aborts instead (see {@link Conversation.withdraw}).
+   */
+  committed?(): Promise<void>;
 }
 
-export type TurnStatus = 'complete' | 'interrupted' | 'fallback' | 'control';
+export type TurnStatus = 'complete' | 'interrupted' | 'fallback' | 'control' | 'withdrawn';
 export interface TurnResult {
   status: TurnStatus;
   control?: 'transfer' | 'end';
@@ -60,6 +66,9 @@ interface ActiveTurn {
   ac: AbortController;
   interrupted: boolean;
   heard: string;
+  /** Withdrawn speculative turn: it leaves no trace in the messages. */
+  withdrawn: boolean;
+  sink: TurnSink;
 }
 
 const BAD_CALL_CODES = new Set(['VOI_ERR_TOOL_ARGS', 'VOI_ERR_TOOL_UNKNOWN']);
@@ -100,6 +109,7 @@ export class Conversation {
   /** Index of the first message the last/current turn added after the user's message. */
   private turnStart = -1;
   private running: Promise<TurnResult> | null = null;
+  private readonly withdrawnSinks = new WeakSet<TurnSink>();
   private readonly maxToolSteps: number;
   private readonly fillerAfterMs: number;
 
@@ -149,6 +159,19 @@ export class Conversation {
     this.truncateTurn(heard);
   }
 
+  /**
+   * The caller went on talking before a speculative turn was committed: its stream is aborted and every
+   * message it added, the caller's words included, is removed, as if it had never been asked. The words come
+   * back in the next turn's request, joined with what the caller added.
+   */
+  withdraw(sink: TurnSink): void {
+    // By sink, not "the active turn": a turn still waiting for the previous one to settle is withdrawn too.
+    this.withdrawnSinks.add(sink);
+    if (this.active?.sink !== sink) return;
+    this.active.withdrawn = true;
+    this.active.ac.abort();
+  }
+
   private truncateTurn(heard: string): void {
     if (this.turnStart < 0) return;
     let pos = 0;
@@ -171,10 +194,12 @@ export class Conversation {
   }
 
   private async runTurn(userText: string, sink: TurnSink): Promise<TurnResult> {
-    const turn: ActiveTurn = { ac: new AbortController(), interrupted: false, heard: '' };
+    if (this.withdrawnSinks.has(sink)) return { status: 'withdrawn', text: '', toolRounds: 0 };
+    const turn: ActiveTurn = { ac: new AbortController(), interrupted: false, heard: '', withdrawn: false, sink };
     const onCallEnd = () => turn.ac.abort();
     this.o.signal?.addEventListener('abort', onCallEnd, { once: true });
     this.active = turn;
+    const userIndex = this.messages.length;
     this.messages.push({ role: 'user', content: userText });
     this.turnStart = this.messages.length;
     let text = '';
@@ -183,6 +208,11 @@ export class Conversation {
     let fillerSaid = false;
     let firstToken = false;
     const finish = (r: Omit<TurnResult, 'text' | 'toolRounds'>): TurnResult => {
+      if (turn.withdrawn) {
+        this.messages.length = userIndex;
+        this.turnStart = -1;
+        return { status: 'withdrawn', text: '', toolRounds: 0 };
+      }
       if (turn.interrupted) this.truncateTurn(turn.heard);
       return { ...r, text, toolRounds: rounds };
     };
@@ -228,6 +258,10 @@ export class Conversation {
           return finish({ status: 'complete' });
         }
 
+        if (sink.committed) {
+          await sink.committed();
+          if (turn.ac.signal.aborted) return finish({ status: 'interrupted' });
+        }
         rounds++;
         this.messages.push({ role: 'assistant', content: roundText || null, tool_calls: calls });
         for (const c of calls) sink.toolCall?.({ id: c.id, name: c.function.name.slice(0, 64), arguments: c.function.arguments });

@@ -5,7 +5,7 @@ import { createDeepgramStt } from './stt.js';
 export interface SttDeepgramSettings {
   /** Deepgram model; `nova-2-phonecall` is tuned for 8 kHz phone audio (English only). */
   model?: string;
-  /** Silence (ms) after which Deepgram marks `speech_final`; 300 suits conversation. */
+  /** Silence (ms) after which Deepgram marks `speech_final`; 100 by default (core's end-of-turn decision is the patient part). */
   endpointingMs?: number;
   /** Word gap (ms) after which `UtteranceEnd` is sent, the fallback end of turn. */
   utteranceEndMs?: number;

@@ -171,7 +171,9 @@ export function createDeepgramStt(ctx: PluginContext, settings: SttDeepgramSetti
           sample_rate: 8000,
           channels: 1,
           interim_results: 'true',
-          endpointing: settings.endpointingMs ?? 300,
+          // Short on purpose: core decides the end of a turn on the transcript and withdraws a request the
+          // caller talks on from (docs/voice.md), so the endpointing no longer has to be the patient part.
+          endpointing: settings.endpointingMs ?? 100,
           utterance_end_ms: settings.utteranceEndMs ?? 1000,
           vad_events: 'true',
           smart_format: 'true',

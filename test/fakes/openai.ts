@@ -35,6 +35,8 @@ export interface FakeTurn {
   firstTokenDelayMs?: number;
   /** Words per content chunk (overrides the server option). */
   wordsPerChunk?: number;
+  /** Stream model-like tokens (~4 characters each, see {@link chunkTokens}) instead of word groups. */
+  tokens?: boolean;
   /** After this many SSE events, send `data: {"error":…}` and end (SDK throws APIError mid-stream). */
   streamErrorAfterChunks?: number;
   /** After this many SSE events, destroy the socket without `[DONE]` (the SDK ends quietly). */
@@ -91,6 +93,11 @@ export interface FakeOpenAIOptions {
   firstTokenDelayMs?: number;
   /** Default 2. */
   wordsPerChunk?: number;
+  /**
+   * Stream model-like tokens (~4 characters each, punctuation its own token, see {@link chunkTokens}) instead
+   * of word groups: with `chunkDelayMs: 30` this is a realistic generation speed (~130 characters a second).
+   */
+  tokens?: boolean;
   /** Text for a turn when the queue is empty and there is no responder. */
   defaultText?: string;
   /** Reported back in chunks when the request has no `model`. */
@@ -154,6 +161,14 @@ export function chunkText(text: string, n: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < words.length; i += Math.max(1, n)) out.push(words.slice(i, i + Math.max(1, n)).join(''));
   return out;
+}
+
+/**
+ * Splits text the way a BPE tokenizer roughly does: a word piece of up to 6 letters with its leading space,
+ * up to 3 digits, or one punctuation mark. Pieces concatenate to the text exactly; the mean is ~4 characters.
+ */
+export function chunkTokens(text: string): string[] {
+  return text.match(/ ?[\p{L}']{1,6}| ?\p{N}{1,3}| ?[^\s\p{L}\p{N}]|\s+/gu) ?? [];
 }
 
 function splitArgs(args: string): string[] {
@@ -288,7 +303,8 @@ export async function startFakeOpenAI(opts: FakeOpenAIOptions = {}): Promise<Fak
     // exactly which part of the answer reached the client.
     const events: Array<{ data: string; content?: string; usage?: typeof usage }> = [];
     events.push({ data: envelope(choice({ role: 'assistant', content: '', refusal: null })) });
-    for (const piece of chunkText(text, turn.wordsPerChunk ?? opts.wordsPerChunk ?? 2)) {
+    const pieces = (turn.tokens ?? opts.tokens) ? chunkTokens(text) : chunkText(text, turn.wordsPerChunk ?? opts.wordsPerChunk ?? 2);
+    for (const piece of pieces) {
       events.push({ data: envelope(choice({ content: piece })), content: piece });
     }
     toolCalls.forEach((t, index) => {

@@ -37,7 +37,7 @@ describe('stt-deepgram plugin', () => {
     const q = dg.listen.lastSession!.query;
     assert.deepEqual(
       { model: q.model, encoding: q.encoding, sample_rate: q.sample_rate, interim_results: q.interim_results, endpointing: q.endpointing, utterance_end_ms: q.utterance_end_ms, vad_events: q.vad_events },
-      { model: 'nova-2-phonecall', encoding: 'mulaw', sample_rate: '8000', interim_results: 'true', endpointing: '300', utterance_end_ms: '1000', vad_events: 'true' },
+      { model: 'nova-2-phonecall', encoding: 'mulaw', sample_rate: '8000', interim_results: 'true', endpointing: '100', utterance_end_ms: '1000', vad_events: 'true' },
     );
     const audio = Buffer.concat([silence(60), tone(600, 220, 8000), silence(1200)]);
     for (let off = 0; off < audio.length; off += FRAME_BYTES) s.push(audio.subarray(off, off + FRAME_BYTES));
