@@ -18,6 +18,8 @@ import { startFakeGoogle } from '../fakes/google.js';
 import { startFakeOpenAI, type ChatRequestBody, type FakeOpenAI, type FakeTurn } from '../fakes/openai.js';
 import { startFakeDeepgram } from '../fakes/deepgram.js';
 import { startFakeTwilioRest } from '../fakes/twilio-rest.js';
+import { startFakeSes } from '../fakes/ses.js';
+import { startFakeSmtp } from '../fakes/smtp.js';
 import { silence, tone } from '../fakes/mulaw.js';
 import type { DownMode } from '../fakes/http-util.js';
 
@@ -138,6 +140,27 @@ const HARNESSES: Record<string, AnyHarness> = {
     settings: {}, credentials: {},
     async setup() {
       return { cleanup: async () => {} };
+    },
+  },
+  'notify-ses': {
+    settings: { region: 'us-east-1', from: 'Conformance Motors <service@conformance.example>' },
+    credentials: { accessKeyId: 'AKIACONFORMANCE0001', secretAccessKey: 'conformance-secret-key-0123456789' },
+    async setup() {
+      const fake = await startFakeSes({ accessKeyId: 'AKIACONFORMANCE0001' });
+      return { settings: { region: 'us-east-1', from: 'Conformance Motors <service@conformance.example>', endpoint: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'notify-smtp': {
+    settings: { host: '127.0.0.1', from: 'service@conformance.example' },
+    credentials: { user: 'relay-user', pass: 'relay-pass' },
+    async setup() {
+      const fake = await startFakeSmtp({ user: 'relay-user', pass: 'relay-pass' });
+      return {
+        settings: { host: fake.host, port: fake.port, allowPlaintext: true, from: 'service@conformance.example' },
+        // The relay refuses the next recipient the way each fault looks in SMTP (a login failure is its own test).
+        faults: { supported: ['rate_limit', 'upstream'], set: (f) => fake.deferNext(1, f === 'rate_limit' ? 421 : 451), clear: () => {} },
+        cleanup: () => fake.close(),
+      };
     },
   },
   'telephony-twilio': {
