@@ -21,6 +21,8 @@ import { parseEgressAllow } from './sdk/egress.js';
 import { Jobs } from './jobs/jobs.js';
 import { enqueueCalendarSync, registerCalendarSync } from './jobs/calendar-sync.js';
 import { SyncOutbox, type SyncOutboxTimings } from './jobs/sync-outbox.js';
+import { EmailOutbox, type EmailOutboxTimings } from './jobs/email-outbox.js';
+import { enqueueEmail, registerEmailJobs } from './jobs/email-job.js';
 import { Scheduler } from './scheduling/scheduler.js';
 import { ReminderDrain, type ReminderDrainTimings } from './outbound/reminder-drain.js';
 import { enqueueReminder, ReminderRunner } from './outbound/reminder-job.js';
@@ -57,6 +59,8 @@ export interface Platform {
   syncOutbox: SyncOutbox;
   /** Reminder runs (the `reminders` queue's handler) and the loop that queues due reminder rows (worker and all roles). */
   reminders: { runner: ReminderRunner; drain: ReminderDrain };
+  /** Drains the confirmation-email outbox into the `email` queue (worker and all roles). */
+  emailOutbox: EmailOutbox;
 }
 
 export interface BuildOptions {
@@ -79,6 +83,8 @@ export interface BuildOptions {
   syncOutbox?: SyncOutboxTimings;
   /** Tests: the reminder worker's clock and drain timings. */
   reminders?: { clock?: () => Date; timings?: ReminderDrainTimings };
+  /** Timings of the confirmation-email outbox loop, and the email jobs' retry policy (tests shorten both). */
+  emailOutbox?: EmailOutboxTimings & { retry?: { attempts?: number; backoffMs?: number } };
 }
 
 export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Promise<Platform> {
@@ -145,7 +151,10 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   p.onClose(() => p.jobs.close());
   await p.jobs.start();
   const outboxLeaseMs = opts.syncOutbox?.leaseMs;
-  p.scheduler = new Scheduler({ tenants, registry: p.registry, jobs: p.jobs, logger, ...(outboxLeaseMs ? { outboxLeaseMs } : {}) });
+  p.scheduler = new Scheduler({
+    tenants, registry: p.registry, jobs: p.jobs, logger, ...(outboxLeaseMs ? { outboxLeaseMs } : {}),
+    ...(opts.emailOutbox?.retry ? { emailRetry: opts.emailOutbox.retry } : {}),
+  });
   registerCalendarSync({ jobs: p.jobs, tenants, registry: p.registry, logger });
   p.syncOutbox = new SyncOutbox({
     db, logger, timings: opts.syncOutbox,
@@ -166,6 +175,10 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   p.reminders = { runner, drain };
   if (p.jobs.runsWorkers) drain.start();
   p.onClose(() => drain.close());
+  registerEmailJobs({ jobs: p.jobs, tenants, registry: p.registry, logger });
+  p.emailOutbox = new EmailOutbox({ db, logger, timings: opts.emailOutbox, enqueue: (data) => enqueueEmail(p.jobs, data, opts.emailOutbox?.retry) });
+  if (p.jobs.runsWorkers) p.emailOutbox.start();
+  p.onClose(() => p.emailOutbox.close());
   p.toolbox = new Toolbox({ tenants, registry: p.registry, scheduler: p.scheduler, logger, state });
 
   p.telephony = new Telephony({

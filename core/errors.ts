@@ -66,6 +66,8 @@ export const ERROR_CODES = {
   // jobs
   JOB_ERR_ENQUEUE: { status: 503, text: 'A job could not be enqueued (queue backend unreachable).' },
   JOB_ERR_STALE: { status: 409, text: 'A job found its subject changed (appointment cancelled or moved) and did nothing.' },
+  JOB_ERR_EMAIL_REJECTED: { status: 422, text: 'The email provider refused a confirmation email for good (rejected recipient, unverified sender, suspended account); recorded in appointment_emails, not retried.' },
+  JOB_ERR_EMAIL_SEND: { status: 502, text: 'A confirmation email could not be sent this time (throttled, provider or relay unreachable); the email job retries with backoff, then records it failed.' },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
