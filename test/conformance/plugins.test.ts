@@ -203,10 +203,14 @@ const HARNESSES: Record<string, AnyHarness> = {
     async setup() {
       const fake = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY });
       fake.listen.respond(() => 'I would like to book an oil change');
+      fake.prerecorded.respond(() => ({ transcript: 'Please call me back about my brakes.' }));
       const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
       return {
         settings: { baseUrl: fake.url },
-        fixtures: { audio: Buffer.concat([silence(200), tone(800), silence(1200)]), expectTranscript: 'book an oil change' },
+        fixtures: {
+          audio: Buffer.concat([silence(200), tone(800), silence(1200)]), expectTranscript: 'book an oil change',
+          prerecorded: { audio: Buffer.concat([Buffer.alloc(44), Buffer.alloc(32_000, 1)]), contentType: 'audio/x-wav', expectTranscript: 'call me back' },
+        },
         faults: {
           supported: ['auth', 'rate_limit', 'upstream'],
           set: (f) => fake.listen.refuseUpgrades(status[f as Exclude<VendorFault, 'timeout'>]),
