@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   TEL_ERR_FRAME_INVALID: { status: 400, text: 'Too many malformed media frames (WS close 1008).' },
   TEL_ERR_START_TIMEOUT: { status: 408, text: 'No media stream start arrived in time.' },
   TEL_ERR_PROVIDER: { status: 502, text: 'The Twilio REST API refused a call-control request.' },
+  TEL_ERR_RECORDING_INVALID: { status: 400, text: 'A recording status callback named a RecordingUrl that is not the Twilio API URL of that account\'s recording (another host, port, account or recording); nothing was fetched or stored.' },
   // voice
   VOI_ERR_PROVIDER_FAILED: { status: 502, text: 'STT, LLM or TTS failed mid-call; the caller heard the fallback line and a callback task was stored.' },
   VOI_ERR_TOOL_ARGS: { status: 400, text: 'A tool call had invalid arguments (ajv); nothing reached SQL.' },

@@ -106,6 +106,8 @@ export interface TelephonyProvider {
   hangUp(o: CallOptions & { callSid: string }): Promise<void>;
   /** Bridges the caller to `to` (the tenant's transfer number, never one chosen by the model). */
   transfer(o: CallOptions & { callSid: string; to: string }): Promise<void>;
+  /** Replaces a live call's TwiML with core's (e.g. `<Record>` for voicemail). Optional; without it core hangs up. */
+  redirect?(o: CallOptions & { callSid: string; twiml: string }): Promise<void>;
   placeCall(o: CallOptions & { to: string; from: string; twiml: string; statusCallbackUrl: string; machineDetection?: boolean; amdCallbackUrl?: string }): Promise<{ callSid: string }>;
   /** Points a number the account owns at this deployment. `configured: false` with a reason when it can't. */
   configureNumber(o: CallOptions & { e164: string; voiceUrl: string; statusCallbackUrl: string }): Promise<{ configured: boolean; reason?: string; providerSid?: string }>;
