@@ -133,6 +133,22 @@ describe('confirmation emails with calendar invites (issue 10, item 7)', functio
     assert.equal((await rows(sesTenant, a.id)).length, 1);
   });
 
+  it('an intent whose job was never queued (queue down at commit) is queued by the outbox loop and sent once', async () => {
+    const addr = 'jane.outbox@example.com';
+    const a = await book(sesTenant, addr);
+    await waitRows(sesTenant, a.id, 1);
+    // A committed change whose fast-path enqueue failed: the row exists, no job does.
+    await t.p.tenants.withTenant(sesTenant, (trx: Knex.Transaction) => trx('appointments').where({ id: a.id }).update({ revision: 2 }));
+    await t.p.db(EMAIL_OUTBOX_TABLE).insert({ tenant_id: sesTenant, appointment_id: a.id, revision: 2, kind: 'moved' });
+    const all = await waitRows(sesTenant, a.id, 2);
+    assert.deepEqual(all.map((r) => [r.revision, r.status]), [[1, 'sent'], [2, 'sent']]);
+    const mails = sentTo(addr);
+    assert.equal(mails.length, 2);
+    assert.equal(line(mails[1]!.attachments[0]!.content, 'SEQUENCE'), '1');
+    const row = await t.p.db(EMAIL_OUTBOX_TABLE).where({ tenant_id: sesTenant, appointment_id: a.id, revision: 2 }).first();
+    assert.ok(row.done_at, 'the job closed the intent');
+  });
+
   it('a customer without an email address gets nothing, and that is recorded', async () => {
     const before = ses.received.length;
     const a = await book(sesTenant, null);
