@@ -21,6 +21,8 @@ import { parseEgressAllow } from './sdk/egress.js';
 import { Jobs } from './jobs/jobs.js';
 import { enqueueCalendarSync, registerCalendarSync } from './jobs/calendar-sync.js';
 import { SyncOutbox, type SyncOutboxTimings } from './jobs/sync-outbox.js';
+import { EmailOutbox, type EmailOutboxTimings } from './jobs/email-outbox.js';
+import { enqueueEmail, registerEmailJobs } from './jobs/email-job.js';
 import { Scheduler } from './scheduling/scheduler.js';
 import { ReminderDrain, type ReminderDrainTimings } from './outbound/reminder-drain.js';
 import { enqueueReminder, ReminderRunner } from './outbound/reminder-job.js';
@@ -61,6 +63,8 @@ export interface Platform {
   /** Per-call metering and per-tenant limits (`usage.allowOutbound` is the dialer's gate); the daily rollup loop (worker and all roles). */
   usage: UsageService;
   usageRollup: UsageRollup;
+  /** Drains the confirmation-email outbox into the `email` queue (worker and all roles). */
+  emailOutbox: EmailOutbox;
 }
 
 export interface BuildOptions {
@@ -85,6 +89,8 @@ export interface BuildOptions {
   reminders?: { clock?: () => Date; timings?: ReminderDrainTimings };
   /** Tests: the usage rollup loop's interval (default 10 minutes). */
   usageRollup?: { intervalMs?: number };
+  /** Timings of the confirmation-email outbox loop, and the email jobs' retry policy (tests shorten both). */
+  emailOutbox?: EmailOutboxTimings & { retry?: { attempts?: number; backoffMs?: number } };
 }
 
 export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Promise<Platform> {
@@ -151,7 +157,10 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   p.onClose(() => p.jobs.close());
   await p.jobs.start();
   const outboxLeaseMs = opts.syncOutbox?.leaseMs;
-  p.scheduler = new Scheduler({ tenants, registry: p.registry, jobs: p.jobs, logger, ...(outboxLeaseMs ? { outboxLeaseMs } : {}) });
+  p.scheduler = new Scheduler({
+    tenants, registry: p.registry, jobs: p.jobs, logger, ...(outboxLeaseMs ? { outboxLeaseMs } : {}),
+    ...(opts.emailOutbox?.retry ? { emailRetry: opts.emailOutbox.retry } : {}),
+  });
   registerCalendarSync({ jobs: p.jobs, tenants, registry: p.registry, logger });
   p.syncOutbox = new SyncOutbox({
     db, logger, timings: opts.syncOutbox,
@@ -172,6 +181,10 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   p.reminders = { runner, drain };
   if (p.jobs.runsWorkers) drain.start();
   p.onClose(() => drain.close());
+  registerEmailJobs({ jobs: p.jobs, tenants, registry: p.registry, logger });
+  p.emailOutbox = new EmailOutbox({ db, logger, timings: opts.emailOutbox, enqueue: (data) => enqueueEmail(p.jobs, data, opts.emailOutbox?.retry) });
+  if (p.jobs.runsWorkers) p.emailOutbox.start();
+  p.onClose(() => p.emailOutbox.close());
   p.toolbox = new Toolbox({ tenants, registry: p.registry, scheduler: p.scheduler, logger, state });
 
   p.usage = new UsageService({ state, tenants, logger });

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   TEL_ERR_FRAME_INVALID: { status: 400, text: 'Too many malformed media frames (WS close 1008).' },
   TEL_ERR_START_TIMEOUT: { status: 408, text: 'No media stream start arrived in time.' },
   TEL_ERR_PROVIDER: { status: 502, text: 'The Twilio REST API refused a call-control request.' },
+  TEL_ERR_RECORDING_INVALID: { status: 400, text: 'A recording status callback named a RecordingUrl that is not the Twilio API URL of that account\'s recording (another host, port, account or recording); nothing was fetched or stored.' },
   // voice
   VOI_ERR_PROVIDER_FAILED: { status: 502, text: 'STT, LLM or TTS failed mid-call; the caller heard the fallback line and a callback task was stored.' },
   VOI_ERR_TOOL_ARGS: { status: 400, text: 'A tool call had invalid arguments (ajv); nothing reached SQL.' },
@@ -70,6 +71,8 @@ export const ERROR_CODES = {
   USG_ERR_CONCURRENT_CALLS: { status: 429, text: 'The tenant is at its `limits.maxConcurrentCalls`: an inbound caller hears the polite busy line (and is transferred when a transfer number is set), a callback task is stored; an outbound call waits.' },
   USG_ERR_MONTHLY_MINUTES: { status: 429, text: 'The tenant used its `limits.monthlyMinutes` for this calendar month (in its time zone): inbound callers hear the polite line, outbound calls wait for the next month.' },
   USG_ERR_LIMIT_CHECK_FAILED: { status: 503, text: 'A usage limit could not be checked (state store or database unreachable, or lease contention); the call is admitted and the failure logged and counted.' },
+  JOB_ERR_EMAIL_REJECTED: { status: 422, text: 'The email provider refused a confirmation email for good (rejected recipient, unverified sender, suspended account); recorded in appointment_emails, not retried.' },
+  JOB_ERR_EMAIL_SEND: { status: 502, text: 'A confirmation email could not be sent this time (throttled, provider or relay unreachable); the email job retries with backoff, then records it failed.' },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -5,6 +5,8 @@ import calendarBuiltin from './calendar-builtin/index.js';
 import calendarGoogle from './calendar-google/index.js';
 import vehicleNhtsa from './vehicle-nhtsa/index.js';
 import notifyLog from './notify-log/index.js';
+import notifySes from './notify-ses/index.js';
+import notifySmtp from './notify-smtp/index.js';
 import telephonyTwilio from './telephony-twilio/index.js';
 import sttDeepgram from './stt-deepgram/index.js';
 import llmOpenai from './llm-openai/index.js';
@@ -22,4 +24,6 @@ export const firstPartyPlugins: AnyPluginManifest[] = [
   sttDeepgram,
   llmOpenai,
   ttsDeepgram,
+  notifySes,
+  notifySmtp,
 ];

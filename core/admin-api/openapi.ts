@@ -157,8 +157,10 @@ export function openApiDocument(): Obj {
       },
       '/tenants/{id}/callbacks': {
         get: op({
-          id: 'listCallbacks', summary: 'Callback tasks for the dealership\'s staff, newest first', tags: ['data'],
-          params: [tenantIdParam, { name: 'status', in: 'query', schema: { type: 'string', enum: ['open', 'done'] } }, limitParam, offsetParam],
+          id: 'listCallbacks', summary: 'Callback tasks for the dealership\'s staff (agent escalations and voicemails with transcripts), newest first', tags: ['data'],
+          params: [tenantIdParam, { name: 'status', in: 'query', schema: { type: 'string', enum: ['open', 'done'] } },
+            { name: 'source', in: 'query', schema: { type: 'string', enum: ['agent', 'voicemail'] } },
+            instantParam('from', 'Created at or after (inclusive).'), instantParam('to', 'Created before (exclusive); a date means the end of that day.'), limitParam, offsetParam],
           responses: { 200: ok('callback tasks', paged(ref('CallbackTask'))), ...tenantCommon },
         }),
       },
@@ -217,6 +219,13 @@ export function openApiDocument(): Obj {
           properties: {
             id: { type: 'string' }, phone: { type: ['string', 'null'] }, reason: { type: 'string' }, status: { type: 'string', enum: ['open', 'done'] },
             customerId: { type: ['string', 'null'] }, callSid: { type: ['string', 'null'] }, createdAt: { type: 'string', format: 'date-time' },
+            source: { type: 'string', enum: ['agent', 'voicemail'] },
+            transcript: { type: ['string', 'null'], description: 'What the caller said in the voicemail (the tenant\'s STT plugin, pre-recorded).' },
+            transcriptStatus: { type: ['string', 'null'], enum: ['pending', 'done', 'empty', 'failed', null] },
+            transcriptLanguage: { type: ['string', 'null'] },
+            recordingSid: { type: ['string', 'null'] },
+            recordingUrl: { type: ['string', 'null'], description: 'The Twilio recording (needs the account\'s credentials; append .wav or .mp3).' },
+            recordingDurationSec: { type: ['integer', 'null'] },
           },
         },
         DealershipConfig: { type: 'object', description: 'tenants/schema/dealership.schema.json (timezone, businessHours, serviceTypes, resources, plugins, …).' },

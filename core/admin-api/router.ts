@@ -59,9 +59,12 @@ const remindersQuery = queryValidator<{ status?: string; from?: string; to?: str
   type: 'object', additionalProperties: false,
   properties: { status: { type: 'string', enum: ['scheduled', 'due', 'skipped', 'cancelled', 'superseded'] }, from: INSTANT_QUERY_SCHEMA, to: INSTANT_QUERY_SCHEMA, ...pageProps },
 });
-const callbacksQuery = queryValidator<{ status?: string; limit: number; offset: number }>({
+const callbacksQuery = queryValidator<{ status?: string; source?: string; from?: string; to?: string; limit: number; offset: number }>({
   type: 'object', additionalProperties: false,
-  properties: { status: { type: 'string', enum: ['open', 'done'] }, ...pageProps },
+  properties: {
+    status: { type: 'string', enum: ['open', 'done'] }, source: { type: 'string', enum: ['agent', 'voicemail'] },
+    from: INSTANT_QUERY_SCHEMA, to: INSTANT_QUERY_SCHEMA, ...pageProps,
+  },
 });
 const CALL_ID_RE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|CA[0-9a-f]{32})$/;
 const TENANT_ID_RE = new RegExp(TENANT_ID_PATTERN);
@@ -338,11 +341,18 @@ export function createAdminRouter(p: Platform): express.Router {
   r.get('/tenants/:id/callbacks', async (req, res) => {
     const t = await tenantFor(req, 'data.callbacks');
     const q = callbacksQuery(req.query);
+    // from/to filter the creation time; a bare date is a day on the dealership's calendar.
+    const when = parseQueryInstants({ zone: t.config?.timezone ?? 'UTC', values: { from: q.from, to: q.to }, endOfDay: ['to'] });
     const items = await p.tenants.withTenant(t.id, (trx) => {
       const qb = trx('callback_tasks as c').leftJoin('calls as k', 'k.id', 'c.call_id')
-        .select('c.id', 'c.phone', 'c.reason', 'c.status', 'c.customer_id as customerId', 'k.call_sid as callSid', 'c.created_at as createdAt')
+        .select('c.id', 'c.phone', 'c.reason', 'c.status', 'c.source', 'c.customer_id as customerId', 'k.call_sid as callSid', 'c.created_at as createdAt',
+          'c.transcript', 'c.transcript_status as transcriptStatus', 'c.transcript_language as transcriptLanguage',
+          'c.recording_sid as recordingSid', 'c.recording_url as recordingUrl', 'c.recording_duration_sec as recordingDurationSec')
         .orderBy([{ column: 'c.created_at', order: 'desc' }, { column: 'c.id', order: 'desc' }]).limit(q.limit).offset(q.offset);
       if (q.status) qb.where('c.status', q.status);
+      if (q.source) qb.where('c.source', q.source);
+      if (when.from) qb.where('c.created_at', '>=', when.from);
+      if (when.to) qb.where('c.created_at', '<', when.to);
       return qb;
     });
     res.json({ items, limit: q.limit, offset: q.offset });

@@ -33,4 +33,7 @@ export const metrics = {
   reminderSkips: new client.Counter({ name: 'sl_reminder_skips_total', help: 'Reminders skipped at run time, by reason (appointment_cancelled, opted_out, reminders_disabled, …)', labelNames: ['reason'] as const, registers: [registry] }),
   reminderCallOutcomes: new client.Counter({ name: 'sl_reminder_call_outcomes_total', help: 'Outcomes recorded by reminder calls a person answered (confirmed, rescheduled, cancelled, opted_out, wrong_person, not_available, identity_unconfirmed, answered)', labelNames: ['outcome'] as const, registers: [registry] }),
   syncOutbox: new client.Counter({ name: 'sl_calendar_sync_outbox_total', help: 'Calendar-sync outbox rows by outcome (enqueued, enqueue_failed, done, resync_queued)', labelNames: ['outcome'] as const, registers: [registry] }),
+  emails: new client.Counter({ name: 'sl_emails_total', help: 'Confirmation emails by outcome (sent, no_address, superseded, duplicate, rejected, failed, retry)', labelNames: ['outcome'] as const, registers: [registry] }),
+  emailOutbox: new client.Counter({ name: 'sl_email_outbox_total', help: 'Email outbox rows by outcome (enqueued, enqueue_failed, done)', labelNames: ['outcome'] as const, registers: [registry] }),
+  voicemails: new client.Counter({ name: 'sl_voicemails_total', help: 'Inbound voicemails by outcome (recorded, transcribed, absent, invalid_url, fetch_failed, transcribe_failed, duplicate)', labelNames: ['outcome'] as const, registers: [registry] }),
 };

@@ -3,6 +3,8 @@ import { ServiceLaneError, isServiceLaneError } from '../errors.js';
 import type { Jobs } from '../jobs/jobs.js';
 import { enqueueCalendarSync, type CalendarSyncData } from '../jobs/calendar-sync.js';
 import { SYNC_OUTBOX_TABLE, writeSyncIntent } from '../jobs/sync-outbox.js';
+import { writeEmailIntent, type EmailJobData } from '../jobs/email-outbox.js';
+import { enqueueEmail } from '../jobs/email-job.js';
 import type { Logger } from '../observability/logger.js';
 import { syncAppointmentReminders, type ReminderChange } from '../outbound/reminder-schedule.js';
 import { metrics } from '../observability/metrics.js';
@@ -34,6 +36,8 @@ export interface SchedulerOptions {
   busyTimeoutMs?: number;
   /** How many alternatives a "slot taken" offers (default 3). */
   alternatives?: number;
+  /** Retry policy of confirmation-email jobs (default 8 attempts, exponential from 10 s). */
+  emailRetry?: { attempts?: number; backoffMs?: number };
 }
 
 export interface BookInput {
@@ -295,7 +299,7 @@ export class Scheduler {
     const tried = new Set<string>();
     let rounds = 0;
     for (;;) {
-      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; reminders?: ReminderChange; taken?: true; conflict?: string; duplicateKey?: true; overlap?: true }> => {
+      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; reminders?: ReminderChange; email?: EmailJobData | null; taken?: true; conflict?: string; duplicateKey?: true; overlap?: true }> => {
         const busy = [...await bookedBusy(trx, { fromMs: slot.startMs, toMs: slot.endMs }), ...extBusy];
         const resourceId = firstFreeResource({ resourceIds: resourceIds.filter((r) => !tried.has(r)), startMs: slot.startMs, endMs: slot.endMs, busy });
         if (resourceId === null) return { taken: true };
@@ -310,7 +314,8 @@ export class Scheduler {
           }).returning(SELECT_COLS) as AppointmentRow[];
           if (external) await this.writeIntent(trx, o.tenantId, row!, 'create');
           const reminders = await syncAppointmentReminders(trx, { config, appointment: row!, now });
-          return { row: row!, reminders };
+          const email = await writeEmailIntent(trx, { tenantId: o.tenantId, config, appointment: row!, kind: 'booked', leaseMs: this.o.outboxLeaseMs });
+          return { row: row!, reminders, email };
         } catch (e) {
           if (isSubjectOverlap(e)) return { overlap: true };
           // Lost the race for this resource (another booking committed first): try the next one in a fresh transaction.
@@ -344,6 +349,7 @@ export class Scheduler {
       countReminders(attempt.reminders);
       this.o.logger.info({ tenantId: o.tenantId, appointmentId: row.id, resourceId: row.resource_id, serviceType: row.service_type, callSid }, 'appointment booked');
       if (external) await this.enqueueSync(o.tenantId, row, 'create');
+      await this.enqueueEmail(attempt.email);
       return toAppointment(row, config);
     }
   }
@@ -369,6 +375,19 @@ export class Scheduler {
     }
   }
 
+  /**
+   * Queues a confirmation email at once (the fast path). Its intent is already committed with the change
+   * (core/jobs/email-outbox.ts), so a queue outage only delays it until the outbox loop queues it.
+   */
+  private async enqueueEmail(data: EmailJobData | null | undefined): Promise<void> {
+    if (!data) return;
+    try {
+      await enqueueEmail(this.o.jobs, data, this.o.emailRetry);
+    } catch (e) {
+      this.o.logger.warn({ tenantId: data.tenantId, appointmentId: data.appointmentId, kind: data.kind, err: (e as Error).message }, 'confirmation email not queued now; the outbox queues it when the queue is back');
+    }
+  }
+
   private async lockRow(trx: Knex.Transaction, appointmentId: string): Promise<AppointmentRow> {
     const row = await trx('appointments').where({ id: appointmentId }).forUpdate().first(SELECT_COLS) as AppointmentRow | undefined;
     if (!row) throw new ServiceLaneError('VOI_ERR_APPOINTMENT_NOT_FOUND', 'no such appointment');
@@ -386,7 +405,7 @@ export class Scheduler {
     const reason = text(o.reason, { field: 'reason', max: 500, optional: true });
     const config = await this.config(o.tenantId);
     const external = this.isExternalCalendar(config);
-    const { row, changed, reminders } = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row: AppointmentRow; changed: boolean; reminders?: ReminderChange }> => {
+    const { row, changed, reminders, email } = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row: AppointmentRow; changed: boolean; reminders?: ReminderChange; email?: EmailJobData | null }> => {
       const cur = await this.lockRow(trx, id);
       if (cur.status === 'cancelled') return { row: cur, changed: false };
       if (cur.status !== 'booked') throw new ServiceLaneError('VOI_ERR_APPOINTMENT_STATE', `the appointment is ${cur.status.replace('_', ' ')}`, { status: cur.status });
@@ -398,12 +417,14 @@ export class Scheduler {
       }).returning(SELECT_COLS) as AppointmentRow[];
       if (mirrored) await this.writeIntent(trx, o.tenantId, next!, 'cancel');
       const reminders = await syncAppointmentReminders(trx, { config, appointment: next!, now: new Date() });
-      return { row: next!, changed: true, reminders };
+      const email = await writeEmailIntent(trx, { tenantId: o.tenantId, config, appointment: next!, kind: 'cancelled', leaseMs: this.o.outboxLeaseMs });
+      return { row: next!, changed: true, reminders, email };
     });
     if (changed) {
       countReminders(reminders);
       this.o.logger.info({ tenantId: o.tenantId, appointmentId: id }, 'appointment cancelled');
       if (row.sync_state === 'pending') await this.enqueueSync(o.tenantId, row, 'cancel');
+      await this.enqueueEmail(email);
     }
     return toAppointment(row, config);
   }
@@ -434,7 +455,7 @@ export class Scheduler {
     const tried = new Set<string>();
     let rounds = 0;
     for (;;) {
-      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; reminders?: ReminderChange; taken?: true; conflict?: string; overlap?: true }> => {
+      const attempt = await this.o.tenants.withTenant(o.tenantId, async (trx): Promise<{ row?: AppointmentRow; reminders?: ReminderChange; email?: EmailJobData | null; taken?: true; conflict?: string; overlap?: true }> => {
         const cur = await this.lockRow(trx, id);
         if (cur.status !== 'booked') throw new ServiceLaneError('VOI_ERR_APPOINTMENT_STATE', `the appointment is ${cur.status.replace('_', ' ')}`, { status: cur.status });
         const busy = [...await bookedBusy(trx, { fromMs: slot.startMs, toMs: slot.endMs, excludeId: id }), ...extBusy];
@@ -453,7 +474,8 @@ export class Scheduler {
           if (external) await this.writeIntent(trx, o.tenantId, row!, 'update');
           // The old time's reminders are superseded and the new time's written in this same transaction.
           const reminders = await syncAppointmentReminders(trx, { config, appointment: row!, now });
-          return { row: row!, reminders };
+          const email = await writeEmailIntent(trx, { tenantId: o.tenantId, config, appointment: row!, kind: 'moved', leaseMs: this.o.outboxLeaseMs });
+          return { row: row!, reminders, email };
         } catch (e) {
           if (isSubjectOverlap(e)) return { overlap: true };
           if (pgCode(e) === '23P01') return { conflict: resourceId };
@@ -470,6 +492,7 @@ export class Scheduler {
       countReminders(attempt.reminders);
       this.o.logger.info({ tenantId: o.tenantId, appointmentId: id, resourceId: row.resource_id }, 'appointment rescheduled');
       if (external) await this.enqueueSync(o.tenantId, row, 'update');
+      await this.enqueueEmail(attempt.email);
       return toAppointment(row, config);
     }
   }

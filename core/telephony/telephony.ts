@@ -11,6 +11,7 @@ import { CallKeys } from './call-keys.js';
 import type { CallHandler, CallStart, MediaLink } from './media-link.js';
 import { attachMediaServer } from './media-server.js';
 import { createTwilioRouter, type InboundAdmission } from './webhooks.js';
+import { recordTwiml, Voicemail, voicemailRequestKey } from './voicemail.js';
 
 /**
  * Telephony for the platform: signed webhooks, the media socket, and call control through the tenant's
@@ -21,6 +22,8 @@ export class Telephony {
   private readonly pgKeys: PostgresStateStore | null;
   /** Replay claims, stream tokens and stream claims: the state store, or Postgres while Redis is down. */
   readonly keys: CallKeys;
+  /** Recording callbacks → callback tasks with transcripts. */
+  readonly voicemail: Voicemail;
 
   constructor(private readonly o: {
     cfg: AppConfig; tenants: TenantService; registry: PluginRegistry; state: StateStore; logger: Logger;
@@ -32,11 +35,12 @@ export class Telephony {
     // The fallback only serves keys (never pub/sub), so it needs no LISTEN connection string.
     this.pgKeys = o.state.kind === 'redis' ? new PostgresStateStore(o.tenants.db, { databaseUrl: '', prefix: 'telephony-fallback:' }) : null;
     this.keys = new CallKeys({ primary: o.state, fallback: this.pgKeys, logger: o.logger });
+    this.voicemail = new Voicemail({ cfg: o.cfg, tenants: o.tenants, registry: o.registry, logger: o.logger });
   }
 
   /** Express router for `/twilio` (voice and status webhooks). */
   router(): express.Router {
-    return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger, admission: this.o.admission });
+    return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger, admission: this.o.admission, voicemail: this.voicemail });
   }
 
   /** Attaches the media WebSocket upgrade handler to the HTTP server. */
@@ -46,6 +50,7 @@ export class Telephony {
 
   async close(): Promise<void> {
     await this.media?.close();
+    await this.voicemail.idle();
     await this.pgKeys?.close();
   }
 
@@ -72,8 +77,25 @@ export class Telephony {
     }
   }
 
+  /**
+   * Ends the call, unless the caller asked to leave a message (`leave_message`): then the call is redirected to
+   * <Record> instead, so the session's normal "finish after playback" path is also the hand-over to voicemail.
+   */
   async hangUp(o: { tenantId: string; callSid: string }): Promise<void> {
-    await (await this.provider(o.tenantId)).hangUp({ callSid: o.callSid });
+    const provider = await this.provider(o.tenantId);
+    const wantsVoicemail = await this.o.state.get(voicemailRequestKey(o.callSid)).catch((e: Error) => {
+      this.o.logger.warn({ tenantId: o.tenantId, callSid: o.callSid, err: e.message }, 'voicemail request unreadable; hanging up');
+      return null;
+    });
+    if (wantsVoicemail && provider.redirect) {
+      const tenant = await this.o.tenants.getActive(o.tenantId);
+      if (tenant.config) {
+        await provider.redirect({ callSid: o.callSid, twiml: recordTwiml({ publicBaseUrl: this.o.cfg.publicBaseUrl, config: tenant.config, reason: 'requested' }) });
+        this.o.logger.info({ tenantId: o.tenantId, callSid: o.callSid }, 'call handed to voicemail');
+        return;
+      }
+    }
+    await provider.hangUp({ callSid: o.callSid });
   }
 
   /** Transfers to the tenant's configured transfer number only; the model never picks the destination. */

@@ -10,6 +10,7 @@ import type { CallKeys } from './call-keys.js';
 import { isTerminal, statusRank, TERMINAL_RANK } from './call-state.js';
 import { signingAccountFor } from './signing-account.js';
 import { apologyTransferTwiml, apologyTwiml, hangupTwiml, mediaUrl, politeBusyTwiml, streamTwiml } from './twiml.js';
+import { recordTwiml, voicemailDoneTwiml, voicemailWhenClosed, type Voicemail } from './voicemail.js';
 
 /** What the signed voice webhook hands the media socket, under a one-time token. */
 export interface StreamTicket {
@@ -43,7 +44,7 @@ interface Verified { tenant: Tenant | null }
  * subaccount) decides the signing key. Replay claims and stream tokens live in CallKeys, which falls back to
  * Postgres while the state store is down, and /voice never answers Twilio with a 500.
  */
-export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; keys: CallKeys; logger: Logger; admission?: InboundAdmission }): express.Router {
+export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; keys: CallKeys; logger: Logger; admission?: InboundAdmission; voicemail?: Voicemail }): express.Router {
   const { cfg, tenants, keys, logger } = o;
   const router = express.Router();
   router.use(express.urlencoded({ extended: false, limit: '64kb' }));
@@ -149,6 +150,12 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
         }
         const callId = row.id;
         await tenants.db('platform.call_routes').insert({ call_sid: callSid, tenant_id: tenant.id }).onConflict('call_sid').ignore();
+        // Closed, and the dealership wants messages then: straight to <Record> (the route above lets its callback find the tenant).
+        if (o.voicemail && voicemailWhenClosed(tenant.config, new Date())) {
+          metrics.webhooks.inc({ route: 'voice', outcome: 'voicemail_closed' });
+          logger.info({ tenantId: tenant.id, callSid }, 'dealership closed; caller sent to voicemail');
+          return recordTwiml({ publicBaseUrl: cfg.publicBaseUrl, config: tenant.config, reason: 'closed' });
+        }
         // After the route row, so Twilio's status callbacks still close the refused call's row.
         if (o.admission) {
           const verdict = await o.admission.admitInbound({ tenantId: tenant.id, callSid, from });
@@ -195,6 +202,21 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
       if (o.admission && isTerminal(status)) await o.admission.callEnded({ tenantId: route.tenant_id, callSid });
       res.status(204).end();
     } catch (e) { next(e); }
+  });
+
+  // Voicemail (docs/voicemail.md): the recording status callback, and <Record>'s action, which only says goodbye.
+  router.post('/recording', verify('recording'), async (req, res, next) => {
+    try {
+      if (!o.voicemail) { res.status(204).end(); return; }
+      const verified = (res.locals as { twilio?: Verified }).twilio;
+      const id = await o.voicemail.onRecordingStatus({ tenant: verified?.tenant ?? null, body: req.body as Body });
+      metrics.webhooks.inc({ route: 'recording', outcome: id ? 'stored' : 'ignored' });
+      res.status(204).end();
+    } catch (e) { next(e); }
+  });
+
+  router.post('/voicemail-done', verify('voicemail-done'), (_req, res) => {
+    res.type('text/xml').send(voicemailDoneTwiml());
   });
 
   return router;

@@ -39,8 +39,15 @@ export interface DealershipConfig {
   };
   /** Usage limits (core/usage, docs/usage.md); unset means unlimited. */
   limits?: { maxConcurrentCalls?: number; monthlyMinutes?: number };
+  /** Confirmation emails (docs/email.md). */
+  emails?: { enabled?: boolean; replyTo?: string; templates?: Partial<Record<'booked' | 'moved' | 'cancelled', EmailTemplate>> };
+  /** Inbound voicemail (docs/voicemail.md). */
+  voicemail?: { whenClosed?: boolean; maxLengthSec?: number; greeting?: string };
   plugins: Partial<Record<SlotName, PluginSlot>> & { crm: PluginSlot; calendar: PluginSlot };
 }
+
+/** One confirmation email's text with `{{placeholders}}` (tenants/schema/dealership.schema.json `emailTemplate`). */
+export interface EmailTemplate { subject: string; text: string }
 
 const schemaPath = packagePath('tenants', 'schema', 'dealership.schema.json');
 const schema = JSON.parse(fs.readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;

@@ -8,6 +8,7 @@ import type { Tenant, TenantService } from '../tenancy/tenants.js';
 import { APPOINTMENT_TOOLS } from './appointment-tools.js';
 import { TtlCache } from './cache.js';
 import { CALL_TOOLS } from './call-tools.js';
+import { VOICEMAIL_TOOLS } from './voicemail-tools.js';
 import { insertCallbackTask } from './callback-tasks.js';
 import { CUSTOMER_TOOLS } from './customer-tools.js';
 import { REMINDER_TOOLS } from './reminder-tools.js';
@@ -47,7 +48,7 @@ const PHONE_CACHE_TTL_MS = 30_000;
 const PROFILE_CACHE_TTL_MS = 120_000;
 
 /** Catalog order is the order the model sees: call-control last, so it isn't the first thing it reaches for. */
-const CATALOG: readonly CompiledTool[] = [...CUSTOMER_TOOLS, ...APPOINTMENT_TOOLS, ...REMINDER_TOOLS, ...CALL_TOOLS];
+const CATALOG: readonly CompiledTool[] = [...CUSTOMER_TOOLS, ...APPOINTMENT_TOOLS, ...REMINDER_TOOLS, ...CALL_TOOLS, ...VOICEMAIL_TOOLS];
 
 /** Every tool name the toolbox knows (not all are offered in every state). */
 export const TOOL_NAMES: readonly string[] = CATALOG.map((t) => t.name);

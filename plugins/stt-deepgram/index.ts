@@ -11,6 +11,8 @@ export interface SttDeepgramSettings {
   utteranceEndMs?: number;
   /** BCP-47 language, e.g. `en-US`. */
   language?: string;
+  /** Model for whole recordings (voicemail); `nova-3` by default (multilingual, language detection). */
+  prerecordedModel?: string;
   /** API root (REST and WebSocket); the platform's DEEPGRAM_BASE_URL by default. */
   baseUrl?: string;
 }
@@ -26,7 +28,7 @@ export default definePlugin<'stt', SttDeepgramSettings, DeepgramCredentials>({
   kind: 'stt',
   version: '1.0.0',
   apiVersion: API_VERSION,
-  description: 'Deepgram live speech-to-text over the listen v1 WebSocket (μ-law 8 kHz, interim results, endpointing, VAD events).',
+  description: 'Deepgram live speech-to-text over the listen v1 WebSocket (μ-law 8 kHz, interim results, endpointing, VAD events), and pre-recorded transcription of voicemails (REST /v1/listen).',
   settingsSchema: {
     type: 'object',
     additionalProperties: false,
@@ -36,6 +38,7 @@ export default definePlugin<'stt', SttDeepgramSettings, DeepgramCredentials>({
       endpointingMs: { type: 'integer', nullable: true, minimum: 10, maximum: 5000 },
       utteranceEndMs: { type: 'integer', nullable: true, minimum: 1000, maximum: 5000 },
       language: { type: 'string', nullable: true, pattern: '^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$' },
+      prerecordedModel: { type: 'string', nullable: true, minLength: 1, maxLength: 64 },
       baseUrl: { type: 'string', nullable: true, format: 'uri', pattern: '^(https?|wss?)://', maxLength: 2048 },
     },
   },
@@ -45,6 +48,6 @@ export default definePlugin<'stt', SttDeepgramSettings, DeepgramCredentials>({
     required: ['apiKey'],
     properties: { apiKey: { type: 'string', minLength: 1 } },
   },
-  capabilities: { interim: true, vad: true, languages: ['en'] },
+  capabilities: { interim: true, vad: true, languages: ['en'], prerecorded: true },
   create: (ctx, { settings, credentials }) => createDeepgramStt(ctx, settings ?? {}, credentials?.apiKey),
 });

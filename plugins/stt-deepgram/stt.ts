@@ -1,5 +1,5 @@
 import { DeepgramClient } from '@deepgram/sdk';
-import { PluginError, closeWithGrace, toPluginError, type PluginContext, type SttProvider, type SttSession, type TranscriptEvent } from '../../core/sdk/index.js';
+import { PluginError, closeWithGrace, fromHttpStatus, toPluginError, type PluginContext, type SttProvider, type SttSession, type TranscriptEvent } from '../../core/sdk/index.js';
 import type { SttDeepgramSettings } from './index.js';
 
 const PROVIDER = 'deepgram';
@@ -198,7 +198,42 @@ export function createDeepgramStt(ctx: PluginContext, settings: SttDeepgramSetti
       session.start();
       return session;
     },
+    /**
+     * A whole recording (a voicemail) in one REST request: `POST /v1/listen` with the file's bytes. Deepgram
+     * cannot fetch Twilio media that needs auth, so core downloads it and hands us the bytes. nova-3 with
+     * language detection, because a caller may leave a message in Spanish on an English line.
+     */
+    async transcribe(o) {
+      o.signal?.throwIfAborted();
+      if (!apiKey) throw new PluginError('auth', 'no Deepgram API key configured', { provider: PROVIDER });
+      if (o.audio.length === 0) return { text: '' };
+      try {
+        const language = o.language ?? settings.language;
+        const r = await dg.listen.v1.media.transcribeFile({ data: Buffer.from(o.audio.buffer, o.audio.byteOffset, o.audio.byteLength), contentType: o.contentType }, {
+          model: settings.prerecordedModel ?? 'nova-3', smart_format: true, punctuate: true,
+          ...(language ? { language } : { detect_language: true }),
+        }, { abortSignal: o.signal, timeoutInSeconds: 60, maxRetries: 0 });
+        const body = r as unknown as PrerecordedResponse;
+        const channel = body.results?.channels?.[0];
+        const alt = channel?.alternatives?.[0];
+        return {
+          text: (alt?.transcript ?? '').trim(),
+          ...(channel?.detected_language ?? language ? { language: channel?.detected_language ?? language } : {}),
+          ...(typeof body.metadata?.duration === 'number' ? { durationSec: body.metadata.duration } : {}),
+          ...(typeof alt?.confidence === 'number' ? { confidence: alt.confidence } : {}),
+        };
+      } catch (e) {
+        const status = (e as { statusCode?: unknown }).statusCode;
+        throw typeof status === 'number' ? fromHttpStatus(status, `deepgram pre-recorded request failed (${status})`, { provider: PROVIDER, cause: e }) : toPluginError(e, PROVIDER);
+      }
+    },
     // Live sessions belong to their calls, which close them; a config change must not cut a call short.
     async close() {},
   };
+}
+
+/** The part of Deepgram's pre-recorded response we read (metadata + results.channels[].alternatives[]). */
+interface PrerecordedResponse {
+  metadata?: { duration?: number };
+  results?: { channels?: Array<{ detected_language?: string; alternatives?: Array<{ transcript?: string; confidence?: number }> }> };
 }

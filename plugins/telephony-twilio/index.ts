@@ -70,6 +70,10 @@ function createTwilioTelephony(ctx: PluginContext, o: { creds: Credentials | und
       vr.dial({ timeout: 30 }, to);
       try { await api().calls(callSid).update({ twiml: vr.toString() }); } catch (e) { throw mapTwilioErrorOrRefusal(e); }
     },
+    async redirect({ callSid, twiml, signal }) {
+      signal?.throwIfAborted();
+      try { await api().calls(callSid).update({ twiml }); } catch (e) { throw mapTwilioErrorOrRefusal(e); }
+    },
     async placeCall({ to, from, twiml, statusCallbackUrl, machineDetection, amdCallbackUrl, signal }) {
       signal?.throwIfAborted();
       try {

@@ -18,6 +18,8 @@ import { startFakeGoogle } from '../fakes/google.js';
 import { startFakeOpenAI, type ChatRequestBody, type FakeOpenAI, type FakeTurn } from '../fakes/openai.js';
 import { startFakeDeepgram } from '../fakes/deepgram.js';
 import { startFakeTwilioRest } from '../fakes/twilio-rest.js';
+import { startFakeSes } from '../fakes/ses.js';
+import { startFakeSmtp } from '../fakes/smtp.js';
 import { silence, tone } from '../fakes/mulaw.js';
 import type { DownMode } from '../fakes/http-util.js';
 
@@ -140,6 +142,27 @@ const HARNESSES: Record<string, AnyHarness> = {
       return { cleanup: async () => {} };
     },
   },
+  'notify-ses': {
+    settings: { region: 'us-east-1', from: 'Conformance Motors <service@conformance.example>' },
+    credentials: { accessKeyId: 'AKIACONFORMANCE0001', secretAccessKey: 'conformance-secret-key-0123456789' },
+    async setup() {
+      const fake = await startFakeSes({ accessKeyId: 'AKIACONFORMANCE0001' });
+      return { settings: { region: 'us-east-1', from: 'Conformance Motors <service@conformance.example>', endpoint: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'notify-smtp': {
+    settings: { host: '127.0.0.1', from: 'service@conformance.example' },
+    credentials: { user: 'relay-user', pass: 'relay-pass' },
+    async setup() {
+      const fake = await startFakeSmtp({ user: 'relay-user', pass: 'relay-pass' });
+      return {
+        settings: { host: fake.host, port: fake.port, allowPlaintext: true, from: 'service@conformance.example' },
+        // The relay refuses the next recipient the way each fault looks in SMTP (a login failure is its own test).
+        faults: { supported: ['rate_limit', 'upstream'], set: (f) => fake.deferNext(1, f === 'rate_limit' ? 421 : 451), clear: () => {} },
+        cleanup: () => fake.close(),
+      };
+    },
+  },
   'telephony-twilio': {
     settings: {}, credentials: {},
     async setup() {
@@ -180,10 +203,14 @@ const HARNESSES: Record<string, AnyHarness> = {
     async setup() {
       const fake = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY });
       fake.listen.respond(() => 'I would like to book an oil change');
+      fake.prerecorded.respond(() => ({ transcript: 'Please call me back about my brakes.' }));
       const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
       return {
         settings: { baseUrl: fake.url },
-        fixtures: { audio: Buffer.concat([silence(200), tone(800), silence(1200)]), expectTranscript: 'book an oil change' },
+        fixtures: {
+          audio: Buffer.concat([silence(200), tone(800), silence(1200)]), expectTranscript: 'book an oil change',
+          prerecorded: { audio: Buffer.concat([Buffer.alloc(44), Buffer.alloc(32_000, 1)]), contentType: 'audio/x-wav', expectTranscript: 'call me back' },
+        },
         faults: {
           supported: ['auth', 'rate_limit', 'upstream'],
           set: (f) => fake.listen.refuseUpgrades(status[f as Exclude<VendorFault, 'timeout'>]),

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { BYTES_PER_MS, FRAME_BYTES, energy, tone } from './mulaw.js';
 import { sleep } from './http-util.js';
@@ -161,11 +161,33 @@ export interface FakeDeepgramSpeak {
   waitForSessions(n: number, timeoutMs?: number): Promise<SpeakSessionRecord>;
 }
 
+/** One pre-recorded `POST /v1/listen` request (a file's bytes, or `{"url"}` JSON). */
+export interface PrerecordedRecord {
+  query: Record<string, string>;
+  contentType: string;
+  bytes: number;
+  url?: string;
+  status: number;
+}
+
+/** What the fake answers for a pre-recorded file: the transcript and, optionally, the detected language. */
+export interface PrerecordedAnswer { transcript: string; language?: string; confidence?: number }
+
+export interface FakeDeepgramPrerecorded {
+  readonly requests: PrerecordedRecord[];
+  /** The answer for each file (default: an empty transcript, as Deepgram gives for silence). */
+  respond(fn: (audio: Buffer, query: Record<string, string>) => PrerecordedAnswer): void;
+  /** The next request answers this status with Deepgram's error body. */
+  failNext(status: number): void;
+}
+
 export interface FakeDeepgram {
   /** `http://127.0.0.1:<port>`; give the SDK `baseUrl: url`. */
   url: string;
   listen: FakeDeepgramListen;
   speak: FakeDeepgramSpeak;
+  /** `POST /v1/listen` (pre-recorded REST; the same path as the live WebSocket, told apart by the upgrade). */
+  prerecorded: FakeDeepgramPrerecorded;
   close(): Promise<void>;
 }
 
@@ -587,6 +609,34 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
   // ---------------------------------------------------------------- http
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
 
+  const prerecordedRequests: PrerecordedRecord[] = [];
+  let prerecordedAnswer: (audio: Buffer, query: Record<string, string>) => PrerecordedAnswer = () => ({ transcript: '' });
+  const prerecordedFailures: number[] = [];
+
+  /** Deepgram's pre-recorded response shape (metadata + results.channels[].alternatives[]). */
+  function prerecordedBody(o: { audio: Buffer; query: Record<string, string>; requestId: string; contentType: string }): unknown {
+    const a = prerecordedAnswer(o.audio, o.query);
+    // A WAV from Twilio is 16-bit PCM at 8 kHz after a 44-byte header: 16,000 bytes a second.
+    const duration = o.contentType.includes('wav') ? Math.max(0, o.audio.length - 44) / 16_000 : o.audio.length / 8000;
+    const words = a.transcript.split(/\s+/).filter(Boolean);
+    const step = words.length ? duration / words.length : 0;
+    return {
+      metadata: {
+        transaction_key: 'deprecated', request_id: o.requestId, sha256: createHash('sha256').update(o.audio).digest('hex'),
+        created: new Date().toISOString(), duration, channels: 1, models: [MODEL_UUID], model_info: { [MODEL_UUID]: MODEL_INFO },
+      },
+      results: {
+        channels: [{
+          ...(o.query.detect_language === 'true' ? { detected_language: a.language ?? 'en', language_confidence: 0.97 } : {}),
+          alternatives: [{
+            transcript: a.transcript, confidence: a.confidence ?? (words.length ? 0.96 : 0),
+            words: words.map((w, i) => ({ word: w.toLowerCase().replace(/[^\p{L}\p{N}']/gu, ''), start: i * step, end: (i + 1) * step, confidence: 0.96, punctuated_word: w })),
+          }],
+        }],
+      },
+    };
+  }
+
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
     const chunks: Buffer[] = [];
@@ -598,6 +648,32 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
         res.end(JSON.stringify({ err_code, err_msg, request_id: dgRequestId }));
       };
       if (!authOk(req)) return fail(401, 'INVALID_AUTH', 'Invalid credentials.');
+      if (req.method === 'POST' && url.pathname === '/v1/listen') {
+        const query = queryOf(url);
+        const contentType = String(req.headers['content-type'] ?? '');
+        let audio = Buffer.concat(chunks);
+        let remote: string | undefined;
+        if (contentType.includes('application/json')) {
+          // `{"url"}`: Deepgram would fetch it; the fake has nothing to fetch and transcribes an empty file.
+          try { remote = String((JSON.parse(audio.toString('utf8')) as { url?: unknown }).url ?? ''); } catch { remote = ''; }
+          audio = Buffer.alloc(0);
+          if (!remote) { prerecordedRequests.push({ query, contentType, bytes: 0, status: 400 }); return fail(400, 'Bad Request', 'Invalid JSON body: missing url.'); }
+        }
+        const forced = prerecordedFailures.shift();
+        if (forced) {
+          prerecordedRequests.push({ query, contentType, bytes: audio.length, status: forced });
+          return fail(forced, forced === 429 ? 'TOO_MANY_REQUESTS' : 'INTERNAL_SERVER_ERROR', STATUS_TEXT[forced] ?? 'error');
+        }
+        if (!remote && audio.length === 0) {
+          prerecordedRequests.push({ query, contentType, bytes: 0, status: 400 });
+          return fail(400, 'Bad Request', 'Bad Request: failed to process audio: corrupt or unsupported data');
+        }
+        prerecordedRequests.push({ query, contentType, bytes: audio.length, ...(remote ? { url: remote } : {}), status: 200 });
+        const body = JSON.stringify(prerecordedBody({ audio, query, requestId: dgRequestId, contentType }));
+        res.writeHead(200, { 'content-type': 'application/json', 'dg-request-id': dgRequestId });
+        res.end(body);
+        return;
+      }
       if (req.method !== 'POST' || url.pathname !== '/v1/speak') return fail(404, 'NOT_FOUND', `No route for ${req.method ?? ''} ${url.pathname}`);
       const query = queryOf(url);
       let text = '';
@@ -663,6 +739,11 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
 
   return {
     url: `http://127.0.0.1:${port}`,
+    prerecorded: {
+      requests: prerecordedRequests,
+      respond(fn) { prerecordedAnswer = fn; },
+      failNext(status) { prerecordedFailures.push(status); },
+    },
     listen: {
       get sessions() {
         return listenRecords.length;

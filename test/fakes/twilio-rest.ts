@@ -79,6 +79,14 @@ export interface FakeTwilioRest {
   /** The JSON Twilio would return for a call (what CallInstance parses). */
   callJson(call: FakeCall): Record<string, unknown>;
   numberJson(num: FakeNumber): Record<string, unknown>;
+  /**
+   * Stores a finished recording of a call and returns its sid and the `RecordingUrl` Twilio would post (the
+   * production `https://api.twilio.com/...` form, no extension). `GET <that path>.wav` answers the bytes as
+   * `audio/x-wav` (`.mp3`: `audio/mpeg`), with Basic auth required like any other request here.
+   */
+  addRecording(o: { callSid: string; audio: Buffer; durationSec?: number }): { sid: string; recordingUrl: string };
+  /** Media downloads so far (path and status), to prove what was (not) fetched. */
+  readonly mediaFetches: { path: string; status: number }[];
   close(): Promise<void>;
 }
 
@@ -231,6 +239,18 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
   });
   const notFound = (path: string): Reply => err(404, 20404, `The requested resource ${path} was not found`);
 
+  const recordings = new Map<string, { callSid: string; audio: Buffer; durationSec: number }>();
+  const mediaFetches: { path: string; status: number }[] = [];
+
+  /** `GET …/Recordings/RE….wav|.mp3`: the media itself (binary, not JSON), or undefined for any other path. */
+  function media(method: string, path: string): { status: number; type: string; body: Buffer } | undefined {
+    const m = new RegExp(`^${base}/Recordings/(RE[0-9a-f]{32})\\.(wav|mp3)$`).exec(path);
+    if (!m || method !== 'GET') return undefined;
+    const rec = recordings.get(m[1]!);
+    if (!rec) return { status: 404, type: 'application/json', body: Buffer.from(JSON.stringify(notFound(path).body)) };
+    return { status: 200, type: m[2] === 'wav' ? 'audio/x-wav' : 'audio/mpeg', body: rec.audio };
+  }
+
   function route(method: string, path: string, query: Record<string, string>, form: FormBody): Reply {
     if (!path.startsWith(`${base}/`)) return notFound(path);
     const rest = path.slice(base.length);
@@ -339,6 +359,14 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
       let reply: Reply;
       const auth = req.headers.authorization ?? '';
       const expected = 'Basic ' + Buffer.from(`${accountSid}:${authToken}`).toString('base64');
+      const file = auth === expected ? media(method, url.pathname) : undefined;
+      if (file || /\/Recordings\/[^/]+\.(wav|mp3)$/.test(url.pathname)) mediaFetches.push({ path: url.pathname, status: file?.status ?? 401 });
+      if (file) {
+        requests.push({ method, path: url.pathname, query, form, headers: req.headers, status: file.status });
+        res.writeHead(file.status, { 'content-type': file.type, 'content-length': file.body.length });
+        res.end(file.body);
+        return;
+      }
       if (auth !== expected) {
         reply = err(401, 20003, 'Authenticate');
       } else {
@@ -378,6 +406,12 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
     setCallStatus,
     callJson,
     numberJson,
+    addRecording(o) {
+      const sid = newSid('RE');
+      recordings.set(sid, { callSid: o.callSid, audio: o.audio, durationSec: o.durationSec ?? 5 });
+      return { sid, recordingUrl: `https://api.twilio.com${base}/Recordings/${sid}` };
+    },
+    mediaFetches,
     close() {
       return new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -173,3 +173,24 @@ export function streamStatusParams(o: { accountSid: string; callSid: string; str
   if (o.streamError !== undefined) p.StreamError = o.streamError;
   return p;
 }
+
+/** The <Record recordingStatusCallback> POST (`RecordingStatus`: in-progress, completed, absent, failed). */
+export function recordingStatusParams(o: {
+  accountSid: string; callSid: string; recordingSid: string; recordingUrl: string;
+  status?: 'in-progress' | 'completed' | 'absent' | 'failed'; durationSec?: number; errorCode?: string; startTime?: Date;
+}): WebhookParams {
+  const p: WebhookParams = {
+    AccountSid: o.accountSid,
+    CallSid: o.callSid,
+    RecordingSid: o.recordingSid,
+    RecordingUrl: o.recordingUrl,
+    RecordingStatus: o.status ?? 'completed',
+    RecordingDuration: String(o.durationSec ?? 5),
+    RecordingChannels: '1',
+    RecordingStartTime: rfc2822(o.startTime ?? new Date()),
+    RecordingSource: 'RecordVerb',
+    RecordingTrack: 'both',
+  };
+  if (o.errorCode !== undefined) p.ErrorCode = o.errorCode;
+  return p;
+}

@@ -113,7 +113,7 @@ describe('agent tools (Toolbox)', () => {
     it('offers only lookup, verify, create, availability, VIN and call-control tools before verification', () => {
       assert.deepEqual(tp.p.toolbox.offeredTools(identity(MARIA.phone)), [
         'lookup_customer', 'search_customers_by_name', 'verify_customer', 'create_customer', 'decode_vin', 'get_available_slots',
-        'transfer_to_human', 'end_call',
+        'transfer_to_human', 'end_call', 'leave_message',
       ]);
       assert.ok(!tp.p.toolbox.offeredTools(identity(null)).includes('lookup_customer'), 'no caller number, nothing to look up');
     });
@@ -121,7 +121,7 @@ describe('agent tools (Toolbox)', () => {
     it('adds the account tools after verification and drops the identification tools', async () => {
       assert.deepEqual(tp.p.toolbox.offeredTools(await verified(ALI)), [
         'add_vehicle', 'get_service_history', 'decode_vin', 'get_available_slots', 'book_appointment', 'get_upcoming_appointments',
-        'cancel_appointment', 'reschedule_appointment', 'transfer_to_human', 'end_call',
+        'cancel_appointment', 'reschedule_appointment', 'transfer_to_human', 'end_call', 'leave_message',
       ]);
     });
 

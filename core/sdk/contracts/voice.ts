@@ -11,6 +11,16 @@ export type TranscriptEvent =
   | { type: 'utterance_end' }
   | { type: 'closed'; error?: Error };
 
+/** The result of {@link SttProvider.transcribe}. */
+export interface PrerecordedTranscript {
+  text: string;
+  /** BCP-47 language the vendor detected or was told. */
+  language?: string;
+  durationSec?: number;
+  /** 0..1, the vendor's confidence in `text`. */
+  confidence?: number;
+}
+
 /** A live speech-to-text session. `push` is on the hot path: no allocation beyond what the transport needs. */
 export interface SttSession {
   push(chunk: Uint8Array): void;
@@ -29,6 +39,12 @@ export interface SttSession {
  */
 export interface SttProvider {
   open(o: CallOptions & AudioFormat & { language?: string; onEvent: (e: TranscriptEvent) => void }): Promise<SttSession>;
+  /**
+   * Transcribes a whole recording (a voicemail) in one request. Optional: declare the `prerecorded`
+   * capability when present. `audio` is the file as downloaded (e.g. `audio/x-wav`); an empty transcript is an
+   * answer, not an error.
+   */
+  transcribe?(o: CallOptions & { audio: Uint8Array; contentType: string; language?: string }): Promise<PrerecordedTranscript>;
   close?(): Promise<void>;
 }
 
@@ -90,18 +106,45 @@ export interface TelephonyProvider {
   hangUp(o: CallOptions & { callSid: string }): Promise<void>;
   /** Bridges the caller to `to` (the tenant's transfer number, never one chosen by the model). */
   transfer(o: CallOptions & { callSid: string; to: string }): Promise<void>;
+  /** Replaces a live call's TwiML with core's (e.g. `<Record>` for voicemail). Optional; without it core hangs up. */
+  redirect?(o: CallOptions & { callSid: string; twiml: string }): Promise<void>;
   placeCall(o: CallOptions & { to: string; from: string; twiml: string; statusCallbackUrl: string; machineDetection?: boolean; amdCallbackUrl?: string }): Promise<{ callSid: string }>;
   /** Points a number the account owns at this deployment. `configured: false` with a reason when it can't. */
   configureNumber(o: CallOptions & { e164: string; voiceUrl: string; statusCallbackUrl: string }): Promise<{ configured: boolean; reason?: string; providerSid?: string }>;
   close?(): Promise<void>;
 }
 
+/** A calendar invite carried by a message: the iCalendar text and its iTIP method (RFC 5546). */
+export interface CalendarInvite {
+  method: 'REQUEST' | 'CANCEL';
+  /** The whole VCALENDAR, CRLF line endings; core builds it (one UID per appointment, increasing SEQUENCE). */
+  ics: string;
+  /** Attachment name; `invite.ics` when absent. */
+  filename?: string;
+}
+
+/** One message for {@link NotifyProvider.send}. `html`, `replyTo` and `calendar` are optional extras. */
+export interface NotifyMessage {
+  to: string;
+  subject: string;
+  text: string;
+  html?: string;
+  replyTo?: string;
+  /** Sent as a `text/calendar; method=…` part so mail clients offer "add to calendar". */
+  calendar?: CalendarInvite;
+}
+
 /**
- * Sends a message to dealership staff (callback requests, failed-sync alerts). Not idempotent: core does
- * not retry `send`.
+ * Sends a message: appointment confirmations to customers (with a calendar invite), and alerts to dealership
+ * staff. `send` is not idempotent, so core retries it only for a PluginError with `retryable: true`.
+ *
+ * @remarks Mark an error retryable only when the vendor certainly did not accept the message (throttled,
+ * refused the connection, 5xx before acceptance); a rejected recipient or sender is `invalid_request`
+ * (not retryable), and core records it as a final outcome. Capabilities: `delivers`, `email`, `sms`,
+ * `calendarInvites`.
  */
 export interface NotifyProvider {
-  send(o: CallOptions & { to: string; subject: string; text: string }): Promise<{ messageId: string }>;
+  send(o: CallOptions & NotifyMessage): Promise<{ messageId: string }>;
   close?(): Promise<void>;
 }
 

@@ -10,6 +10,8 @@ export interface SttFixtures {
   expectTranscript: string;
   /** How long to wait for the final transcript (default 10 s). */
   finalTimeoutMs: number;
+  /** For plugins with `transcribe` (capability `prerecorded`): a recording and what the vendor transcribes it as. */
+  prerecorded?: { audio: Uint8Array; contentType: string; expectTranscript: string };
 }
 
 const FORMAT = { encoding: 'mulaw', sampleRateHz: 8000 } as const;
@@ -59,6 +61,21 @@ export function describeSttProvider<S, C>(manifest: PluginManifest<'stt', S, C> 
         await s.close();
         await s.close();
         assert.ok(events.filter((e) => e.type === 'closed').length <= 1, 'closed is reported at most once');
+      });
+
+      it('transcribes a whole recording when it declares the prerecorded capability', async function () {
+        const { instance, fixtures } = state();
+        const declared = (manifest as AnyPluginManifest).capabilities?.prerecorded === true;
+        if (!instance.transcribe) {
+          assert.ok(!declared, 'declares prerecorded but has no transcribe()');
+          this.skip();
+          return;
+        }
+        assert.ok(fixtures.prerecorded, 'the harness supplies a recording for transcribe()');
+        const r = await instance.transcribe({ audio: fixtures.prerecorded.audio, contentType: fixtures.prerecorded.contentType });
+        assert.equal(typeof r.text, 'string');
+        assert.ok(r.text.toLowerCase().includes(fixtures.prerecorded.expectTranscript.toLowerCase()), `transcript "${r.text}"`);
+        await expectRejection(instance.transcribe({ audio: fixtures.prerecorded.audio, contentType: fixtures.prerecorded.contentType, signal: AbortSignal.abort() }), 'transcribe with an aborted signal');
       });
 
       it('refuses to open when the signal is already aborted', async () => {
