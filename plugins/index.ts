@@ -9,6 +9,7 @@ import telephonyTwilio from './telephony-twilio/index.js';
 import sttDeepgram from './stt-deepgram/index.js';
 import llmOpenai from './llm-openai/index.js';
 import ttsDeepgram from './tts-deepgram/index.js';
+import crmSalesforce from './crm-salesforce/index.js';
 
 /** First-party plugins, listed explicitly (no folder scanning): the registry loads exactly these plus configured npm packages. */
 export const firstPartyPlugins: AnyPluginManifest[] = [
@@ -22,4 +23,5 @@ export const firstPartyPlugins: AnyPluginManifest[] = [
   sttDeepgram,
   llmOpenai,
   ttsDeepgram,
+  crmSalesforce,
 ];

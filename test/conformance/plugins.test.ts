@@ -13,6 +13,7 @@ import {
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createTenantData } from '../../core/repos/index.js';
 import { startFakeTwenty } from '../fakes/twenty.js';
+import { startFakeSalesforce } from '../fakes/salesforce.js';
 import { startFakeNhtsa } from '../fakes/nhtsa.js';
 import { startFakeGoogle } from '../fakes/google.js';
 import { startFakeOpenAI, type ChatRequestBody, type FakeOpenAI, type FakeTurn } from '../fakes/openai.js';
@@ -101,6 +102,14 @@ const HARNESSES: Record<string, AnyHarness> = {
     async setup() {
       const fake = await startFakeTwenty({ rateLimit: false });
       return { credentials: { apiKey: 'twenty-test-key', baseUrl: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'crm-salesforce': {
+    settings: {}, credentials: { clientId: 'sf-client-id', clientSecret: 'sf-client-secret', refreshToken: 'sf-refresh-token', loginUrl: 'http://127.0.0.1:9' },
+    fixtures: { unknownId: '003000000000000AAA' },
+    async setup() {
+      const fake = await startFakeSalesforce();
+      return { credentials: { clientId: 'sf-client-id', clientSecret: 'sf-client-secret', refreshToken: 'sf-refresh-token', loginUrl: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
     },
   },
   'calendar-builtin': {
