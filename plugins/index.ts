@@ -10,6 +10,7 @@ import sttDeepgram from './stt-deepgram/index.js';
 import llmOpenai from './llm-openai/index.js';
 import ttsDeepgram from './tts-deepgram/index.js';
 import crmSalesforce from './crm-salesforce/index.js';
+import crmAttio from './crm-attio/index.js';
 
 /** First-party plugins, listed explicitly (no folder scanning): the registry loads exactly these plus configured npm packages. */
 export const firstPartyPlugins: AnyPluginManifest[] = [
@@ -24,4 +25,5 @@ export const firstPartyPlugins: AnyPluginManifest[] = [
   llmOpenai,
   ttsDeepgram,
   crmSalesforce,
+  crmAttio,
 ];

@@ -14,6 +14,7 @@ import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createTenantData } from '../../core/repos/index.js';
 import { startFakeTwenty } from '../fakes/twenty.js';
 import { startFakeSalesforce } from '../fakes/salesforce.js';
+import { startFakeAttio } from '../fakes/attio.js';
 import { startFakeNhtsa } from '../fakes/nhtsa.js';
 import { startFakeGoogle } from '../fakes/google.js';
 import { startFakeOpenAI, type ChatRequestBody, type FakeOpenAI, type FakeTurn } from '../fakes/openai.js';
@@ -110,6 +111,13 @@ const HARNESSES: Record<string, AnyHarness> = {
     async setup() {
       const fake = await startFakeSalesforce();
       return { credentials: { clientId: 'sf-client-id', clientSecret: 'sf-client-secret', refreshToken: 'sf-refresh-token', loginUrl: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'crm-attio': {
+    settings: {}, credentials: { apiKey: 'attio-test-key-0123456789', baseUrl: 'http://127.0.0.1:9' },
+    async setup() {
+      const fake = await startFakeAttio({ apiKey: 'attio-test-key-0123456789' });
+      return { credentials: { apiKey: 'attio-test-key-0123456789', baseUrl: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
     },
   },
   'calendar-builtin': {
