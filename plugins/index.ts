@@ -11,6 +11,7 @@ import llmOpenai from './llm-openai/index.js';
 import ttsDeepgram from './tts-deepgram/index.js';
 import crmSalesforce from './crm-salesforce/index.js';
 import crmAttio from './crm-attio/index.js';
+import ttsElevenlabs from './tts-elevenlabs/index.js';
 
 /** First-party plugins, listed explicitly (no folder scanning): the registry loads exactly these plus configured npm packages. */
 export const firstPartyPlugins: AnyPluginManifest[] = [
@@ -26,4 +27,5 @@ export const firstPartyPlugins: AnyPluginManifest[] = [
   ttsDeepgram,
   crmSalesforce,
   crmAttio,
+  ttsElevenlabs,
 ];
