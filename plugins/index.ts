@@ -11,6 +11,9 @@ import telephonyTwilio from './telephony-twilio/index.js';
 import sttDeepgram from './stt-deepgram/index.js';
 import llmOpenai from './llm-openai/index.js';
 import ttsDeepgram from './tts-deepgram/index.js';
+import crmSalesforce from './crm-salesforce/index.js';
+import crmAttio from './crm-attio/index.js';
+import ttsElevenlabs from './tts-elevenlabs/index.js';
 
 /** First-party plugins, listed explicitly (no folder scanning): the registry loads exactly these plus configured npm packages. */
 export const firstPartyPlugins: AnyPluginManifest[] = [
@@ -26,4 +29,7 @@ export const firstPartyPlugins: AnyPluginManifest[] = [
   ttsDeepgram,
   notifySes,
   notifySmtp,
+  crmSalesforce,
+  crmAttio,
+  ttsElevenlabs,
 ];

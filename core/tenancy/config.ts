@@ -31,6 +31,10 @@ export interface DealershipConfig {
   agent?: {
     persona?: string; greeting?: string; voice?: string; model?: string;
     humanDtmfKey?: string; maxCallSec?: number; silencePromptSec?: number;
+    /** TTS voice per call language (core/i18n). */
+    voices?: Partial<Record<string, string>>;
+    /** Scripted lines and greeting per call language, over the catalogue's defaults (core/i18n/messages.ts). */
+    lines?: Partial<Record<string, Partial<Record<string, string>>>>;
   };
   transferNumber?: string;
   reminders?: {

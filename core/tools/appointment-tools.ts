@@ -1,6 +1,6 @@
 import type { DateTime } from 'luxon';
 import { isServiceLaneError } from '../errors.js';
-import { customerProfile, defineTool, describeVehicle, ToolFailure, type AppointmentView, type CompiledTool, type ToolContext } from './define.js';
+import { customerProfile, defineTool, speechLocale, describeVehicle, ToolFailure, type AppointmentView, type CompiledTool, type ToolContext } from './define.js';
 import { bookableDay, bookableStart, inZone, slotToken, speakDay, speakTime, speakWhen, START_PATTERN } from './time.js';
 
 const SERVICE_TYPE = { type: 'string', minLength: 1, maxLength: 40, pattern: '^[a-z][a-z0-9_]{0,39}$' } as const;
@@ -27,7 +27,7 @@ export function startOrRefuse(ctx: ToolContext, raw: string, field: string): Dat
 
 function spokenSlot(ctx: ToolContext, iso: string): { slot: string; day: string; time: string } {
   const at = inZone(iso, ctx.config.timezone);
-  return { slot: slotToken(at), day: speakDay(at, ctx.config.locale), time: speakTime(at, ctx.config.locale) };
+  return { slot: slotToken(at), day: speakDay(at, speechLocale(ctx)), time: speakTime(at, speechLocale(ctx)) };
 }
 
 /** Spread the offer over the day (first, last and evenly between) instead of reading out 9:00, 9:15, 9:30. */
@@ -74,7 +74,7 @@ export function describeAppointment(ctx: ToolContext, a: AppointmentView): Recor
   return {
     appointment_id: a.id,
     service: a.serviceName ?? ctx.config.serviceTypes.find((t) => t.id === a.serviceType)?.name ?? a.serviceType,
-    when: speakWhen(at, ctx.config.locale),
+    when: speakWhen(at, speechLocale(ctx)),
   };
 }
 
@@ -94,7 +94,7 @@ const getAvailableSlots = defineTool({
     const day = bookableDay(args.date, horizon(ctx));
     if (!day.ok) throw new ToolFailure('VOI_ERR_TOOL_ARGS', `That date can’t be booked: ${day.reason}.`, { fields: ['date'] });
     const slots = await ctx.scheduler.availableSlots({ tenantId: ctx.identity.tenantId, date: args.date, serviceType: args.service_type, now: ctx.now, limit: 200 });
-    const dayName = speakDay(day.value, ctx.config.locale);
+    const dayName = speakDay(day.value, speechLocale(ctx));
     if (slots.length === 0) return { content: { day: dayName, service, slots: [], message: 'No openings that day. Offer another day.' } };
     return {
       content: {

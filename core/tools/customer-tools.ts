@@ -2,8 +2,8 @@ import { isValidVin, normalizeVin, type Customer } from '../sdk/index.js';
 import { isServiceLaneError } from '../errors.js';
 import { toE164 } from '../tenancy/tenants.js';
 import { MAX_CANDIDATES, MAX_VERIFICATION_ATTEMPTS, type CallIdentity } from './identity.js';
-import { customerProfile, defineTool, describeVehicle, forgetProfile, rememberProfile, sameName, ToolFailure, untrusted, type CompiledTool, type ToolContext } from './define.js';
-import { inZone } from './time.js';
+import { customerProfile, defineTool, describeVehicle, forgetProfile, rememberProfile, sameName, speechLocale, ToolFailure, untrusted, type CompiledTool, type ToolContext } from './define.js';
+import { inZone, speakDate } from './time.js';
 import { VerificationGuard } from './verification-guard.js';
 
 const NAME = { type: 'string', minLength: 1, maxLength: 100, pattern: "^[\\p{L}\\p{M}' .-]+$" } as const;
@@ -380,7 +380,7 @@ const getServiceHistory = defineTool({
         records: records.map((r) => {
           const details = untrusted(r.description, 200);
           return {
-            date: inZone(r.performedAt, ctx.config.timezone).setLocale(ctx.config.locale).toFormat('LLLL d, yyyy'),
+            date: speakDate(inZone(r.performedAt, ctx.config.timezone), speechLocale(ctx)),
             service: r.serviceType.slice(0, 60),
             ...(r.mileage !== undefined ? { mileage: r.mileage } : {}),
             ...(details ? { details } : {}),

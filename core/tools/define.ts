@@ -81,6 +81,15 @@ export interface ToolContext {
   profileCache: TtlCache<CustomerProfile>;
 }
 
+/**
+ * The locale dates and times are spoken in: the call's language when it is not English (a Spanish call hears
+ * "martes 10 de marzo"), otherwise the dealership's own English locale.
+ */
+export function speechLocale(ctx: Pick<ToolContext, 'identity' | 'config'>): string {
+  const lang = ctx.identity.language;
+  return lang && lang !== 'en' ? lang : ctx.config.locale;
+}
+
 /** What the account tools need about the verified caller, read once per call instead of once per tool. */
 export interface CustomerProfile { customer: Customer; vehicles: Vehicle[] }
 

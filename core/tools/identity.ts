@@ -23,6 +23,8 @@ export interface CallIdentity {
    * tools act on exactly this appointment; inbound account tools are not offered on such a call.
    */
   reminder?: ReminderCallFacts;
+  /** The language the call is held in (tenant `languages`, or the caller's keypad choice); absent means English. */
+  language?: string;
 }
 
 /** The conversation's result for the attempt; written once to reminder_attempts.outcome. */
@@ -55,8 +57,9 @@ export const MAX_VERIFICATION_ATTEMPTS = 3;
 export const MAX_CANDIDATES = 10;
 
 /** The identity a call starts with: nothing verified, nothing looked up. */
-export function newCallIdentity(o: { tenantId: string; callSid: string; callerPhone: string | null }): CallIdentity {
+export function newCallIdentity(o: { tenantId: string; callSid: string; callerPhone: string | null; language?: string }): CallIdentity {
   return {
+    ...(o.language ? { language: o.language } : {}),
     tenantId: o.tenantId,
     callSid: o.callSid,
     callerPhone: o.callerPhone,

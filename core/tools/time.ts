@@ -48,19 +48,8 @@ export function slotToken(at: DateTime): string {
   return at.toISO({ suppressMilliseconds: true, suppressSeconds: true }) ?? '';
 }
 
-/** "Tuesday, March 10" */
-export function speakDay(at: DateTime, locale: string): string {
-  return at.setLocale(locale).toFormat('cccc, LLLL d');
-}
-
-/** "9:30 AM" (fixed format: ICU's TIME_SIMPLE inserts a narrow no-break space some TTS voices mispronounce). */
-export function speakTime(at: DateTime, locale: string): string {
-  return at.setLocale(locale).toFormat('h:mm a');
-}
-
-export function speakWhen(at: DateTime, locale: string): string {
-  return `${speakDay(at, locale)} at ${speakTime(at, locale)}`;
-}
+// Spoken dates live with the other per-language wording (core/i18n); re-exported for the tools.
+export { speakDay, speakTime, speakWhen, speakDate } from '../i18n/speech-dates.js';
 
 /** An ISO instant (or Date) in the dealership's zone. */
 export function inZone(instant: string | Date, zone: string): DateTime {

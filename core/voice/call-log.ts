@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger.js';
 
 export type CallEventKind =
-  | 'utterance' | 'tool_call' | 'tool_result' | 'barge_in' | 'dtmf' | 'error' | 'line' | 'transfer' | 'call_end' | 'greeting';
+  | 'utterance' | 'tool_call' | 'tool_result' | 'barge_in' | 'dtmf' | 'error' | 'line' | 'transfer' | 'call_end' | 'greeting' | 'language';
 
 /** The tenant-scoped DB access the log needs (TenantService.withTenant). */
 export type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;

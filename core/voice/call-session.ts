@@ -14,7 +14,7 @@ import { CallEventLog, type WithTenant } from './call-log.js';
 import { wordPrefix } from './clauses.js';
 import { Conversation, type LlmStream, type ToolRunner, type TurnResult, type TurnSink } from './conversation.js';
 import type { LineCache } from './line-cache.js';
-import { LINES, type LineName } from './lines.js';
+import type { LineName, ScriptedLines } from './lines.js';
 import { OutboundAudio, type Pacer, type Segment } from './pacer.js';
 import type { ProviderGuards, VoiceSlot } from './providers.js';
 import { crmLogJobId, type CrmLogJob } from './post-call.js';
@@ -72,10 +72,30 @@ export interface JobsPort {
   enqueue<T>(queue: 'crm-log', data: T, o?: { jobId?: string }): Promise<string>;
 }
 
+/**
+ * What changes when a caller picks another language by keypad (core/i18n/call-language.ts resolves it):
+ * voice, STT language, cached lines, prompt and greeting.
+ */
+export interface CallSpeech {
+  language: string;
+  sttLanguage?: string;
+  voice?: string;
+  linesSlot: string;
+  configKey: string;
+  script: ScriptedLines;
+}
+export interface CallLanguageSwitch extends CallSpeech { systemPrompt: string; greeting: string }
+
 export interface CallSessionInit {
   start: CallStart;
   link: MediaLink;
-  tenant: { id: string; name: string; configKey: string; humanDtmfKey?: string; silencePromptSec?: number; maxCallSec?: number; voice?: string; language?: string };
+  tenant: { id: string; name: string; configKey: string; humanDtmfKey?: string; silencePromptSec?: number; maxCallSec?: number; voice?: string; language?: string; linesSlot: string };
+  /** The scripted lines in the call's language (core/i18n/call-language.ts). */
+  script: ScriptedLines;
+  /** The language the call starts in (default `en`). */
+  language?: string;
+  /** The language a keypad digit selects before the caller's first turn, if the tenant serves several. */
+  languageFor?: (digit: string) => CallLanguageSwitch | undefined;
   identity: CallIdentity;
   systemPrompt: string;
   greeting: string;
@@ -133,6 +153,7 @@ export interface CallSessionEvents {
   barge_in: [BargeInEvent];
   utterance: [{ role: 'caller' | 'agent'; text: string }];
   failed: [{ kind: VoiceSlot; category: string }];
+  language: [{ language: string }];
   ended: [{ reason: EndReason }];
 }
 
@@ -170,6 +191,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   private readonly opt: VoiceOptions;
   private ended = false;
   private failing = false;
+  /** Voice, STT language and lines of the call's current language (a keypad choice replaces it). */
+  private speech: CallSpeech;
   /** A scripted ending (goodbye, transfer, wrap-up) is under way: no new turns or barge-ins. */
   private closing = false;
   private stt: SttSession | null = null;
@@ -210,6 +233,10 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.lg = o.logger.child({ tenantId: o.start.tenantId, callSid: o.start.callSid });
     this.done = new Promise((r) => { this.resolveDone = r; });
     this.stateKey = `voice:call:${o.start.callSid}`;
+    this.speech = {
+      language: o.language ?? 'en', sttLanguage: o.tenant.language, voice: o.tenant.voice,
+      linesSlot: o.tenant.linesSlot, configKey: o.tenant.configKey, script: o.script,
+    };
     this.log = new CallEventLog({ tenantId: o.start.tenantId, callId: o.start.callId, withTenant: o.withTenant, logger: this.lg });
     this.callerAudio = new CallerAudio({ pacer: o.pacer, bufferMs: this.opt.sttBufferMs });
     this.out = new OutboundAudio(o.link, { leadMs: this.opt.leadMs, frameMs: this.opt.frameMs, maxBufferedBytes: 256 * 1024 });
@@ -217,7 +244,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.out.onFirstFrame = (seg, now) => this.onFirstFrame(seg, now);
     this.conversation = new Conversation({
       llm: o.providers.llm, tools: o.tools, identity: o.identity, systemPrompt: o.systemPrompt, greeting: o.greeting,
-      model: o.model, maxToolSteps: this.opt.maxToolSteps, fillerAfterMs: this.opt.fillerAfterMs, minClauseChars: this.opt.minClauseChars,
+      model: o.model, lines: o.script, maxToolSteps: this.opt.maxToolSteps, fillerAfterMs: this.opt.fillerAfterMs, minClauseChars: this.opt.minClauseChars,
       signal: this.ac.signal, logger: this.lg,
       onIdentity: () => this.saveState(),
     });
@@ -236,7 +263,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.o.pacer.attach(this.out);
     const startAt = performance.now();
     const viaTts = this.o.greetingVia === 'tts';
-    const audio = viaTts ? null : this.o.lines.greeting(this.o.tenant.id, this.o.tenant.configKey);
+    const audio = viaTts ? null : this.o.lines.greeting(this.speech.linesSlot, this.speech.configKey);
     let firstFrameAt: number | undefined;
     if (audio) firstFrameAt = this.out.enqueueClip('greeting', this.o.greeting, audio, startAt).firstSentAt;
     // Queued for the TTS socket, which opens just below; the caller hears it as soon as the first audio arrives.
@@ -276,6 +303,9 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     if (digit === '#') { this.endUserTurn(); return; }
     if (digit === '*') { this.dtmf = ''; return; }
     this.withdrawPending();
+    // The greeting's "para español, oprima dos": only before the caller's first turn, so digits of a ZIP
+    // code or a phone number later in the call are never taken for a language choice.
+    if (this.turnCount === 0 && this.dtmf === '' && this.switchLanguage(digit)) return;
     this.dtmf += digit;
     if (this.dtmf.length > 32) this.dtmf = this.dtmf.slice(-32);
     const humanKey = this.o.tenant.humanDtmfKey;
@@ -306,7 +336,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.callerAudio.detach(true);
     const { guards, stt, breakers } = this.o.providers;
     guards.openStt({
-      stt, breaker: breakers.stt, signal: this.ac.signal, language: this.o.tenant.language,
+      stt, breaker: breakers.stt, signal: this.ac.signal, language: this.speech.sttLanguage,
       onEvent: (e) => { if (gen === this.sttGen) this.onTranscript(e); },
     }).then((s) => {
       if (this.ended || gen !== this.sttGen) { void s.close(); return; }
@@ -322,7 +352,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     // A replaced (stalled) socket may still deliver a late chunk or error: only the current one is heard.
     const gen = ++this.ttsGen;
     guards.openTts({
-      tts, breaker: breakers.tts, signal: this.ac.signal, voice: this.o.tenant.voice,
+      tts, breaker: breakers.tts, signal: this.ac.signal, voice: this.speech.voice,
       onAudio: (b) => { if (gen === this.ttsGen) this.onTtsAudio(b); },
       onFlushed: () => { if (gen === this.ttsGen) this.onTtsFlushed(); },
       onError: (e) => { if (!this.ended && gen === this.ttsGen) void this.fail('tts', e); },
@@ -625,12 +655,45 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.emit('turn', t);
   }
 
+  // ------------------------------------------------------------------ language
+
+  /**
+   * The caller chose another language: the agent stops talking, STT and TTS are reopened for the new language
+   * (a Deepgram socket's language and voice are fixed at open), the prompt and lines are swapped, and the
+   * greeting plays again in the new language. Returns false when the digit selects no other language.
+   */
+  private switchLanguage(digit: string): boolean {
+    const next = this.o.languageFor?.(digit);
+    if (!next || next.language === this.speech.language) return false;
+    this.log.add('language', { from: this.speech.language, to: next.language, source: 'dtmf' });
+    this.lg.info({ from: this.speech.language, to: next.language }, 'caller chose another language');
+    if (this.agentHasFloor()) this.stopAgent();
+    this.speech = next;
+    this.conversation.switchLanguage({ systemPrompt: next.systemPrompt, lines: next.script, language: next.language, greeting: next.greeting });
+    const stt = this.stt;
+    this.stt = null;
+    if (stt) void stt.close();
+    this.openStt();
+    const tts = this.tts;
+    this.tts = null;
+    if (tts) void tts.close();
+    this.openTts();
+    const audio = this.o.lines.greeting(next.linesSlot, next.configKey);
+    if (audio) this.out.enqueueClip('greeting', next.greeting, audio);
+    else this.sendToTts(this.out.segment('line', next.greeting));
+    this.log.add('utterance', { role: 'agent', text: next.greeting, greeting: true });
+    this.emit('utterance', { role: 'agent', text: next.greeting });
+    this.emit('language', { language: next.language });
+    this.saveState();
+    return true;
+  }
+
   // ------------------------------------------------------------------ scripted lines and endings
 
   /** Plays a cached line, or speaks it through TTS when it isn't cached. Returns its segment(s). */
-  private playLine(name: LineName, text: string = LINES[name]): Segment[] {
+  private playLine(name: LineName, text: string = this.speech.script[name]): Segment[] {
     this.log.add('line', { name });
-    const audio = this.o.lines.line(this.o.tenant.id, this.o.tenant.configKey, name);
+    const audio = this.o.lines.line(this.speech.linesSlot, this.speech.configKey, name);
     if (audio) return [this.out.enqueueClip('line', text, audio)];
     if (this.failing) return [];
     const seg = this.out.segment('line', text);
@@ -673,7 +736,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
       await this.storeCallbackTask('transfer_failed');
       this.closing = false;
       this.playLine('transferFailed');
-      this.conversation.noteAgentLine(LINES.transferFailed);
+      this.conversation.noteAgentLine(this.speech.script.transferFailed);
     }
   }
 
@@ -733,7 +796,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     if (this.ended || this.closing || this.failing || this.agentHasFloor()) return;
     if (this.silencePrompts++ === 0) {
       this.playLine('silencePrompt');
-      this.conversation.noteAgentLine(LINES.silencePrompt);
+      this.conversation.noteAgentLine(this.speech.script.silencePrompt);
       return;
     }
     void this.finishAfterPlayback('silence', 'silenceGoodbye');
@@ -759,8 +822,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
       this.clearSilence();
       if (this.agentHasFloor()) this.stopAgent();
       const task = this.storeCallbackTask(`provider_failed:${kind}`);
-      const audio = this.o.lines.line(this.o.tenant.id, this.o.tenant.configKey, 'providerFallback');
-      if (audio) this.out.enqueueClip('line', LINES.providerFallback, audio);
+      const audio = this.o.lines.line(this.speech.linesSlot, this.speech.configKey, 'providerFallback');
+      if (audio) this.out.enqueueClip('line', this.speech.script.providerFallback, audio);
       this.log.add('line', { name: 'providerFallback' });
       await task;
       await this.waitForPlayback();
@@ -792,7 +855,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     }
     const line = this.playLine('toolFallback');
     if (this.turn === turn) turn.segments.push(...line);
-    this.conversation.noteAgentLine(LINES.toolFallback);
+    this.conversation.noteAgentLine(this.speech.script.toolFallback);
     this.saveState();
     if (!this.agentHasFloor()) this.onAgentIdle();
   }
@@ -817,7 +880,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.log.add('error', { code: 'VOI_ERR_PROVIDER_FAILED', provider: 'tts', category: 'timeout', recovered: true, heard });
     if (stalled) void stalled.close();
     this.playLine('toolFallback');
-    this.conversation.noteAgentLine(LINES.toolFallback);
+    this.conversation.noteAgentLine(this.speech.script.toolFallback);
     this.openTts();
   }
 

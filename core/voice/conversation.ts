@@ -2,7 +2,7 @@ import type { ChatMessage, LlmDelta, ToolCall, ToolSchema } from '../sdk/index.j
 import type { CallIdentity } from '../tools/identity.js';
 import type { Logger } from '../observability/logger.js';
 import { ClauseSplitter } from './clauses.js';
-import { LINES, type LineName } from './lines.js';
+import { LINES, type LineName, type ScriptedLines } from './lines.js';
 
 /** The slice of the Toolbox the conversation uses (core/tools). Execute never throws. */
 export interface ToolRunner {
@@ -49,6 +49,8 @@ export interface ConversationOptions {
   systemPrompt: string;
   /** Said by the agent before the first turn (the greeting), so the model knows what the caller heard. */
   greeting?: string;
+  /** Scripted lines in the call's language (filler, tool fallback); English when absent (the text console). */
+  lines?: Pick<ScriptedLines, 'filler' | 'toolFallback'>;
   model?: string;
   /** Tool rounds per caller turn before the model is stopped (LLM10: unbounded consumption). */
   maxToolSteps?: number;
@@ -112,6 +114,7 @@ export class Conversation {
   private readonly withdrawnSinks = new WeakSet<TurnSink>();
   private readonly maxToolSteps: number;
   private readonly fillerAfterMs: number;
+  private lines: Pick<ScriptedLines, 'filler' | 'toolFallback'>;
 
   constructor(private readonly o: ConversationOptions) {
     this._identity = o.identity;
@@ -119,11 +122,24 @@ export class Conversation {
     if (o.greeting) this.messages.push({ role: 'assistant', content: o.greeting });
     this.maxToolSteps = o.maxToolSteps ?? 5;
     this.fillerAfterMs = o.fillerAfterMs ?? 700;
+    this.lines = o.lines ?? LINES;
   }
 
   get identity(): CallIdentity { return this._identity; }
   /** True while a turn is running (LLM streaming or tools executing). */
   get busy(): boolean { return this.active !== null; }
+
+  /**
+   * The caller picked another language: the system prompt and lines are replaced, the call identity carries
+   * the language (tools speak dates in it), and the new greeting is what the caller heard last.
+   */
+  switchLanguage(o: { systemPrompt: string; lines: Pick<ScriptedLines, 'filler' | 'toolFallback'>; language: string; greeting: string }): void {
+    this.messages[0] = { role: 'system', content: o.systemPrompt };
+    this.lines = o.lines;
+    this._identity = { ...this._identity, language: o.language };
+    this.o.onIdentity?.(this._identity);
+    this.noteAgentLine(o.greeting);
+  }
 
   /** Records a line the agent said outside the model (scripted), so the model sees it next time. */
   noteAgentLine(text: string): void {
@@ -271,7 +287,7 @@ export class Conversation {
           filler = setTimeout(() => {
             if (turn.ac.signal.aborted) return;
             fillerSaid = true;
-            sink.line?.('filler', LINES.filler);
+            sink.line?.('filler', this.lines.filler);
           }, this.fillerAfterMs);
         }
         let results: Array<{ call: ToolCall; r: ToolRunResult; ms: number }>;
@@ -300,8 +316,8 @@ export class Conversation {
 
   private fallback(reason: 'bad_tool_calls' | 'step_cap', sink: TurnSink, finish: (r: Omit<TurnResult, 'text' | 'toolRounds'>) => TurnResult): TurnResult {
     this.o.logger?.warn({ reason }, 'tool loop stopped; scripted fallback');
-    this.messages.push({ role: 'assistant', content: LINES.toolFallback });
-    sink.line?.('toolFallback', LINES.toolFallback);
+    this.messages.push({ role: 'assistant', content: this.lines.toolFallback });
+    sink.line?.('toolFallback', this.lines.toolFallback);
     return finish({ status: 'fallback', fallback: reason });
   }
 

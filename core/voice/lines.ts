@@ -1,23 +1,13 @@
+import { MESSAGES, LINE_NAMES, type LineName, type ScriptedLines } from '../i18n/messages.js';
+
 /**
- * Scripted lines the agent speaks without the model. They are synthesised once per tenant config over REST
- * and cached with the greeting, so they play instantly and still play when the TTS socket is down.
+ * The English scripted lines (the catalogue in core/i18n/messages.ts owns every language). A call speaks the
+ * lines of its own language, resolved with the tenant's overrides by core/i18n/call-language.ts.
  */
-export const LINES = {
-  filler: 'One moment while I check that.',
-  providerFallback: "I'm having trouble right now, someone from the service desk will call you back.",
-  toolFallback: "Sorry, I couldn't do that just now. Could you tell me again what you need?",
-  silencePrompt: 'Are you still there?',
-  silenceGoodbye: "I haven't heard anything, so I'll let you go. Thanks for calling, goodbye.",
-  wrapUp: "We're out of time for this call. Someone from the service desk will follow up if you need anything else. Goodbye.",
-  goodbye: 'Thanks for calling. Goodbye!',
-  transfer: 'Let me connect you with someone from our service team.',
-  transferFailed: "I'm sorry, I can't connect you right now. Someone from the service desk will call you back.",
-} as const;
+export const LINES: ScriptedLines = MESSAGES.en.lines;
+export { LINE_NAMES, type LineName, type ScriptedLines };
 
-export type LineName = keyof typeof LINES;
-export const LINE_NAMES = Object.keys(LINES) as LineName[];
-
-/** The default greeting when the tenant config has none. */
+/** The default English greeting when the tenant config has none. */
 export function defaultGreeting(dealership: string): string {
-  return `Thanks for calling ${dealership} service. How can I help you today?`;
+  return MESSAGES.en.greeting(dealership);
 }

@@ -12,7 +12,8 @@ import { CallSession, DEFAULT_VOICE_OPTIONS, type CallControl, type JobsPort, ty
 import type { WithTenant } from './call-log.js';
 import type { LlmStream, ToolRunResult, ToolRunner } from './conversation.js';
 import { LineCache } from './line-cache.js';
-import { defaultGreeting } from './lines.js';
+import { languageForDigit, primaryLanguage, resolveCallLanguage, type CallLanguage } from '../i18n/call-language.js';
+import type { Language } from '../i18n/messages.js';
 import { sharedPacer, type Pacer } from './pacer.js';
 import { createCrmLogHandler, type CrmLogJob } from './post-call.js';
 import { buildSystemPrompt } from './prompt.js';
@@ -123,25 +124,33 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     await Promise.race([all, new Promise((r) => setTimeout(r, o.timeoutMs).unref())]);
   }
 
-  private linesKey(t: Tenant): string {
-    return `${t.configHash}|${t.config?.agent?.voice ?? ''}`;
+  private linesKey(t: Tenant, lang: CallLanguage): string {
+    return `${t.configHash}|${lang.voice ?? ''}`;
   }
 
-  private greetingOf(t: Tenant): string {
-    return t.config?.agent?.greeting ?? defaultGreeting(t.config?.name ?? t.name);
+  /** The line-cache slot of a tenant's language (core/voice/line-cache.ts). */
+  private linesSlot(tenantId: string, lang: CallLanguage): string {
+    return `${tenantId}|${lang.language}`;
   }
 
-  /** Synthesises the tenant's greeting and scripted lines (once per config), so calls start speaking at once. */
-  async prewarm(tenantId: string): Promise<void> {
+  /**
+   * Synthesises the tenant's greeting and scripted lines (once per config and language, in the call's voice),
+   * so calls start speaking at once. Without `language`, every language the tenant serves.
+   */
+  async prewarm(tenantId: string, language?: Language): Promise<void> {
     const t = await this.o.tenants.getActive(tenantId);
-    if (!t.config) throw new ServiceLaneError('TEN_ERR_CONFIG_INVALID', 'tenant configuration is invalid; calls are disabled');
+    const cfg = t.config;
+    if (!cfg) throw new ServiceLaneError('TEN_ERR_CONFIG_INVALID', 'tenant configuration is invalid; calls are disabled');
     const tts = await this.o.registry.get(tenantId, 'tts');
-    const breaker = this.guards.breaker(tenantId, 'tts', t.config.plugins.tts?.plugin ?? 'tts');
-    const voice = t.config.agent?.voice;
-    await this.lines.load({
-      tenantId, key: this.linesKey(t), greeting: this.greetingOf(t),
-      synthesize: (text) => this.guards.synthesize({ tts, breaker, text, voice }),
-    });
+    const breaker = this.guards.breaker(tenantId, 'tts', cfg.plugins.tts?.plugin ?? 'tts');
+    const langs = language ? [language] : (cfg.languages as Language[]);
+    await Promise.all(langs.map((l) => {
+      const lang = resolveCallLanguage(cfg, l);
+      return this.lines.load({
+        slot: this.linesSlot(t.id, lang), key: this.linesKey(t, lang), greeting: lang.greeting, lines: lang.lines,
+        synthesize: (text) => this.guards.synthesize({ tts, breaker, text, voice: lang.voice }),
+      });
+    }));
   }
 
   /**
@@ -158,11 +167,27 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     const [stt, tts, llm] = await Promise.all([
       this.o.registry.get(t.id, 'stt'), this.o.registry.get(t.id, 'tts'), this.o.registry.get(t.id, 'llm'),
     ]);
-    const key = this.linesKey(t);
-    if (!this.lines.ready(t.id, key)) await this.prewarm(t.id);
+    const lang = resolveCallLanguage(cfg, primaryLanguage(cfg));
+    const key = this.linesKey(t, lang);
+    const slot = this.linesSlot(t.id, lang);
+    if (!this.lines.ready(slot, key)) await this.prewarm(t.id, lang.language);
+    if (cfg.languages.length > 1) {
+      // The other languages' lines, for a caller who picks one by keypad; synthesised in the background.
+      void this.prewarm(t.id).catch((e: unknown) => this.o.logger.warn({ err: (e as Error).message }, 'line synthesis for other languages failed'));
+    }
+    const languageFor = (digit: string) => {
+      const l = languageForDigit(cfg, digit);
+      if (!l) return undefined;
+      const r = resolveCallLanguage(cfg, l);
+      return {
+        language: l, sttLanguage: r.sttLanguage, voice: r.voice, linesSlot: this.linesSlot(t.id, r), configKey: this.linesKey(t, r),
+        script: r.lines, greeting: r.greeting,
+        systemPrompt: buildSystemPrompt(cfg, { now: new Date(), direction: start.direction, language: l }),
+      };
+    };
     const pluginIds = { stt: cfg.plugins.stt?.plugin ?? 'stt', tts: cfg.plugins.tts?.plugin ?? 'tts', llm: cfg.plugins.llm?.plugin ?? 'llm' };
     const llmBreaker = this.guards.breaker(t.id, 'llm', pluginIds.llm);
-    const identity = newCallIdentity({ tenantId: t.id, callSid: start.callSid, callerPhone: reminder ? reminder.facts.phone : start.from });
+    const identity = newCallIdentity({ tenantId: t.id, callSid: start.callSid, callerPhone: reminder ? reminder.facts.phone : start.from, language: lang.language });
     if (reminder) identity.reminder = reminder.facts;
     const metered = this.o.meter?.meterCall({ tenantId: t.id, callSid: start.callSid, callId: start.callId, direction: start.direction, pluginIds, model: cfg.agent?.model });
     const llmStream = this.guards.llm({ llm, breaker: llmBreaker });
@@ -172,12 +197,16 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
       start, link,
       tenant: {
         id: t.id, name: cfg.name, configKey: key, humanDtmfKey: cfg.agent?.humanDtmfKey, silencePromptSec: cfg.agent?.silencePromptSec,
-        maxCallSec: cfg.agent?.maxCallSec, voice: cfg.agent?.voice, language: cfg.locale,
+        maxCallSec: cfg.agent?.maxCallSec, voice: lang.voice, language: lang.sttLanguage, linesSlot: slot,
       },
+      script: lang.lines,
+      language: lang.language,
+      // A reminder call has its own (English) script: no keypad language switch there.
+      languageFor: reminder ? undefined : languageFor,
       identity,
       // A reminder call's greeting names the customer, so it is spoken through TTS rather than the tenant's cached clip.
-      systemPrompt: reminder ? buildReminderPrompt(cfg, { now, firstName: reminder.firstName }) : buildSystemPrompt(cfg, { now, direction: start.direction }),
-      greeting: reminder ? reminderGreeting({ dealership: cfg.name, firstName: reminder.firstName }) : this.greetingOf(t),
+      systemPrompt: reminder ? buildReminderPrompt(cfg, { now, firstName: reminder.firstName }) : buildSystemPrompt(cfg, { now, direction: start.direction, language: lang.language }),
+      greeting: reminder ? reminderGreeting({ dealership: cfg.name, firstName: reminder.firstName }) : lang.greeting,
       greetingVia: reminder ? 'tts' : 'cached',
       model: cfg.agent?.model,
       providers: {

@@ -3,8 +3,10 @@ import { createDeepgramStt } from './stt.js';
 
 /** Per-dealership options; every field has a phone-call default. */
 export interface SttDeepgramSettings {
-  /** Deepgram model; `nova-2-phonecall` is tuned for 8 kHz phone audio (English only). */
+  /** Deepgram model for English calls; `nova-2-phonecall` is tuned for 8 kHz phone audio (English only). */
   model?: string;
+  /** Model per other language (`{"es": "nova-2"}`); `nova-3` by default, which speaks Spanish and `multi`. */
+  languageModels?: Record<string, string>;
   /** Silence (ms) after which Deepgram marks `speech_final`; 100 by default (core's end-of-turn decision is the patient part). */
   endpointingMs?: number;
   /** Word gap (ms) after which `UtteranceEnd` is sent, the fallback end of turn. */
@@ -35,6 +37,11 @@ export default definePlugin<'stt', SttDeepgramSettings, DeepgramCredentials>({
     required: [],
     properties: {
       model: { type: 'string', nullable: true, minLength: 1, maxLength: 64 },
+      languageModels: {
+        type: 'object', nullable: true, required: [],
+        propertyNames: { pattern: '^[a-z]{2,3}$' },
+        additionalProperties: { type: 'string', minLength: 1, maxLength: 64 },
+      },
       endpointingMs: { type: 'integer', nullable: true, minimum: 10, maximum: 5000 },
       utteranceEndMs: { type: 'integer', nullable: true, minimum: 1000, maximum: 5000 },
       language: { type: 'string', nullable: true, pattern: '^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$' },
@@ -48,6 +55,6 @@ export default definePlugin<'stt', SttDeepgramSettings, DeepgramCredentials>({
     required: ['apiKey'],
     properties: { apiKey: { type: 'string', minLength: 1 } },
   },
-  capabilities: { interim: true, vad: true, languages: ['en'], prerecorded: true },
+  capabilities: { interim: true, vad: true, languages: ['en', 'es', 'multi'], prerecorded: true },
   create: (ctx, { settings, credentials }) => createDeepgramStt(ctx, settings ?? {}, credentials?.apiKey),
 });

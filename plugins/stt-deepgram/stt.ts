@@ -69,6 +69,17 @@ function openError(e: unknown): PluginError {
   return toPluginError(e, PROVIDER);
 }
 
+/**
+ * The listen model for a call's language. `nova-2-phonecall` (the default, tuned for 8 kHz phone audio) is
+ * English-only, so any other language gets `languageModels[base]` or `nova-3`, which takes `language=es`
+ * and `language=multi` (code-switching). `settings.model` is the English model.
+ */
+export function modelFor(language: string | undefined, settings: SttDeepgramSettings): string {
+  const base = (language ?? 'en').toLowerCase().split('-')[0]!;
+  if (base === 'en') return settings.model ?? 'nova-2-phonecall';
+  return settings.languageModels?.[base] ?? 'nova-3';
+}
+
 class DeepgramSttSession implements SttSession {
   private closing: Promise<void> | undefined;
   private closed = false;
@@ -165,8 +176,9 @@ export function createDeepgramStt(ctx: PluginContext, settings: SttDeepgramSetti
       await ctx.egress.check(baseUrl);
       let conn: ListenSocket;
       try {
+        const language = o.language ?? settings.language;
         conn = await dg.listen.v1.connect({
-          model: settings.model ?? 'nova-2-phonecall',
+          model: modelFor(language, settings),
           encoding: 'mulaw',
           sample_rate: 8000,
           channels: 1,
@@ -178,7 +190,7 @@ export function createDeepgramStt(ctx: PluginContext, settings: SttDeepgramSetti
           vad_events: 'true',
           smart_format: 'true',
           punctuate: 'true',
-          ...(o.language ?? settings.language ? { language: o.language ?? settings.language } : {}),
+          ...(language ? { language } : {}),
           // The SDK would otherwise silently open a fresh STT session on any abnormal close.
           reconnectAttempts: 0,
           connectionTimeoutInSeconds: OPEN_TIMEOUT_MS / 1000,

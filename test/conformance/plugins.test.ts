@@ -13,6 +13,9 @@ import {
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createTenantData } from '../../core/repos/index.js';
 import { startFakeTwenty } from '../fakes/twenty.js';
+import { startFakeSalesforce } from '../fakes/salesforce.js';
+import { startFakeAttio } from '../fakes/attio.js';
+import { startFakeElevenLabs } from '../fakes/elevenlabs.js';
 import { startFakeNhtsa } from '../fakes/nhtsa.js';
 import { startFakeGoogle } from '../fakes/google.js';
 import { startFakeOpenAI, type ChatRequestBody, type FakeOpenAI, type FakeTurn } from '../fakes/openai.js';
@@ -103,6 +106,37 @@ const HARNESSES: Record<string, AnyHarness> = {
     async setup() {
       const fake = await startFakeTwenty({ rateLimit: false });
       return { credentials: { apiKey: 'twenty-test-key', baseUrl: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'crm-salesforce': {
+    settings: {}, credentials: { clientId: 'sf-client-id', clientSecret: 'sf-client-secret', refreshToken: 'sf-refresh-token', loginUrl: 'http://127.0.0.1:9' },
+    fixtures: { unknownId: '003000000000000AAA' },
+    async setup() {
+      const fake = await startFakeSalesforce();
+      return { credentials: { clientId: 'sf-client-id', clientSecret: 'sf-client-secret', refreshToken: 'sf-refresh-token', loginUrl: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'crm-attio': {
+    settings: {}, credentials: { apiKey: 'attio-test-key-0123456789', baseUrl: 'http://127.0.0.1:9' },
+    async setup() {
+      const fake = await startFakeAttio({ apiKey: 'attio-test-key-0123456789' });
+      return { credentials: { apiKey: 'attio-test-key-0123456789', baseUrl: fake.url }, faults: downFaults(fake), cleanup: () => fake.close() };
+    },
+  },
+  'tts-elevenlabs': {
+    settings: {}, credentials: { apiKey: 'el-test-key' },
+    async setup() {
+      const fake = await startFakeElevenLabs({ apiKey: 'el-test-key', msPerChar: 5 });
+      const status: Record<Exclude<VendorFault, 'timeout'>, number> = { auth: 401, rate_limit: 429, upstream: 500 };
+      return {
+        settings: { baseUrl: fake.url },
+        faults: {
+          supported: ['auth', 'rate_limit', 'upstream'],
+          set: (f) => fake.refuseUpgrades(status[f as Exclude<VendorFault, 'timeout'>]),
+          clear: () => fake.refuseUpgrades(null),
+        },
+        cleanup: () => fake.close(),
+      };
     },
   },
   'calendar-builtin': {

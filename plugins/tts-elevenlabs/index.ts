@@ -1,0 +1,55 @@
+import type { JSONSchemaType } from 'ajv';
+import { API_VERSION, definePlugin } from '../../core/sdk/index.js';
+import { createElevenLabsTts } from './tts.js';
+
+/** Per-dealership options. The tenant's `agent.voices.<lang>` overrides `voiceId` per call. */
+export interface ElevenLabsSettings {
+  /** Voice id (default: the stock voice "Rachel"). */
+  voiceId?: string;
+  /** `eleven_flash_v2_5` (default; ~75 ms, Spanish included), `eleven_turbo_v2_5` or `eleven_multilingual_v2`. */
+  modelId?: string;
+  /** ISO 639-1 language for the v2.5 models, e.g. `es`. */
+  languageCode?: string;
+  stability?: number;
+  similarityBoost?: number;
+  /** 0.7–1.2. */
+  speed?: number;
+  /** API origin, `https://api.elevenlabs.io` by default (WebSocket derived from it). */
+  baseUrl?: string;
+}
+
+export interface ElevenLabsCredentials { apiKey: string }
+
+const settingsSchema: JSONSchemaType<ElevenLabsSettings> = {
+  type: 'object',
+  additionalProperties: false,
+  required: [],
+  properties: {
+    voiceId: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$', nullable: true },
+    modelId: { type: 'string', pattern: '^[a-z0-9_]{1,64}$', nullable: true },
+    languageCode: { type: 'string', pattern: '^[a-z]{2}$', nullable: true },
+    stability: { type: 'number', minimum: 0, maximum: 1, nullable: true },
+    similarityBoost: { type: 'number', minimum: 0, maximum: 1, nullable: true },
+    speed: { type: 'number', minimum: 0.7, maximum: 1.2, nullable: true },
+    baseUrl: { type: 'string', pattern: '^https?://[^\\s/?#]+/?$', maxLength: 300, nullable: true },
+  },
+};
+
+const credentialsSchema: JSONSchemaType<ElevenLabsCredentials> = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['apiKey'],
+  properties: { apiKey: { type: 'string', minLength: 8, maxLength: 256 } },
+};
+
+export default definePlugin<'tts', ElevenLabsSettings, ElevenLabsCredentials>({
+  id: 'tts-elevenlabs',
+  kind: 'tts',
+  version: '1.0.0',
+  apiVersion: API_VERSION,
+  description: 'ElevenLabs text-to-speech: the multi-context WebSocket (ulaw_8000) clause by clause, a context closed on barge-in, REST for cached lines.',
+  settingsSchema,
+  credentialsSchema,
+  capabilities: { streamingInput: true, clear: true },
+  create: (ctx, { settings, credentials }) => createElevenLabsTts(ctx, settings ?? {}, credentials.apiKey),
+});
