@@ -11,6 +11,7 @@ import { CallKeys } from './call-keys.js';
 import type { CallHandler, CallStart, MediaLink } from './media-link.js';
 import { attachMediaServer } from './media-server.js';
 import { createTwilioRouter, type InboundAdmission } from './webhooks.js';
+import { attachWebMedia, mintTalkTicket, WEB_MEDIA_PATH, type WebMediaOptions } from './web-media.js';
 
 /**
  * Telephony for the platform: signed webhooks, the media socket, and call control through the tenant's
@@ -18,6 +19,7 @@ import { createTwilioRouter, type InboundAdmission } from './webhooks.js';
  */
 export class Telephony {
   private media?: { close(): Promise<void> };
+  private web?: { close(): Promise<void> };
   private readonly pgKeys: PostgresStateStore | null;
   /** Replay claims, stream tokens and stream claims: the state store, or Postgres while Redis is down. */
   readonly keys: CallKeys;
@@ -39,12 +41,24 @@ export class Telephony {
     return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger, admission: this.o.admission });
   }
 
-  /** Attaches the media WebSocket upgrade handler to the HTTP server. */
-  attach(server: http.Server): void {
-    this.media = attachMediaServer(server, { state: this.keys, logger: this.o.logger, startCall: this.o.startCall, isDraining: this.o.isDraining });
+  /**
+   * Attaches the media WebSocket upgrade handlers to the HTTP server: Twilio's, and the console's browser
+   * test call when `web` says whose session a request carries (both feed the same startCall).
+   */
+  attach(server: http.Server, web?: { userOf: WebMediaOptions['userOf'] }): void {
+    this.media = attachMediaServer(server, {
+      state: this.keys, logger: this.o.logger, startCall: this.o.startCall, isDraining: this.o.isDraining, otherPaths: web ? [WEB_MEDIA_PATH] : [],
+    });
+    if (web) this.web = attachWebMedia(server, { state: this.o.state, logger: this.o.logger, startCall: this.o.startCall, isDraining: this.o.isDraining, userOf: web.userOf });
+  }
+
+  /** A one-time ticket (and calls row) for a browser test call by `userId`. */
+  mintTalkTicket(o: { tenantId: string; userId: string }): Promise<{ ticket: string; callSid: string; callId: string }> {
+    return mintTalkTicket({ state: this.o.state, withTenant: (id, fn) => this.o.tenants.withTenant(id, fn), ...o });
   }
 
   async close(): Promise<void> {
+    await this.web?.close();
     await this.media?.close();
     await this.pgKeys?.close();
   }
