@@ -8,7 +8,7 @@ export function HomePage({ tenantId }: { tenantId: string }) {
   const l = useLoad(() => Promise.all([
     api('GET', admin(`/tenants/${tenantId}`)),
     api('GET', admin(`/tenants/${tenantId}/calls?from=${d}&to=${d}&limit=50`)),
-    api('GET', admin(`/tenants/${tenantId}/appointments?limit=200`)),
+    api('GET', admin(`/tenants/${tenantId}/appointments?limit=100`)),
     api('GET', admin(`/tenants/${tenantId}/reminders?limit=20`)),
     api('GET', admin(`/tenants/${tenantId}/callbacks?status=open&limit=50`)),
   ]), [tenantId]);
@@ -43,7 +43,7 @@ export function AppointmentsPage({ tenantId }: { tenantId: string }) {
   const [day, setDay] = useState(today());
   const [view, setView] = useState<'day' | 'week'>('day');
   const to = view === 'day' ? day : new Date(new Date(`${day}T12:00:00Z`).getTime() + 6 * 86400_000).toISOString().slice(0, 10);
-  const l = useLoad(() => Promise.all([api('GET', admin(`/tenants/${tenantId}/appointments?from=${day}&to=${to}&limit=200`)), api('GET', admin(`/tenants/${tenantId}`))]), [tenantId, day, view]);
+  const l = useLoad(() => Promise.all([api('GET', admin(`/tenants/${tenantId}/appointments?from=${day}&to=${to}&limit=100`)), api('GET', admin(`/tenants/${tenantId}`))]), [tenantId, day, view]);
   return html`<${Page} l=${l} title="Appointments">${([a, t]: any[]) => {
     const bays: { id: string; name: string }[] = t.config?.resources ?? [];
     return html`<form class="inline" onSubmit=${(e: Event) => e.preventDefault()}>

@@ -13,7 +13,7 @@ const STARTER_CONFIG = {
 };
 
 export function TenantsPage() {
-  const l = useLoad(() => api('GET', admin('/tenants?limit=200')), []);
+  const l = useLoad(() => api('GET', admin('/tenants?limit=100')), []);
   const [name, setName] = useState('');
   const [slug, setSlug] = useState('');
   const [config, setConfig] = useState(JSON.stringify(STARTER_CONFIG, null, 2));
@@ -65,7 +65,7 @@ export function TenantsPage() {
 export function UsersPage({ tenantId }: { tenantId: string | null }) {
   const l = useLoad(() => Promise.all([
     api('GET', consoleApi(`/users${tenantId ? `?tenantId=${tenantId}` : ''}`)),
-    tenantId ? Promise.resolve({ items: [] }) : api('GET', admin('/tenants?limit=200')),
+    tenantId ? Promise.resolve({ items: [] }) : api('GET', admin('/tenants?limit=100')),
   ]), [tenantId]);
   const [email, setEmail] = useState('');
   const [role, setRole] = useState(tenantId ? 'tenant_viewer' : 'tenant_admin');
