@@ -44,7 +44,8 @@ export function Table({ caption, head, rows, empty }: { caption: string; head: s
 }
 
 export const fmtTime = (v: string | null | undefined) => v ? new Date(v).toLocaleString() : '—';
-export const today = () => new Date().toISOString().slice(0, 10);
+/** Today's date (YYYY-MM-DD) on the dealership's calendar, which is what the API's day filters mean. */
+export const today = (timeZone?: string) => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
 
 export function ErrorNote({ error }: { error: ApiError | null }) {
   return error ? html`<p class="error" role="alert">${error.code}: ${error.message}</p>` : null;

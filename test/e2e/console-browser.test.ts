@@ -221,6 +221,8 @@ describe('E2E: web console in headless Chromium', function () {
     await signIn('svc@demo.test');
     await heading('Today');
     await page.locator('h2', { hasText: 'Needs attention' }).waitFor();
+    // The live-view call and the browser call earlier in this suite, counted on the dealership's calendar day.
+    assert.ok(Number(await page.locator('#calls-today').textContent()) >= 2, 'today\'s calls are counted');
     await checkPage(page, '17-dealership-home');
     for (const [route, title, shot] of [['appointments', 'Appointments', '18-appointments'], ['customers', 'Customers', '19-customers'], ['callbacks', 'Callbacks', '20-callbacks'], ['users', 'Users', '21-tenant-staff']] as const) {
       await page.goto(`${base}/console/#/t/${h.tenantId}/${route}`);

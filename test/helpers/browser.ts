@@ -45,8 +45,9 @@ export function launchChromium(o: { fakeAudioWav?: string } = {}): Promise<Brows
 export async function checkPage(page: Page, name: string): Promise<void> {
   await page.addScriptTag({ content: AXE_SOURCE });
   const violations = await page.evaluate(async () => {
-    const r = await (window as unknown as { axe: { run: (ctx: unknown, o: unknown) => Promise<{ violations: { id: string; impact: string; nodes: { target: unknown }[] }[] }> } })
-      .axe.run(document, { resultTypes: ['violations'] });
+    // Runs in the page (no DOM types in this tsconfig): the global axe and document are the page's.
+    const g = globalThis as unknown as { document: unknown; axe: { run: (ctx: unknown, o: unknown) => Promise<{ violations: { id: string; impact: string; nodes: { target: unknown }[] }[] }> } };
+    const r = await g.axe.run(g.document, { resultTypes: ['violations'] });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.slice(0, 3).map((n) => JSON.stringify(n.target)) }));
   });
   fs.mkdirSync(ARTIFACTS, { recursive: true });

@@ -161,7 +161,7 @@ describe('console accounts and the shared policy (integration)', function () {
     const asset = /src="\/console\/assets\/(app-[0-9a-f]{12}\.js)"/.exec(index.text)![1]!;
     const js = await request(app).get(`/console/assets/${asset}`);
     assert.equal(js.status, 200);
-    assert.match(js.headers['cache-control'], /immutable/);
+    assert.match(String(js.headers['cache-control']), /immutable/);
     assert.equal((await request(app).get('/console/assets/app-000000000000.js')).status, 404);
   });
 });

@@ -4,20 +4,23 @@ import { admin, api, ApiError, consoleApi } from '../api.js';
 import { ErrorNote, fmtTime, html, Page, Table, today, useLoad } from '../ui.js';
 
 export function HomePage({ tenantId }: { tenantId: string }) {
-  const d = today();
-  const l = useLoad(() => Promise.all([
-    api('GET', admin(`/tenants/${tenantId}`)),
-    api('GET', admin(`/tenants/${tenantId}/calls?from=${d}&to=${d}&limit=50`)),
+  const l = useLoad(async () => {
+    const t = await api('GET', admin(`/tenants/${tenantId}`));
+    const d = today(t.config?.timezone);
+    return Promise.all([
+    t,
+    api('GET', admin(`/tenants/${tenantId}/calls?from=${d}&to=${d}&limit=100`)),
     api('GET', admin(`/tenants/${tenantId}/appointments?limit=100`)),
     api('GET', admin(`/tenants/${tenantId}/reminders?limit=20`)),
     api('GET', admin(`/tenants/${tenantId}/callbacks?status=open&limit=50`)),
-  ]), [tenantId]);
+  ]);
+  }, [tenantId]);
   return html`<${Page} l=${l} title="Today">${([t, calls, appts, reminders, callbacks]: any[]) => {
     const broken = (t.plugins ?? []).filter((s: any) => s.state === 'disabled');
     const booked = appts.items.filter((a: any) => a.source === 'voice');
     return html`<p class="muted">${t.name}</p>
       <div class="cards">
-        <div class="card"><h2>Calls today</h2><p class="big">${calls.items.length}</p><a href=${`#/t/${tenantId}/calls`}>All calls</a></div>
+        <div class="card"><h2>Calls today</h2><p class="big" id="calls-today">${calls.items.length}</p><a href=${`#/t/${tenantId}/calls`}>All calls</a></div>
         <div class="card"><h2>Booked by the agent</h2><p class="big">${booked.length}</p><a href=${`#/t/${tenantId}/appointments`}>Appointments</a></div>
         <div class="card"><h2>Callbacks waiting</h2><p class="big">${callbacks.items.length}</p><a href=${`#/t/${tenantId}/callbacks`}>Callbacks</a></div>
         <div class=${`card ${broken.length ? 'alert' : ''}`}><h2>Plugin slots needing attention</h2><p class="big">${broken.length}</p><a href=${`#/t/${tenantId}/config`}>Configuration</a></div>
