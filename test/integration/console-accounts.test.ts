@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import type express from 'express';
-import { createHttpApp } from '../../core/app.js';
+import type { AddressInfo } from 'node:net';
+import WebSocket from 'ws';
+import { createHttpApp, listen } from '../../core/app.js';
 import { signDevToken } from '../../core/admin-api/auth.js';
 import { MAX_FAILED_LOGINS } from '../../core/accounts/accounts.js';
 import { authorize } from '../../core/accounts/policy.js';
@@ -152,6 +154,30 @@ describe('console accounts and the shared policy (integration)', function () {
     assert.equal((await request(app).delete(`${A}/tenants/${tenantB}`).set('Cookie', ops.cookie).set('X-CSRF-Token', ops.csrf)).status, 200);
     assert.equal((await request(app).get(`${C}/session`).set('Cookie', b.cookie)).status, 401);
     assert.equal(await tp.p.db('platform.sessions as s').join('platform.users as u', 'u.id', 's.user_id').where('u.tenant_id', tenantB).first(), undefined);
+  });
+
+  it('the browser test-call socket needs the session and its own one-time ticket: no socket, no session, no call otherwise', async () => {
+    const server = await listen(tp.p, app);
+    const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/console/talk`;
+    const status = (u: string, cookie?: string) => new Promise<number>((resolve) => {
+      const ws = new WebSocket(u, cookie ? { headers: { Cookie: cookie } } : {});
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('open', () => { ws.close(); resolve(101); });
+      ws.on('error', () => resolve(-1));
+    });
+    const admin = await signIn(app, 'admin@a.test');
+    const viewer = await signIn(app, 'viewer@a.test');
+    // A viewer may not open test calls (call.talk is a tenant_admin action).
+    assert.equal((await request(app).post(`${C}/tenants/${tenantA}/talk`).set('Cookie', viewer.cookie).set('X-CSRF-Token', viewer.csrf)).status, 403);
+    const minted = await request(app).post(`${C}/tenants/${tenantA}/talk`).set('Cookie', admin.cookie).set('X-CSRF-Token', admin.csrf);
+    assert.equal(minted.status, 201, JSON.stringify(minted.body));
+    const callsBefore = await tp.p.tenants.withTenant(tenantA, (trx) => trx('calls').count('* as n')) as { n: string }[];
+    assert.equal(await status(`${url}?ticket=${minted.body.ticket}`), 401, 'no session cookie');
+    assert.equal(await status(`${url}?ticket=${minted.body.ticket}`, viewer.cookie), 403, 'another user\'s ticket');
+    assert.equal(await status(`${url}?ticket=forged`, admin.cookie), 403, 'a forged ticket');
+    assert.equal(tp.p.voice.active, 0, 'no call session started');
+    const callsAfter = await tp.p.tenants.withTenant(tenantA, (trx) => trx('calls').count('* as n')) as { n: string }[];
+    assert.equal(callsAfter[0]!.n, callsBefore[0]!.n);
   });
 
   it('serves the console: index no-cache, hashed assets immutable', async () => {
