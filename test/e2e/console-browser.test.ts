@@ -152,7 +152,7 @@ describe('E2E: web console in headless Chromium', function () {
     assert.equal(after.config_hash, before.config_hash, 'nothing saved');
   });
 
-  it('a fake inbound call appears in the live view with its transcript, then in the call list with its waterfall', async () => {
+  it('a fake inbound call appears in the live view with its transcript, transfer and hang up reach Twilio, then it is in the call list with its waterfall', async () => {
     await signIn('svc@demo.test');
     await heading('Today');
     await page.goto(`${base}/console/#/t/${h.tenantId}/live`);
@@ -170,6 +170,18 @@ describe('E2E: web console in headless Chromium', function () {
     await card.locator('li.agent', { hasText: 'Happy to help with that.' }).waitFor({ timeout: 15_000 });
     await checkPage(page, '12-live-call-transcript');
     await agentIdle(session, call);
+    // Call control goes through the tenant's telephony plugin to (fake) Twilio REST.
+    const now = new Date();
+    h.twilio.calls.set(callSid, {
+      sid: callSid, to: '+14085550123', from: '+14086137788', status: 'in-progress', direction: 'inbound', dateCreated: now, dateUpdated: now,
+      startTime: now, endTime: null, duration: null, answeredBy: null, params: {}, updates: [],
+    });
+    await card.locator('button', { hasText: 'Transfer to staff' }).click();
+    await until(() => (h.twilio.calls.get(callSid)?.updates.length ?? 0) >= 1, 10_000, 'the transfer request at Twilio');
+    assert.match(String(h.twilio.calls.get(callSid)!.updates[0]!.Twiml), /<Dial[^>]*>\+14085550100<\/Dial>/);
+    await card.locator('button', { hasText: 'Hang up' }).click();
+    await until(() => (h.twilio.calls.get(callSid)?.updates.length ?? 0) >= 2, 10_000, 'the hang-up request at Twilio');
+    assert.equal(String(h.twilio.calls.get(callSid)!.updates[1]!.Status), 'completed');
     call.stop();
     await session.done;
     await card.locator('text=ended').waitFor({ timeout: 15_000 });
