@@ -13,6 +13,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY core ./core
 COPY plugins ./plugins
 COPY scripts ./scripts
+COPY web ./web
 RUN npm run build
 
 # ---- runtime: production dependencies, the compiled code and the files it reads at run time

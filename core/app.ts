@@ -31,6 +31,11 @@ import { Toolbox } from './tools/toolbox.js';
 import { Telephony } from './telephony/telephony.js';
 import { VoiceService } from './voice/voice-service.js';
 import { UsageRollup, UsageService } from './usage/index.js';
+import { AccountService } from './accounts/accounts.js';
+import { LiveFeed } from './voice/live-feed.js';
+import { CONSOLE_PATH, createConsoleRouter } from './console/router.js';
+import { buildConsole, readBuiltConsole, type ConsoleBundle } from './console/assets.js';
+import { cookieValue, SESSION_COOKIE } from './admin-api/guard.js';
 
 /**
  * Everything a role needs, built once per process. Components are plain objects wired here and nowhere else,
@@ -65,6 +70,10 @@ export interface Platform {
   usageRollup: UsageRollup;
   /** Drains the confirmation-email outbox into the `email` queue (worker and all roles). */
   emailOutbox: EmailOutbox;
+  /** Console users, invitations and sessions (core/accounts). */
+  accounts: AccountService;
+  /** Live call events per tenant over the state store's pub/sub (the console's live view). */
+  live: LiveFeed;
 }
 
 export interface BuildOptions {
@@ -206,6 +215,9 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   const reminderCalls = new AnsweredReminders({ withTenant: (id, fn) => tenants.withTenant(id, fn), crm: (id) => p.registry.get(id, 'crm'), logger });
   p.voice = new VoiceService({ cfg, tenants, registry: p.registry, toolbox: p.toolbox, state, jobs: p.jobs, logger, telephony: p.telephony, reminderCalls, meter: p.usage });
   p.jobs.register('crm-log', p.voice.crmLogHandler());
+  p.accounts = new AccountService({ db, state, logger, tenantActive: async (id) => (await tenants.find(id))?.status === 'active' });
+  p.live = new LiveFeed({ state, logger });
+  p.voice.on('call', (session) => p.live.follow(session));
   // Registered after telephony's close, so it runs before it: live calls end cleanly while the DB is still up.
   p.onClose(() => p.voice.close());
 
@@ -274,6 +286,16 @@ export function createHttpApp(p: Platform): express.Express {
   // ROUTES (each owner mounts its router here)
   if (p.cfg.role === 'all' || p.cfg.role === 'api') app.use(ADMIN_BASE_PATH, createAdminRouter(p));
   if (p.cfg.role !== 'worker') app.use('/twilio', p.telephony.router());
+  if (p.cfg.role === 'all' || p.cfg.role === 'api') {
+    // Built once, on the first request, unless a prebuilt bundle is served.
+    let bundle: Promise<ConsoleBundle> | null = null;
+    // Production serves what `npm run build` wrote; development rebuilds from web/ so edits show on restart.
+    const prebuilt = p.cfg.production ? readBuiltConsole() : null;
+    app.use(CONSOLE_PATH, createConsoleRouter({
+      cfg: p.cfg, logger: p.logger, accounts: p.accounts, tenants: p.tenants, registry: p.registry, telephony: p.telephony, voice: p.voice, live: p.live,
+      bundle: () => prebuilt ? Promise.resolve(prebuilt) : (bundle ??= buildConsole().catch((e: unknown) => { bundle = null; throw e; })),
+    }));
+  }
 
   app.use((_req, _res, next) => next(new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such route')));
   app.use(errorHandler(p.logger));
@@ -284,7 +306,10 @@ export function createHttpApp(p: Platform): express.Express {
 export async function listen(p: Platform, app: express.Express): Promise<http.Server> {
   const server = http.createServer(app);
   // MEDIA SERVER (voice owner attaches the WebSocket upgrade handler here)
-  if (p.cfg.role === 'all' || p.cfg.role === 'voice') p.telephony.attach(server);
+  if (p.cfg.role === 'all' || p.cfg.role === 'voice') {
+    // The console's browser test call: the socket's session cookie names the user its one-time ticket is for.
+    p.telephony.attach(server, { userOf: async (req) => (await p.accounts.session(cookieValue(req, SESSION_COOKIE) ?? ''))?.userId ?? null });
+  }
   await new Promise<void>((resolve, reject) => {
     // Without this listener a busy port is an unhandled 'error' event: a raw stack trace, and no shutdown.
     server.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EADDRINUSE'

@@ -64,6 +64,16 @@ export const ERROR_CODES = {
   ADM_ERR_PAYLOAD_TOO_LARGE: { status: 413, text: 'Request body over the size limit.' },
   ADM_ERR_RATE_LIMITED: { status: 429, text: 'Too many requests for this token or IP.' },
   ADM_ERR_INTERNAL: { status: 500, text: 'Unexpected server error (logged with a request id).' },
+  // console accounts
+  ACC_ERR_UNAUTHENTICATED: { status: 401, text: 'No console session, or it expired, was signed out, its user was removed or its tenant offboarded.' },
+  ACC_ERR_BAD_CREDENTIALS: { status: 401, text: 'Sign-in refused: email or password is wrong (the same answer for an unknown email).' },
+  ACC_ERR_LOCKED: { status: 423, text: 'The account is locked for 15 minutes after 5 wrong passwords in a row.' },
+  ACC_ERR_RATE_LIMITED: { status: 429, text: 'Too many sign-in attempts from this address in the last minute.' },
+  ACC_ERR_CSRF: { status: 403, text: 'A state-changing console request without the session\'s CSRF token (X-CSRF-Token header); nothing was changed.' },
+  ACC_ERR_INVITE_INVALID: { status: 410, text: 'The invitation link is unknown, already used or expired.' },
+  ACC_ERR_EMAIL_TAKEN: { status: 409, text: 'An account with that email already exists.' },
+  ACC_ERR_PASSWORD_WEAK: { status: 400, text: 'The new password is shorter than 12 characters (or longer than 256).' },
+  ACC_ERR_TALK_TICKET: { status: 403, text: 'A browser test-call socket without a valid one-time ticket for this session (WS close 1008).' },
   // jobs
   JOB_ERR_ENQUEUE: { status: 503, text: 'A job could not be enqueued (queue backend unreachable).' },
   JOB_ERR_STALE: { status: 409, text: 'A job found its subject changed (appointment cancelled or moved) and did nothing.' },

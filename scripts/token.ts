@@ -6,7 +6,7 @@
 import { loadConfig } from '../core/config.js';
 import { ADMIN_ROLES, signDevToken, type AdminRole } from '../core/admin-api/auth.js';
 
-const USAGE = 'usage: npm run token -- --role platform_admin|tenant_admin [--tenant <tenant id>] [--ttl <seconds>] [--sub <name>]\n';
+const USAGE = 'usage: npm run token -- --role platform_admin|tenant_admin|tenant_viewer [--tenant <tenant id>] [--ttl <seconds>] [--sub <name>]\n';
 
 function fail(msg: string): never {
   process.stderr.write(`${msg}\n${USAGE}`);
@@ -25,10 +25,10 @@ function parse(argv: string[]): { role: AdminRole; tenant?: string; ttlSec: numb
   }
   for (const k of flags.keys()) if (!['role', 'tenant', 'ttl', 'sub'].includes(k)) fail(`unknown flag --${k}`);
   const role = flags.get('role') as AdminRole | undefined;
-  if (!role || !ADMIN_ROLES.includes(role)) fail('--role must be platform_admin or tenant_admin');
+  if (!role || !ADMIN_ROLES.includes(role)) fail('--role must be platform_admin, tenant_admin or tenant_viewer');
   const tenant = flags.get('tenant');
-  if (role === 'tenant_admin' && !tenant) fail('--role tenant_admin needs --tenant <tenant id>');
-  if (role === 'platform_admin' && tenant) fail('--tenant only applies to --role tenant_admin');
+  if (role !== 'platform_admin' && !tenant) fail(`--role ${role} needs --tenant <tenant id>`);
+  if (role === 'platform_admin' && tenant) fail('--tenant only applies to tenant roles');
   if (tenant && !/^[0-9a-z]{26}$/.test(tenant)) fail('--tenant must be a tenant id (26 lowercase letters and digits)');
   const ttlSec = Number(flags.get('ttl') ?? 3600);
   if (!Number.isInteger(ttlSec) || ttlSec < 1 || ttlSec > 30 * 86400) fail('--ttl must be 1..2592000 seconds');

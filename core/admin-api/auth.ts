@@ -4,22 +4,19 @@ import jwt from 'jsonwebtoken';
 import { ServiceLaneError } from '../errors.js';
 import type { AppConfig } from '../config.js';
 import type { TenantService } from '../tenancy/tenants.js';
+import { ROLES, type Principal, type Role } from '../accounts/policy.js';
 
 export const JWT_ISSUER = 'servicelane';
 export const JWT_AUDIENCE = 'servicelane';
 /** Small enough that a stolen-then-expired token is dead soon; large enough for normal clock drift. */
 const CLOCK_TOLERANCE_SEC = 30;
 
-export type AdminRole = 'platform_admin' | 'tenant_admin';
-export const ADMIN_ROLES: readonly AdminRole[] = ['platform_admin', 'tenant_admin'];
+/** Token roles are the policy's roles (core/accounts/policy.ts): one set of rules for tokens and console sessions. */
+export type AdminRole = Role;
+export const ADMIN_ROLES: readonly AdminRole[] = ROLES;
 
-/** Who is calling, established from a verified token only. */
-export interface AdminPrincipal {
-  sub: string;
-  role: AdminRole;
-  /** Set for tenant_admin: the only tenant this caller may touch. */
-  tenant: string | null;
-}
+/** Who is calling, established from a verified token or console session only. */
+export type AdminPrincipal = Principal;
 
 type JwtKeyConfig = AppConfig['jwt'];
 
@@ -79,8 +76,8 @@ export function createTokenVerifier(cfg: JwtKeyConfig): (token: string) => Admin
     const role = payload.role as unknown;
     if (!ADMIN_ROLES.includes(role as AdminRole)) throw unauthenticated('token has no valid role');
     const tenant = typeof payload.tenant === 'string' ? payload.tenant : null;
-    if (role === 'tenant_admin' && !tenant) throw unauthenticated('tenant_admin token has no tenant claim');
-    return { sub: payload.sub, role: role as AdminRole, tenant: role === 'tenant_admin' ? tenant : null };
+    if (role !== 'platform_admin' && !tenant) throw unauthenticated(`${String(role)} token has no tenant claim`);
+    return { sub: payload.sub, role: role as AdminRole, tenant: role === 'platform_admin' ? null : tenant };
   };
 }
 
@@ -89,9 +86,9 @@ export function createTokenVerifier(cfg: JwtKeyConfig): (token: string) => Admin
  * banner and tests; production tokens come from your identity provider.
  */
 export function signDevToken(o: { secret: string; role: AdminRole; tenant?: string; ttlSec?: number; sub?: string }): string {
-  if (o.role === 'tenant_admin' && !o.tenant) throw new ServiceLaneError('ADM_ERR_VALIDATION', 'tenant_admin tokens need a tenant');
+  if (o.role !== 'platform_admin' && !o.tenant) throw new ServiceLaneError('ADM_ERR_VALIDATION', 'tenant tokens need a tenant');
   const claims: Record<string, unknown> = { role: o.role };
-  if (o.role === 'tenant_admin') claims.tenant = o.tenant;
+  if (o.role !== 'platform_admin') claims.tenant = o.tenant;
   return jwt.sign(claims, o.secret, {
     algorithm: 'HS256', issuer: JWT_ISSUER, audience: JWT_AUDIENCE, subject: o.sub ?? `dev-${o.role}`,
     expiresIn: o.ttlSec ?? 3600, keyid: keyIdFor(o.secret), jwtid: crypto.randomUUID(),

@@ -26,7 +26,7 @@ const offsetParam = { name: 'offset', in: 'query', schema: { type: 'integer', mi
 const common = {
   400: errorResponse('ADM_ERR_VALIDATION: body or query failed validation; details.errors lists each.'),
   401: errorResponse('ADM_ERR_UNAUTHENTICATED'),
-  403: errorResponse('ADM_ERR_FORBIDDEN (tenant_admin outside its tenant, or a platform-only action); audited.'),
+  403: errorResponse('ADM_ERR_FORBIDDEN (a tenant role outside its tenant, a viewer changing something, or a platform-only action); audited. ACC_ERR_CSRF for a session without its CSRF token.'),
   429: errorResponse('ADM_ERR_RATE_LIMITED'),
 };
 const tenantCommon = { ...common, 404: errorResponse('TEN_ERR_NOT_FOUND') };
@@ -56,7 +56,8 @@ export function openApiDocument(): Obj {
     info: {
       title: 'ServiceLane admin API', version: '1.0.0',
       description: 'Onboard dealerships (tenants), attach phone numbers, store credentials, and read tenant data. '
-        + 'Bearer JWT (iss and aud `servicelane`, exp required). Roles: platform_admin (all tenants), tenant_admin (claim `tenant`, its own only). '
+        + 'Bearer JWT (iss and aud `servicelane`, exp required), or a console session cookie with X-CSRF-Token on changes. '
+        + 'Roles: platform_admin (all tenants), tenant_admin (claim `tenant`, its own only), tenant_viewer (its own, read-only, no PII). '
         + 'Errors are `{error:{code,message,details,requestId}}`; every response carries `X-Request-Id`.',
     },
     servers: [{ url: '/admin/v1' }],
@@ -167,7 +168,13 @@ export function openApiDocument(): Obj {
       '/tenants/{id}/calls': {
         get: op({
           id: 'listCalls', summary: 'Calls, newest first', tags: ['data'],
-          params: [tenantIdParam, instantParam('before', 'Cursor: startedAt of the last item of the previous page.'), limitParam],
+          description: 'Caller numbers read `hidden` for roles without PII access (tenant_viewer).',
+          params: [tenantIdParam, instantParam('before', 'Cursor: startedAt of the last item of the previous page.'), limitParam,
+            instantParam('from', 'Calls started at or after (a bare date: that day on the dealership\'s calendar).'),
+            instantParam('to', 'Calls started before (a bare date: the end of that day).'),
+            { name: 'outcome', in: 'query', schema: { type: 'string', pattern: '^[a-z_]{1,40}$' } },
+            { name: 'number', in: 'query', schema: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, description: 'The caller\'s E.164 number.' },
+            { name: 'customer', in: 'query', schema: { type: 'string', maxLength: 64 }, description: 'Customer id.' }],
           responses: { 200: ok('calls', paged(ref('Call'))), ...tenantCommon },
         }),
       },

@@ -9,7 +9,9 @@ import type { PluginConfigIssue } from '../registry/types.js';
 import { parseDealershipConfig, SLOT_NAMES, type DealershipConfig, type SlotName } from '../tenancy/config.js';
 import { seedDemoData } from '../tenancy/seed.js';
 import { toE164, type Tenant } from '../tenancy/tenants.js';
-import { authenticate, principalOf } from './auth.js';
+import { principalOf } from './auth.js';
+import { allow, authenticateAny } from './guard.js';
+import { authorize, type Action } from '../accounts/policy.js';
 import { openApiDocument } from './openapi.js';
 import { mountUsageRoutes } from './usage-routes.js';
 import { limiter } from './rate-limit.js';
@@ -51,9 +53,14 @@ const appointmentsQuery = queryValidator<{ from?: string; to?: string; limit: nu
   type: 'object', additionalProperties: false,
   properties: { from: INSTANT_QUERY_SCHEMA, to: INSTANT_QUERY_SCHEMA, ...pageProps },
 });
-const callsQuery = queryValidator<{ before?: string; limit: number }>({
+const callsQuery = queryValidator<{ before?: string; limit: number; from?: string; to?: string; outcome?: string; number?: string; customer?: string }>({
   type: 'object', additionalProperties: false,
-  properties: { before: INSTANT_QUERY_SCHEMA, limit: pageProps.limit },
+  properties: {
+    before: INSTANT_QUERY_SCHEMA, limit: pageProps.limit,
+    // Console filters: a day range on the dealership's calendar, the outcome, the caller's number, the customer.
+    from: INSTANT_QUERY_SCHEMA, to: INSTANT_QUERY_SCHEMA,
+    outcome: { type: 'string', pattern: '^[a-z_]{1,40}$' }, number: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, customer: { type: 'string', minLength: 1, maxLength: 64 },
+  },
 });
 const remindersQuery = queryValidator<{ status?: string; from?: string; to?: string; limit: number; offset: number }>({
   type: 'object', additionalProperties: false,
@@ -108,7 +115,7 @@ export function createAdminRouter(p: Platform): express.Router {
   r.get('/', (_req, res) => {
     res.json({ openapi: `${ADMIN_BASE_PATH}/openapi.json`, authentication: 'Authorization: Bearer <JWT> (npm run token -- --role platform_admin)', tenants: `${ADMIN_BASE_PATH}/tenants` });
   });
-  r.use(authenticate({ jwt: p.cfg.jwt, tenants: p.tenants }));
+  r.use(authenticateAny({ jwt: p.cfg.jwt, tenants: p.tenants, accounts: p.accounts }));
   r.use(limiter({
     state: p.state, logger: p.logger, kind: 'token', limitPerMin,
     key: (req) => { const pr = principalOf(req); return crypto.createHash('sha256').update(`${pr.role}:${pr.sub}:${pr.tenant ?? ''}`).digest('hex').slice(0, 32); },
@@ -120,20 +127,20 @@ export function createAdminRouter(p: Platform): express.Router {
     await p.tenants.audit({ actor: pr.sub, role: pr.role, tenantId: e.tenantId ?? null, action: e.action, target: e.target, ip: req.ip, details: e.details });
   };
   /** 403 + an audit row: a refused attempt is exactly what an auditor wants to see. */
-  const forbid = async (req: express.Request, o: { tenantId: string | null; action: string }): Promise<never> => {
-    await audit(req, { action: 'forbidden', tenantId: o.tenantId, target: `${req.method} ${req.originalUrl}`.slice(0, 500), details: { attempted: o.action } });
-    throw new ServiceLaneError('ADM_ERR_FORBIDDEN', 'this token may not perform this action');
-  };
-  const requirePlatformAdmin = async (req: express.Request, action: string, tenantId: string | null = null) => {
-    if (principalOf(req).role !== 'platform_admin') await forbid(req, { tenantId, action });
-  };
+  /** The one policy (core/accounts/policy.ts) decides; a refusal is audited, since it is what an auditor wants to see. */
+  const guard = (req: express.Request, action: Action, tenantId: string | null) => allow({
+    principal: principalOf(req), action, tenantId,
+    onDeny: (reason) => audit(req, { action: 'forbidden', tenantId: tenantId && TENANT_ID_RE.test(tenantId) ? tenantId : null, target: `${req.method} ${req.originalUrl}`.slice(0, 500), details: { attempted: action, reason } }),
+  });
+  const requirePlatformAdmin = (req: express.Request, action: Action, tenantId: string | null = null) => guard(req, action, tenantId);
   /** Authorises the path's tenant before any lookup, then loads it (404 for unknown ids). */
-  const tenantFor = async (req: express.Request, action: string): Promise<Tenant> => {
+  const tenantFor = async (req: express.Request, action: Action): Promise<Tenant> => {
     const id = param(req, 'id');
-    const pr = principalOf(req);
-    if (pr.role === 'tenant_admin' && pr.tenant !== id) await forbid(req, { tenantId: TENANT_ID_RE.test(id) ? id : null, action });
+    await guard(req, action, id);
     return p.tenants.get(id);
   };
+  /** Caller numbers and tool arguments are PII: shown only to roles the policy lets read them. */
+  const mayReadPii = (req: express.Request, tenantId: string) => authorize(principalOf(req), 'pii.read', tenantId).ok;
   /**
    * Paths take a tenant's id or its slug (`/tenants/demo/customers`). The slug is turned into the id here, once,
    * before any route runs, so every route, authorisation check and audit row below sees only ids. An unknown
@@ -173,7 +180,7 @@ export function createAdminRouter(p: Platform): express.Router {
   r.get('/tenants', async (req, res) => {
     const q = listQuery(req.query);
     const pr = principalOf(req);
-    const all = pr.role === 'platform_admin' ? await p.tenants.list() : [await p.tenants.get(pr.tenant ?? '')];
+    const all = authorize(pr, 'tenant.list_all', null).ok ? await p.tenants.list() : [await p.tenants.get(pr.tenant ?? '')];
     res.json({ items: all.slice(q.offset, q.offset + q.limit).map(tenantDto), total: all.length, limit: q.limit, offset: q.offset });
   });
 
@@ -207,6 +214,8 @@ export function createAdminRouter(p: Platform): express.Router {
     const { releasedNumbers } = await p.tenants.offboard(t.id);
     // Jobs re-check the tenant's status when they run (TEN_ERR_OFFBOARDED → no-op); plugin instances close now.
     await p.registry.closeTenant(t.id);
+    // Console sessions of the tenant's users end now (their lookups refuse offboarded tenants as well).
+    await p.accounts.revokeTenantSessions(t.id);
     await audit(req, { action: 'tenant.offboard', tenantId: t.id, target: t.id, details: { releasedNumbers } });
     res.json({ id: t.id, status: 'offboarded', releasedNumbers });
   });
@@ -361,15 +370,21 @@ export function createAdminRouter(p: Platform): express.Router {
   r.get('/tenants/:id/calls', async (req, res) => {
     const t = await tenantFor(req, 'data.calls');
     const q = callsQuery(req.query);
-    const { before } = parseQueryInstants({ zone: t.config?.timezone ?? 'UTC', values: { before: q.before } });
+    const { before, from, to } = parseQueryInstants({ zone: t.config?.timezone ?? 'UTC', values: { before: q.before, from: q.from, to: q.to }, endOfDay: ['to'] });
     const items = await p.tenants.withTenant(t.id, (trx) => {
       const qb = trx('calls').select('id', 'call_sid as callSid', 'direction', 'from_number as from', 'to_number as to', 'status', 'customer_id as customerId',
         'outcome', 'summary', 'started_at as startedAt', 'ended_at as endedAt')
         .orderBy([{ column: 'started_at', order: 'desc' }, { column: 'id', order: 'desc' }]).limit(q.limit);
       if (before) qb.where('started_at', '<', before);
+      if (from) qb.where('started_at', '>=', from);
+      if (to) qb.where('started_at', '<', to);
+      if (q.outcome) qb.where('outcome', q.outcome);
+      if (q.number) qb.where('from_number', q.number);
+      if (q.customer) qb.where('customer_id', q.customer);
       return qb;
     });
-    res.json({ items, limit: q.limit });
+    const pii = mayReadPii(req, t.id);
+    res.json({ items: pii ? items : items.map((c: Record<string, unknown>) => ({ ...c, from: c.from ? 'hidden' : null })), limit: q.limit });
   });
 
   r.get('/tenants/:id/calls/:callId', async (req, res) => {
@@ -385,6 +400,10 @@ export function createAdminRouter(p: Platform): express.Router {
       return { ...call, transcript };
     });
     if (!out) throw new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such call');
+    if (!mayReadPii(req, t.id)) {
+      out.from = out.from ? 'hidden' : null;
+      out.transcript = out.transcript.map((e: { kind: string; payload: Record<string, unknown> }) => e.kind === 'tool_call' ? { ...e, payload: { ...e.payload, arguments: 'hidden' } } : e);
+    }
     res.json(out);
   });
 

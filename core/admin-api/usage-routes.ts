@@ -5,6 +5,7 @@ import { ServiceLaneError } from '../errors.js';
 import type { Tenant } from '../tenancy/tenants.js';
 import { platformUsage, tenantUsage, toCsv, TOTAL_FIELDS, type Granularity } from '../usage/report.js';
 import { INSTANT_QUERY_SCHEMA, parseQueryInstants, queryValidator } from './validate.js';
+import type { Action } from '../accounts/policy.js';
 
 const DAY_MS = 86_400_000;
 const MAX_RANGE_DAYS = 366;
@@ -34,8 +35,8 @@ export interface UsageRouteDeps {
   db: Knex;
   withTenant: <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
   /** The router's authorisation helpers: tenant admins only their own tenant (403 + audit otherwise). */
-  tenantFor: (req: express.Request, action: string) => Promise<Tenant>;
-  requirePlatformAdmin: (req: express.Request, action: string) => Promise<void>;
+  tenantFor: (req: express.Request, action: Action) => Promise<Tenant>;
+  requirePlatformAdmin: (req: express.Request, action: Action) => Promise<void>;
   clock?: () => Date;
 }
 

@@ -36,6 +36,8 @@ export interface MediaServerOptions {
   idleTimeoutMs?: number;
   /** Default {@link MAX_CONN_PER_IP}; tests lower it. */
   maxConnPerIp?: number;
+  /** Upgrade paths another handler on the same server answers (left alone here, not 404'd). */
+  otherPaths?: readonly string[];
 }
 
 interface TwilioFrame {
@@ -212,7 +214,8 @@ export function attachMediaServer(server: http.Server, o: MediaServerOptions): {
   };
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
-    if (path !== MEDIA_PATH) return reject(socket, 404, 'Not Found');
+    // Other sockets on this server (the console's browser test call) have their own upgrade handler.
+    if (path !== MEDIA_PATH) { if (o.otherPaths?.includes(path ?? '')) return; return reject(socket, 404, 'Not Found'); }
     if (o.isDraining()) return reject(socket, 503, 'Service Unavailable');
     const ip = req.socket.remoteAddress ?? 'unknown';
     const n = perIp.get(ip) ?? 0;

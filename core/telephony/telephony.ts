@@ -12,6 +12,7 @@ import type { CallHandler, CallStart, MediaLink } from './media-link.js';
 import { attachMediaServer } from './media-server.js';
 import { createTwilioRouter, type InboundAdmission } from './webhooks.js';
 import { recordTwiml, Voicemail, voicemailRequestKey } from './voicemail.js';
+import { attachWebMedia, mintTalkTicket, WEB_MEDIA_PATH, type WebMediaOptions } from './web-media.js';
 
 /**
  * Telephony for the platform: signed webhooks, the media socket, and call control through the tenant's
@@ -19,6 +20,7 @@ import { recordTwiml, Voicemail, voicemailRequestKey } from './voicemail.js';
  */
 export class Telephony {
   private media?: { close(): Promise<void> };
+  private web?: { close(): Promise<void> };
   private readonly pgKeys: PostgresStateStore | null;
   /** Replay claims, stream tokens and stream claims: the state store, or Postgres while Redis is down. */
   readonly keys: CallKeys;
@@ -43,12 +45,24 @@ export class Telephony {
     return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger, admission: this.o.admission, voicemail: this.voicemail });
   }
 
-  /** Attaches the media WebSocket upgrade handler to the HTTP server. */
-  attach(server: http.Server): void {
-    this.media = attachMediaServer(server, { state: this.keys, logger: this.o.logger, startCall: this.o.startCall, isDraining: this.o.isDraining });
+  /**
+   * Attaches the media WebSocket upgrade handlers to the HTTP server: Twilio's, and the console's browser
+   * test call when `web` says whose session a request carries (both feed the same startCall).
+   */
+  attach(server: http.Server, web?: { userOf: WebMediaOptions['userOf'] }): void {
+    this.media = attachMediaServer(server, {
+      state: this.keys, logger: this.o.logger, startCall: this.o.startCall, isDraining: this.o.isDraining, otherPaths: web ? [WEB_MEDIA_PATH] : [],
+    });
+    if (web) this.web = attachWebMedia(server, { state: this.o.state, logger: this.o.logger, startCall: this.o.startCall, isDraining: this.o.isDraining, userOf: web.userOf });
+  }
+
+  /** A one-time ticket (and calls row) for a browser test call by `userId`. */
+  mintTalkTicket(o: { tenantId: string; userId: string }): Promise<{ ticket: string; callSid: string; callId: string }> {
+    return mintTalkTicket({ state: this.o.state, withTenant: (id, fn) => this.o.tenants.withTenant(id, fn), ...o });
   }
 
   async close(): Promise<void> {
+    await this.web?.close();
     await this.media?.close();
     await this.voicemail.idle();
     await this.pgKeys?.close();

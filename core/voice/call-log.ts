@@ -2,7 +2,9 @@ import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger.js';
 
 export type CallEventKind =
-  | 'utterance' | 'tool_call' | 'tool_result' | 'barge_in' | 'dtmf' | 'error' | 'line' | 'transfer' | 'call_end' | 'greeting' | 'language';
+  | 'utterance' | 'tool_call' | 'tool_result' | 'barge_in' | 'dtmf' | 'error' | 'line' | 'transfer' | 'call_end' | 'greeting' | 'language'
+  /** Per-turn latency marks in ms after the caller's final transcript (the console's waterfall). */
+  | 'turn_timing';
 
 /** The tenant-scoped DB access the log needs (TenantService.withTenant). */
 export type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;

@@ -252,6 +252,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
 
   get callSid(): string { return this.o.start.callSid; }
   get tenantId(): string { return this.o.start.tenantId; }
+  get direction(): 'inbound' | 'outbound' { return this.o.start.direction; }
   get isEnded(): boolean { return this.ended; }
   /** STT socket writes (quiet frames are batched, so fewer than frames in). */
   get sttWrites(): number { return this.callerAudio.sttWrites; }
@@ -633,6 +634,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
       this.log.add('utterance', { role: 'agent', text: r.text });
       this.emit('utterance', { role: 'agent', text: r.text });
     }
+    // What the model meant to say when the caller cut in; the barge_in event before it holds what was heard.
+    if (r.status === 'interrupted' && r.text) this.log.add('utterance', { role: 'agent', text: r.text, interrupted: true });
     if (r.status === 'fallback') this.log.add('line', { name: 'toolFallback', reason: r.fallback ?? null });
     if (r.status === 'control' && r.control === 'end') void this.finishAfterPlayback('end_call', r.text ? null : 'goodbye');
     if (r.status === 'control' && r.control === 'transfer') void this.transferToHuman('tool');
@@ -652,6 +655,10 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
       ['llm_first_token', s(t.llmFirstTokenAt)], ['first_clause', s(t.firstClauseAt)], ['tts_first_byte', s(t.ttsFirstByteAt)], ['first_audio_out', s(now)],
     ];
     for (const [stage, v] of stages) if (v !== undefined) metrics.turnStage.observe({ stage }, v);
+    const ms = (v: number | undefined) => v === undefined ? null : Math.round(v - t.sttFinalAt);
+    this.log.add('turn_timing', {
+      turn: t.turn, llmFirstTokenMs: ms(t.llmFirstTokenAt), firstClauseMs: ms(t.firstClauseAt), ttsFirstByteMs: ms(t.ttsFirstByteAt), firstAudioMs: ms(now),
+    });
     this.emit('turn', t);
   }
 
