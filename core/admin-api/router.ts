@@ -10,6 +10,7 @@ import { parseDealershipConfig, SLOT_NAMES, type DealershipConfig, type SlotName
 import { seedDemoData } from '../tenancy/seed.js';
 import { toE164, type Tenant } from '../tenancy/tenants.js';
 import { authenticate, principalOf } from './auth.js';
+import { mountGoogleRoutes } from './google-routes.js';
 import { openApiDocument } from './openapi.js';
 import { mountUsageRoutes } from './usage-routes.js';
 import { limiter } from './rate-limit.js';
@@ -391,6 +392,10 @@ export function createAdminRouter(p: Platform): express.Router {
   // ---- usage (core/admin-api/usage-routes.ts) ---------------------------------------------------
 
   mountUsageRoutes(r, { db: p.db, withTenant: (id, fn) => p.tenants.withTenant(id, fn), tenantFor, requirePlatformAdmin });
+
+  // ---- integrations ----------------------------------------------------------------------------
+
+  mountGoogleRoutes(r, { google: p.google.connect, tenantFor, audit });
 
   // ---- status ----------------------------------------------------------------------------------
 
