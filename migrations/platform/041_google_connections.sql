@@ -16,6 +16,9 @@ create table platform.google_connections (
   channel_resource_id text,
   channel_token_hash bytea,
   channel_expires_at timestamptz,
+  -- a channel being opened: Google sends its `sync` message before events.watch has even answered
+  pending_channel_id text,
+  pending_channel_token_hash bytea,
   -- incremental sync (events.list syncToken); sync_generation orders concurrent syncs (compare-and-set)
   sync_token         text,
   sync_generation    bigint not null default 0,

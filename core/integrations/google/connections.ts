@@ -31,7 +31,7 @@ export interface Connection {
 interface Row {
   tenant_id: string; status: ConnectionStatus; credential_name: string; calendar_id: string | null; granted_scope: string;
   connected_by: string; connected_at: Date; last_error: string | null; channel_id: string | null; channel_resource_id: string | null;
-  channel_token_hash: Buffer | null; channel_expires_at: Date | null; sync_token: string | null; sync_generation: string | number; last_synced_at: Date | null;
+  channel_token_hash: Buffer | null; pending_channel_id: string | null; pending_channel_token_hash: Buffer | null; channel_expires_at: Date | null; sync_token: string | null; sync_generation: string | number; last_synced_at: Date | null;
 }
 
 function toConnection(r: Row): Connection {
@@ -71,23 +71,34 @@ export class Connections {
     await this.db(TABLE).where({ tenant_id: tenantId }).update({ status: 'needs_reconnect', last_error: why.slice(0, 200), updated_at: this.db.fn.now() });
   }
 
+  /** Records a channel about to be opened, so its first (`sync`) notification, sent before events.watch answers, verifies. */
+  async setPendingChannel(tenantId: string, ch: { id: string; token: string }): Promise<void> {
+    await this.db(TABLE).where({ tenant_id: tenantId }).update({ pending_channel_id: ch.id, pending_channel_token_hash: hashChannelToken(ch.token), updated_at: this.db.fn.now() });
+  }
+
   async setChannel(tenantId: string, ch: { id: string; resourceId: string; token: string; expiresAt: Date } | null): Promise<void> {
+    const clearPending = { pending_channel_id: null, pending_channel_token_hash: null, updated_at: this.db.fn.now() };
     await this.db(TABLE).where({ tenant_id: tenantId }).update(ch
-      ? { channel_id: ch.id, channel_resource_id: ch.resourceId, channel_token_hash: hashChannelToken(ch.token), channel_expires_at: ch.expiresAt, updated_at: this.db.fn.now() }
-      : { channel_id: null, channel_resource_id: null, channel_token_hash: null, channel_expires_at: null, updated_at: this.db.fn.now() });
+      ? { channel_id: ch.id, channel_resource_id: ch.resourceId, channel_token_hash: hashChannelToken(ch.token), channel_expires_at: ch.expiresAt, ...clearPending }
+      : { channel_id: null, channel_resource_id: null, channel_token_hash: null, channel_expires_at: null, ...clearPending });
   }
 
   /**
    * The tenant a push notification belongs to, only when its channel id, resource id and token all match what
    * we registered: the token is compared as a hash in constant time.
    */
-  async byChannel(o: { channelId: string; resourceId: string | undefined; token: string | undefined }): Promise<Connection | null> {
-    const r = await this.db(TABLE).where({ channel_id: o.channelId }).first() as Row | undefined;
-    if (!r || !r.channel_token_hash || o.token === undefined) return null;
-    if (o.resourceId !== undefined && r.channel_resource_id !== o.resourceId) return null;
+  async byChannel(o: { channelId: string; resourceId: string | undefined; token: string | undefined }): Promise<{ connection: Connection; pending: boolean } | null> {
+    if (o.token === undefined) return null;
     const given = hashChannelToken(o.token);
-    if (given.length !== r.channel_token_hash.length || !crypto.timingSafeEqual(given, r.channel_token_hash)) return null;
-    return toConnection(r);
+    const same = (h: Buffer | null) => h !== null && h.length === given.length && crypto.timingSafeEqual(given, h);
+    const r = await this.db(TABLE).where({ channel_id: o.channelId }).first() as Row | undefined;
+    if (r) {
+      if (o.resourceId === undefined || r.channel_resource_id !== o.resourceId || !same(r.channel_token_hash)) return null;
+      return { connection: toConnection(r), pending: false };
+    }
+    // A channel still being opened: its resource id is not known yet, the token must match all the same.
+    const p = await this.db(TABLE).where({ pending_channel_id: o.channelId }).first() as Row | undefined;
+    return p && same(p.pending_channel_token_hash) ? { connection: toConnection(p), pending: true } : null;
   }
 
   /** Connections whose push channel is missing or expires before `before` (renewal candidates). */

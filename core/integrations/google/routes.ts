@@ -36,22 +36,22 @@ export function googlePublicRouter(o: { connect: GoogleConnect; sync: GoogleSync
   r.post(PUSH_PATH, async (req, res) => {
     const channelId = header(req, 'x-goog-channel-id');
     const state = header(req, 'x-goog-resource-state');
-    const conn = channelId
+    const match = channelId
       ? await o.sync.connections.byChannel({ channelId, resourceId: header(req, 'x-goog-resource-id'), token: header(req, 'x-goog-channel-token') })
       : null;
-    if (!conn) {
+    if (!match) {
       metrics.googlePush.inc({ outcome: 'forged' });
       o.logger.warn({ channelId: channelId?.slice(0, 64) ?? null, ip: req.ip }, 'google push refused: unknown channel or wrong token');
       throw new ServiceLaneError('ADM_ERR_PUSH_FORGED', 'unknown push channel or wrong channel token');
     }
-    // `sync` only confirms a new channel; there is nothing to fetch yet.
-    if (state === 'sync') {
+    // `sync` only confirms a new channel; there is nothing to fetch yet. A pending channel sends nothing else.
+    if (state === 'sync' || match.pending) {
       metrics.googlePush.inc({ outcome: 'sync_ack' });
       res.status(200).end();
       return;
     }
     const messageNumber = header(req, 'x-goog-message-number') ?? '';
-    await o.sync.enqueue({ tenantId: conn.tenantId, reason: 'push' }, /^\d{1,20}$/.test(messageNumber) ? { dedupe: `push-${channelId}-${messageNumber}` } : {});
+    await o.sync.enqueue({ tenantId: match.connection.tenantId, reason: 'push' }, /^\d{1,20}$/.test(messageNumber) ? { dedupe: `push-${channelId}-${messageNumber}` } : {});
     metrics.googlePush.inc({ outcome: 'queued' });
     res.status(200).end();
   });

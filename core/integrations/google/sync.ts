@@ -199,6 +199,7 @@ export class GoogleSync {
     const { calendar } = await calendarFor(this.o.endpoints, refreshToken);
     const id = crypto.randomUUID();
     const token = crypto.randomBytes(32).toString('base64url');
+    await this.connections.setPendingChannel(tenantId, { id, token });
     let ch: calendar_v3.Schema$Channel;
     try {
       ch = (await calendar.events.watch({
