@@ -55,7 +55,8 @@ describe('Google Calendar connect (OAuth with PKCE) and push-driven sync, throug
       ...(o.body ? { body: JSON.stringify(o.body) } : {}),
     });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) as Record<string, any> : {} };
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as Record<string, any> };
   }
   /** Follows Google's redirect back to us (PUBLIC_BASE_URL is https://servicelane.test; the app listens on loopback). */
   async function followRedirect(redirect: string): Promise<{ status: number; body: string }> {
