@@ -208,6 +208,8 @@ export function createAdminRouter(p: Platform): express.Router {
     const { releasedNumbers } = await p.tenants.offboard(t.id);
     // Jobs re-check the tenant's status when they run (TEN_ERR_OFFBOARDED → no-op); plugin instances close now.
     await p.registry.closeTenant(t.id);
+    // Google stops notifying about the dealership's calendar (best effort: an unstopped channel expires in 7 days).
+    await p.google.sync.stopWatching(t.id).catch((e: Error) => p.logger.warn({ tenantId: t.id, err: e.message }, 'google channel not stopped on offboarding'));
     await audit(req, { action: 'tenant.offboard', tenantId: t.id, target: t.id, details: { releasedNumbers } });
     res.json({ id: t.id, status: 'offboarded', releasedNumbers });
   });

@@ -319,4 +319,17 @@ describe('Google Calendar connect (OAuth with PKCE) and push-driven sync, throug
     assert.equal((await api('GET', `/tenants/${tenantId}/integrations/google`)).body.status, 'not_connected');
     assert.equal((await api('DELETE', `/tenants/${tenantId}/integrations/google`)).body.error.code, 'ADM_ERR_GOOGLE_NOT_CONNECTED');
   });
+
+  it('offboarding a connected dealership stops its push channel; later notifications on it are refused and it is never renewed', async () => {
+    const tenantId = await newTenant('Gone Forever Motors');
+    await connect(tenantId);
+    const channelId = (await t.p.google.sync.connections.get(tenantId))!.channelId!;
+    const live = fake.channels.find((c) => c.id === channelId)!;
+    assert.equal((await api('DELETE', `/tenants/${tenantId}`)).status, 200);
+    assert.equal(fake.channels.find((c) => c.id === channelId)!.stopped, true);
+    const res = await fetch(`${base}/google/push`, { method: 'POST', headers: { 'x-goog-channel-id': live.id, 'x-goog-resource-id': live.resourceId, 'x-goog-channel-token': live.token!, 'x-goog-resource-state': 'exists' } });
+    assert.equal(res.status, 403);
+    await t.p.google.sync.renewDueChannels();
+    assert.equal((await t.p.google.sync.connections.get(tenantId))!.channelId, null, 'not re-watched');
+  });
 });

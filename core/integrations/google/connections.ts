@@ -104,6 +104,7 @@ export class Connections {
   /** Connections whose push channel is missing or expires before `before` (renewal candidates). */
   async channelsDue(before: Date): Promise<Connection[]> {
     const rows = await this.db(TABLE).where({ status: 'connected' }).whereNotNull('calendar_id')
+      .whereIn('tenant_id', this.db('platform.tenants').where({ status: 'active' }).select('id'))
       .where((q) => q.whereNull('channel_id').orWhere('channel_expires_at', '<', before)).limit(500) as Row[];
     return rows.map(toConnection);
   }

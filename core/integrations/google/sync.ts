@@ -102,6 +102,8 @@ export class GoogleSync {
    * committed meanwhile; when one did, it lists again from the newer token.
    */
   async syncTenant(tenantId: string): Promise<{ outcome: SyncOutcome; changes: number }> {
+    const tenant = await this.o.tenants.find(tenantId);
+    if (!tenant || tenant.status !== 'active') return { outcome: 'not_connected', changes: 0 };
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const c = await this.connections.get(tenantId);
       if (!c || c.status !== 'connected' || !c.calendarId) {
