@@ -36,6 +36,11 @@ import { LiveFeed } from './voice/live-feed.js';
 import { CONSOLE_PATH, createConsoleRouter } from './console/router.js';
 import { buildConsole, readBuiltConsole, type ConsoleBundle } from './console/assets.js';
 import { cookieValue, SESSION_COOKIE } from './admin-api/guard.js';
+import { GoogleConnect } from './integrations/google/connect.js';
+import { googleEndpoints } from './integrations/google/google-api.js';
+import { OAuthStates } from './integrations/google/oauth-state.js';
+import { googlePublicRouter } from './integrations/google/routes.js';
+import { GoogleSync } from './integrations/google/sync.js';
 
 /**
  * Everything a role needs, built once per process. Components are plain objects wired here and nowhere else,
@@ -74,6 +79,8 @@ export interface Platform {
   accounts: AccountService;
   /** Live call events per tenant over the state store's pub/sub (the console's live view). */
   live: LiveFeed;
+  /** Google Calendar: the connect flow (OAuth) and the push-driven mirror of staff events (docs/google.md). */
+  google: { connect: GoogleConnect; sync: GoogleSync };
 }
 
 export interface BuildOptions {
@@ -100,6 +107,8 @@ export interface BuildOptions {
   usageRollup?: { intervalMs?: number };
   /** Timings of the confirmation-email outbox loop, and the email jobs' retry policy (tests shorten both). */
   emailOutbox?: EmailOutboxTimings & { retry?: { attempts?: number; backoffMs?: number } };
+  /** Tests: Google channel renewal (how early, and the loop period; 0 = no loop). */
+  google?: { renewBeforeMs?: number; renewIntervalMs?: number };
 }
 
 export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Promise<Platform> {
@@ -165,10 +174,21 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   p.jobs = new Jobs({ cfg, databaseUrl, logger, prefix: opts.statePrefix });
   p.onClose(() => p.jobs.close());
   await p.jobs.start();
+  const google = googleEndpoints(cfg);
+  const googleSync = new GoogleSync({ db, tenants, jobs: p.jobs, logger, endpoints: google, renewBeforeMs: opts.google?.renewBeforeMs });
+  googleSync.register();
+  p.google = {
+    sync: googleSync,
+    connect: new GoogleConnect({ tenants, registry: p.registry, sync: googleSync, states: new OAuthStates({ db, credentialsKey: cfg.credentialsKey }), endpoints: google, logger }),
+  };
+  if (p.jobs.runsWorkers && opts.google?.renewIntervalMs !== 0) googleSync.start(opts.google?.renewIntervalMs);
+  p.onClose(() => googleSync.close());
   const outboxLeaseMs = opts.syncOutbox?.leaseMs;
   p.scheduler = new Scheduler({
     tenants, registry: p.registry, jobs: p.jobs, logger, ...(outboxLeaseMs ? { outboxLeaseMs } : {}),
     ...(opts.emailOutbox?.retry ? { emailRetry: opts.emailOutbox.retry } : {}),
+    // Staff events mirrored from Google (push + incremental sync) instead of a live freeBusy per request.
+    mirroredBusy: (q) => googleSync.mirroredBusy(q),
   });
   registerCalendarSync({ jobs: p.jobs, tenants, registry: p.registry, logger });
   p.syncOutbox = new SyncOutbox({
@@ -285,6 +305,7 @@ export function createHttpApp(p: Platform): express.Express {
   app.get('/', (_req, res) => { res.json(serviceIndex(p.cfg)); });
   // ROUTES (each owner mounts its router here)
   if (p.cfg.role === 'all' || p.cfg.role === 'api') app.use(ADMIN_BASE_PATH, createAdminRouter(p));
+  if (p.cfg.role === 'all' || p.cfg.role === 'api') app.use(googlePublicRouter({ ...p.google, tenants: p.tenants, logger: p.logger }));
   if (p.cfg.role !== 'worker') app.use('/twilio', p.telephony.router());
   if (p.cfg.role === 'all' || p.cfg.role === 'api') {
     // Built once, on the first request, unless a prebuilt bundle is served.

@@ -23,7 +23,7 @@ export interface AppConfig {
   openai: { apiKey?: string; baseUrl?: string };
   deepgram: { apiKey?: string; baseUrl?: string };
   twilio: { accountSid?: string; authToken?: string; apiBaseUrl?: string };
-  google: { apiRootUrl?: string; tokenUrl?: string; clientId?: string; clientSecret?: string };
+  google: { apiRootUrl?: string; tokenUrl?: string; clientId?: string; clientSecret?: string; authUrl?: string; revokeUrl?: string };
   nhtsaBaseUrl: string;
   /** Extra third-party plugin packages (comma-separated npm names in PLUGIN_PACKAGES). */
   pluginPackages: string[];
@@ -127,6 +127,8 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     google: {
       apiRootUrl: urlOrUndefined(env, 'GOOGLE_API_ROOT_URL', bad), tokenUrl: urlOrUndefined(env, 'GOOGLE_TOKEN_URL', bad),
       clientId: env.GOOGLE_CLIENT_ID || undefined, clientSecret: env.GOOGLE_CLIENT_SECRET || undefined,
+      // The consent page and revoke endpoint (core/integrations/google); tests point them at the loopback fake.
+      authUrl: urlOrUndefined(env, 'GOOGLE_AUTH_URL', bad), revokeUrl: urlOrUndefined(env, 'GOOGLE_REVOKE_URL', bad),
     },
     nhtsaBaseUrl: urlOrUndefined(env, 'NHTSA_BASE_URL', bad) ?? 'https://vpic.nhtsa.dot.gov',
     pluginPackages: (env.PLUGIN_PACKAGES ?? '').split(',').map((s) => s.trim()).filter(Boolean),

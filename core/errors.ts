@@ -74,6 +74,16 @@ export const ERROR_CODES = {
   ACC_ERR_EMAIL_TAKEN: { status: 409, text: 'An account with that email already exists.' },
   ACC_ERR_PASSWORD_WEAK: { status: 400, text: 'The new password is shorter than 12 characters (or longer than 256).' },
   ACC_ERR_TALK_TICKET: { status: 403, text: 'A browser test-call socket without a valid one-time ticket for this session (WS close 1008).' },
+  // Google Calendar connection (core/integrations/google)
+  ADM_ERR_OAUTH_NOT_CONFIGURED: { status: 503, text: 'GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET are not set, so no dealership can connect Google Calendar.' },
+  ADM_ERR_OAUTH_STATE: { status: 403, text: 'The OAuth callback carried a state that is forged, expired, already used or bound to another tenant; nothing was stored.' },
+  ADM_ERR_OAUTH_DENIED: { status: 400, text: 'The Google consent was declined or the callback carried an error instead of a code; nothing was stored.' },
+  ADM_ERR_OAUTH_EXCHANGE: { status: 502, text: 'Google refused the authorization code (or answered without a refresh token or the calendar scope); nothing was stored.' },
+  ADM_ERR_GOOGLE_NOT_CONNECTED: { status: 409, text: 'The tenant has no Google Calendar connection (connect it first).' },
+  ADM_ERR_GOOGLE_NEEDS_RECONNECT: { status: 409, text: 'Google refused the stored grant (invalid_grant: revoked, expired or rotated out); an admin must connect Google again.' },
+  ADM_ERR_GOOGLE_CALENDAR: { status: 422, text: 'The chosen calendar is not one the connected Google account can write to; nothing changed.' },
+  ADM_ERR_GOOGLE_UPSTREAM: { status: 502, text: 'A Google API call failed (outage, timeout or unexpected answer); nothing changed.' },
+  ADM_ERR_PUSH_FORGED: { status: 403, text: 'A Google push notification named an unknown channel or carried a wrong X-Goog-Channel-Token; nothing was queued.' },
   // jobs
   JOB_ERR_ENQUEUE: { status: 503, text: 'A job could not be enqueued (queue backend unreachable).' },
   JOB_ERR_STALE: { status: 409, text: 'A job found its subject changed (appointment cancelled or moved) and did nothing.' },

@@ -31,10 +31,11 @@ const ACTIONS = {
   // tenant writes
   'tenant.config': 'write', 'credential.put': 'write', 'plugin.test': 'write', 'user.invite': 'write', 'user.remove': 'write',
   'call.control': 'write', 'call.talk': 'write', 'callback.update': 'write', 'pii.read': 'write', 'audit.read': 'write',
+  'google.authorize': 'write', 'google.connect': 'write', 'google.calendar': 'write', 'google.disconnect': 'write',
   // tenant reads
   'tenant.read': 'read', 'credential.list': 'read', 'plugin.status': 'read', 'user.list': 'read', 'call.live': 'read',
   'data.customers': 'read', 'data.appointments': 'read', 'data.reminders': 'read', 'data.callbacks': 'read',
-  'data.calls': 'read', 'data.call': 'read', 'data.usage': 'read',
+  'data.calls': 'read', 'data.call': 'read', 'data.usage': 'read', 'google.read': 'read', 'google.calendars': 'read',
 } as const satisfies Record<string, 'platform' | 'write' | 'read'>;
 
 export type Action = keyof typeof ACTIONS;

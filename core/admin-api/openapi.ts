@@ -62,7 +62,7 @@ export function openApiDocument(): Obj {
     },
     servers: [{ url: '/admin/v1' }],
     security: [{ bearer: [] }],
-    tags: [{ name: 'tenants' }, { name: 'numbers' }, { name: 'credentials' }, { name: 'plugins' }, { name: 'data' }, { name: 'meta' }, { name: 'usage' }],
+    tags: [{ name: 'tenants' }, { name: 'numbers' }, { name: 'credentials' }, { name: 'plugins' }, { name: 'integrations' }, { name: 'data' }, { name: 'meta' }, { name: 'usage' }],
     paths: {
       '/': {
         get: { ...op({ id: 'getIndex', summary: 'Where this document is and how to authenticate', tags: ['meta'], responses: { 200: ok('index', { type: 'object' }) } }), security: [] },
@@ -132,6 +132,47 @@ export function openApiDocument(): Obj {
           id: 'testPlugin', summary: "Run the slot plugin's testConnection()", tags: ['plugins'],
           params: [tenantIdParam, { name: 'slot', in: 'path', required: true, schema: { type: 'string', enum: ['crm', 'calendar', 'stt', 'llm', 'tts', 'telephony', 'notify', 'vehicle'] } }],
           responses: { 200: ok('result', { type: 'object', properties: { slot: { type: 'string' }, result: {} } }), ...tenantCommon },
+        }),
+      },
+      '/tenants/{id}/integrations/google': {
+        get: op({ id: 'getGoogleConnection', summary: 'Google Calendar connection: not_connected, connected or needs_reconnect (Google refused the grant)', tags: ['integrations'], params: [tenantIdParam], responses: { 200: ok('connection', ref('GoogleConnection')), ...tenantCommon } }),
+        put: op({
+          id: 'chooseGoogleCalendar', summary: 'Choose the calendar: sets the calendar slot to calendar-google, opens the push channel, queues the first sync', tags: ['integrations'],
+          params: [tenantIdParam], body: { type: 'object', additionalProperties: false, required: ['calendarId'], properties: { calendarId: { type: 'string', minLength: 1, maxLength: 255 } } },
+          responses: {
+            200: ok('connection', ref('GoogleConnection')), ...tenantCommon,
+            409: errorResponse('ADM_ERR_GOOGLE_NOT_CONNECTED or ADM_ERR_GOOGLE_NEEDS_RECONNECT'), 422: errorResponse('ADM_ERR_GOOGLE_CALENDAR: not a calendar the account can write to'),
+            502: errorResponse('ADM_ERR_GOOGLE_UPSTREAM'),
+          },
+        }),
+        delete: op({
+          id: 'disconnectGoogle', summary: 'Disconnect: stop the push channel, revoke the grant, delete the credential and the mirror, calendar slot back to calendar-builtin', tags: ['integrations'],
+          params: [tenantIdParam], responses: { 200: ok('disconnected', { type: 'object', properties: { status: { const: 'not_connected' }, revoked: { type: 'boolean' } } }), ...tenantCommon, 409: errorResponse('ADM_ERR_GOOGLE_NOT_CONNECTED') },
+        }),
+      },
+      '/tenants/{id}/integrations/google/authorize': {
+        post: op({
+          id: 'authorizeGoogle', summary: "Start connecting: Google's consent URL (offline access, calendar scopes, PKCE, a state valid 10 minutes, once)", tags: ['integrations'],
+          params: [tenantIdParam],
+          responses: { 200: ok('consent URL', { type: 'object', required: ['url'], properties: { url: { type: 'string' }, expiresInSec: { type: 'integer' } } }), ...tenantCommon, 503: errorResponse('ADM_ERR_OAUTH_NOT_CONFIGURED') },
+        }),
+      },
+      '/tenants/{id}/integrations/google/callback': {
+        post: op({
+          id: 'completeGoogle', summary: "Finish connecting from a console that received Google's redirect: the state must be this tenant's and this admin's", tags: ['integrations'],
+          params: [tenantIdParam],
+          body: { type: 'object', additionalProperties: false, required: ['state'], properties: { state: { type: 'string' }, code: { type: 'string' }, error: { type: 'string' } } },
+          responses: {
+            200: ok('connection', ref('GoogleConnection')), ...tenantCommon,
+            400: errorResponse('ADM_ERR_VALIDATION or ADM_ERR_OAUTH_DENIED'), 403: errorResponse('ADM_ERR_OAUTH_STATE (forged, expired, replayed, other tenant or admin) or ADM_ERR_FORBIDDEN'),
+            502: errorResponse('ADM_ERR_OAUTH_EXCHANGE'),
+          },
+        }),
+      },
+      '/tenants/{id}/integrations/google/calendars': {
+        get: op({
+          id: 'listGoogleCalendars', summary: 'Calendars the connected Google account can see', tags: ['integrations'], params: [tenantIdParam],
+          responses: { 200: ok('calendars', { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { id: { type: 'string' }, summary: { type: 'string' }, primary: { type: 'boolean' }, accessRole: { type: 'string' }, timeZone: { type: ['string', 'null'] } } } } } }), ...tenantCommon, 409: errorResponse('ADM_ERR_GOOGLE_NOT_CONNECTED or ADM_ERR_GOOGLE_NEEDS_RECONNECT'), 502: errorResponse('ADM_ERR_GOOGLE_UPSTREAM') },
         }),
       },
       '/tenants/{id}/customers': {
@@ -259,6 +300,14 @@ export function openApiDocument(): Obj {
         NumberAttachment: {
           type: 'object',
           properties: { e164: { type: 'string' }, tenantId: { type: 'string' }, webhooksConfigured: { type: 'boolean' }, reason: { type: ['string', 'null'] } },
+        },
+        GoogleConnection: {
+          type: 'object', required: ['status'],
+          properties: {
+            status: { type: 'string', enum: ['not_connected', 'connected', 'needs_reconnect'] }, calendarId: { type: ['string', 'null'] },
+            connectedBy: { type: ['string', 'null'] }, connectedAt: { type: ['string', 'null'] }, lastError: { type: ['string', 'null'] },
+            lastSyncedAt: { type: ['string', 'null'] }, channelExpiresAt: { type: ['string', 'null'] },
+          },
         },
         SlotStatus: {
           type: 'object',

@@ -12,6 +12,7 @@ import { toE164, type Tenant } from '../tenancy/tenants.js';
 import { principalOf } from './auth.js';
 import { allow, authenticateAny } from './guard.js';
 import { authorize, type Action } from '../accounts/policy.js';
+import { mountGoogleRoutes } from './google-routes.js';
 import { openApiDocument } from './openapi.js';
 import { mountUsageRoutes } from './usage-routes.js';
 import { limiter } from './rate-limit.js';
@@ -216,6 +217,8 @@ export function createAdminRouter(p: Platform): express.Router {
     await p.registry.closeTenant(t.id);
     // Console sessions of the tenant's users end now (their lookups refuse offboarded tenants as well).
     await p.accounts.revokeTenantSessions(t.id);
+    // Google stops notifying about the dealership's calendar (best effort: an unstopped channel expires in 7 days).
+    await p.google.sync.stopWatching(t.id).catch((e: Error) => p.logger.warn({ tenantId: t.id, err: e.message }, 'google channel not stopped on offboarding'));
     await audit(req, { action: 'tenant.offboard', tenantId: t.id, target: t.id, details: { releasedNumbers } });
     res.json({ id: t.id, status: 'offboarded', releasedNumbers });
   });
@@ -410,6 +413,10 @@ export function createAdminRouter(p: Platform): express.Router {
   // ---- usage (core/admin-api/usage-routes.ts) ---------------------------------------------------
 
   mountUsageRoutes(r, { db: p.db, withTenant: (id, fn) => p.tenants.withTenant(id, fn), tenantFor, requirePlatformAdmin });
+
+  // ---- integrations ----------------------------------------------------------------------------
+
+  mountGoogleRoutes(r, { google: p.google.connect, tenantFor, audit });
 
   // ---- status ----------------------------------------------------------------------------------
 

@@ -36,4 +36,6 @@ export const metrics = {
   emails: new client.Counter({ name: 'sl_emails_total', help: 'Confirmation emails by outcome (sent, no_address, superseded, duplicate, rejected, failed, retry)', labelNames: ['outcome'] as const, registers: [registry] }),
   emailOutbox: new client.Counter({ name: 'sl_email_outbox_total', help: 'Email outbox rows by outcome (enqueued, enqueue_failed, done)', labelNames: ['outcome'] as const, registers: [registry] }),
   voicemails: new client.Counter({ name: 'sl_voicemails_total', help: 'Inbound voicemails by outcome (recorded, transcribed, absent, invalid_url, fetch_failed, transcribe_failed, duplicate)', labelNames: ['outcome'] as const, registers: [registry] }),
+  googleSync: new client.Counter({ name: 'sl_google_sync_total', help: 'Google Calendar mirror events by outcome (synced, full_resync, token_gone, superseded, needs_reconnect, channel_opened, error)', labelNames: ['outcome'] as const, registers: [registry] }),
+  googlePush: new client.Counter({ name: 'sl_google_push_total', help: 'Google push notifications by outcome (queued, sync_ack, forged, enqueue_failed)', labelNames: ['outcome'] as const, registers: [registry] }),
 };

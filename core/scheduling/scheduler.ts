@@ -38,6 +38,11 @@ export interface SchedulerOptions {
   alternatives?: number;
   /** Retry policy of confirmation-email jobs (default 8 attempts, exponential from 10 s). */
   emailRetry?: { attempts?: number; backoffMs?: number };
+  /**
+   * Busy time of the external calendar mirrored into Postgres (core/integrations/google/sync.ts), or null when
+   * the tenant has no mirror; then the calendar plugin is asked live, as before.
+   */
+  mirroredBusy?: (q: { tenantId: string; fromMs: number; toMs: number }) => Promise<BusyMs[] | null>;
 }
 
 export interface BookInput {
@@ -190,6 +195,8 @@ export class Scheduler {
   private async externalBusy(tenantId: string, config: DealershipConfig, fromMs: number, toMs: number): Promise<BusyMs[]> {
     if (!this.isExternalCalendar(config)) return [];
     try {
+      const mirrored = await this.o.mirroredBusy?.({ tenantId, fromMs, toMs });
+      if (mirrored) return mirrored;
       const cal = await this.o.registry.tryGet(tenantId, 'calendar');
       if (!cal) return [];
       const query = withTimeout((q: { signal?: AbortSignal }) => cal.getBusy({ from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString(), signal: q.signal }),

@@ -305,6 +305,13 @@ export class TenantService {
     return row ? decryptCredential(this.o.credentialsKey, tenantId, row) : undefined;
   }
 
+  /** Removes a credential (e.g. a disconnected Google grant); true when one was there. */
+  async deleteCredential(tenantId: string, name: string): Promise<boolean> {
+    const n = await this.o.db('platform.credentials').where({ tenant_id: tenantId, name }).del();
+    await this.invalidate(`t:${tenantId}`);
+    return n > 0;
+  }
+
   async listCredentialNames(tenantId: string): Promise<string[]> {
     return (await this.o.db('platform.credentials').where({ tenant_id: tenantId }).select('name').orderBy('name')).map((r: { name: string }) => r.name);
   }

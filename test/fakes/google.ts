@@ -3,11 +3,16 @@
  * shaped after what googleapis 178 / google-auth-library 10 / gaxios 7 actually send and parse
  * (reference: protocols.md §5 and §7).
  *
+ * Also: the OAuth 2.0 web-server flow (a `consent()` helper that plays the browser at the consent screen and
+ * returns the redirect, `authorization_code` exchange with PKCE S256 checks, `/revoke`), `calendarList`,
+ * push channels (`events.watch`, `channels/stop`, notifications POSTed to the channel address on every change)
+ * and incremental sync (`syncToken`/`nextSyncToken`, 410 `fullSyncRequired` once tokens are invalidated).
+ *
  * Wire it up exactly like production, only with two overrides:
  *   new google.auth.OAuth2({ clientId, clientSecret, endpoints: { oauth2TokenUrl: fake.url + '/token' } })
  *   google.calendar({ version: 'v3', auth, rootUrl: fake.url + '/' })
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import {
   FaultInjector,
@@ -96,6 +101,29 @@ export interface FakeGoogleOptions {
   timeZone?: string;
   /** Clock for created/updated/token expiry. Default Date.now. */
   now?: () => number;
+  /** Longest a push channel lives (Google caps events channels at about a week). Default 7 days. */
+  channelTtlMs?: number;
+}
+
+/** A push channel created by events.watch, as the fake keeps it. */
+export interface FakeChannel {
+  id: string;
+  resourceId: string;
+  calendarId: string;
+  address: string;
+  token?: string;
+  expiration: number;
+  stopped: boolean;
+  messageNumber: number;
+}
+
+/** One notification the fake POSTed (or tried to) to a channel address. */
+export interface FakePushDelivery {
+  channelId: string;
+  state: 'sync' | 'exists' | 'not_exists';
+  messageNumber: number;
+  /** HTTP status of the receiver's answer, or 0 when it could not be reached. */
+  status: number;
 }
 
 export interface FakeGoogle {
@@ -130,6 +158,28 @@ export interface FakeGoogle {
   /** Separate fault plan for POST /token (a 4xx/5xx here is rendered as an OAuth error body). */
   readonly tokenFaults: FaultInjector;
   clearRequests(): void;
+  /**
+   * Plays the user at Google's consent screen: checks the consent URL as Google would (client, redirect_uri,
+   * response_type, PKCE challenge), mints a one-time authorization code bound to them, and returns the URL
+   * Google would redirect the browser to (`redirect_uri?state=…&code=…&scope=…`). `deny` → `error=access_denied`.
+   */
+  consent(authUrl: string, o?: { deny?: boolean; grantedScopes?: string[] }): string;
+  /** Refresh tokens issued by the code exchange or added, still live (not revoked). */
+  readonly liveRefreshTokens: string[];
+  /** Push channels created by events.watch, stopped and expired ones included. */
+  readonly channels: FakeChannel[];
+  /** Every notification sent to a channel address. */
+  readonly pushes: FakePushDelivery[];
+  /** Notifications go to this origin instead of the channel address's own (tests: the app on loopback). */
+  setPushTarget(baseUrl: string | undefined): void;
+  /** Resolves once every notification sent so far has been answered (or failed). */
+  pushesSettled(): Promise<void>;
+  /** Staff edit an event in Google's UI: patch semantics, push notifications follow. */
+  updateEvent(calendarId: string, eventId: string, patch: Partial<GoogleEvent>): GoogleEvent;
+  /** Staff delete an event in Google's UI (it becomes `cancelled`), push notifications follow. */
+  deleteEvent(calendarId: string, eventId: string): void;
+  /** Every sync token issued so far becomes invalid: the next incremental list answers 410 fullSyncRequired. */
+  invalidateSyncTokens(): void;
   close(): Promise<void>;
 }
 
@@ -378,7 +428,20 @@ function toDateTime(v: unknown): GoogleEventDateTime | undefined {
 interface Stored {
   calendarKey: string;
   event: GoogleEvent;
+  /** Change sequence of the last write: incremental sync returns what changed after a token's sequence. */
+  seq: number;
 }
+
+interface AuthCode {
+  clientId: string;
+  redirectUri: string;
+  challenge?: string;
+  challengeMethod?: string;
+  scope: string;
+  used: boolean;
+}
+
+const SYNC_TOKEN_PREFIX = 'fake-sync-';
 
 // --------------------------------------------------------------------------------------------
 // The server
@@ -400,6 +463,15 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
   const faults = new FaultInjector();
   const tokenFaults = new FaultInjector();
   let etagCounter = 0;
+  let changeSeq = 0;
+  /** Sync tokens at or below this sequence answer 410 (invalidateSyncTokens). */
+  let syncTokensValidAfter = -1;
+  const authCodes = new Map<string, AuthCode>();
+  const channelList: FakeChannel[] = [];
+  const pushes: FakePushDelivery[] = [];
+  const inflight = new Set<Promise<void>>();
+  let pushTarget: string | undefined;
+  const channelTtlMs = opts.channelTtlMs ?? 7 * 24 * 3600_000;
 
   const calendarKey = (id: string): string => (id === 'primary' ? ownerEmail : id);
   const calendarExists = (key: string): boolean => !knownCalendars || knownCalendars.has(key);
@@ -519,8 +591,81 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
       id = generateEventId();
     }
     const event = buildEvent(cal, body, undefined, id);
-    stored.set(storeKey(cal, id), { calendarKey: cal, event });
+    stored.set(storeKey(cal, id), { calendarKey: cal, event, seq: ++changeSeq });
+    notifyChange(cal);
     return event;
+  }
+
+  const syncTokenFor = (seq: number): string => `${SYNC_TOKEN_PREFIX}${Buffer.from(String(seq)).toString('base64url')}`;
+
+  /** Google POSTs an empty body with X-Goog-* headers to every live channel on the calendar. */
+  function deliver(ch: FakeChannel, state: FakePushDelivery['state']): void {
+    const messageNumber = ++ch.messageNumber;
+    const address = new URL(ch.address);
+    const target = pushTarget ? new URL(address.pathname + address.search, pushTarget) : address;
+    const headers: Record<string, string> = {
+      'x-goog-channel-id': ch.id,
+      'x-goog-channel-expiration': new Date(ch.expiration).toUTCString(),
+      'x-goog-resource-id': ch.resourceId,
+      'x-goog-resource-uri': `https://www.googleapis.com/calendar/v3/calendars/${encodeURIComponent(ch.calendarId)}/events?alt=json`,
+      'x-goog-resource-state': state,
+      'x-goog-message-number': String(messageNumber),
+    };
+    if (ch.token !== undefined) headers['x-goog-channel-token'] = ch.token;
+    const record: FakePushDelivery = { channelId: ch.id, state, messageNumber, status: 0 };
+    pushes.push(record);
+    const p = fetch(target, { method: 'POST', headers })
+      .then(async (r) => { record.status = r.status; await r.arrayBuffer(); })
+      .catch(() => { record.status = 0; })
+      .finally(() => { inflight.delete(p); });
+    inflight.add(p);
+  }
+
+  function notifyChange(cal: string): void {
+    for (const ch of channelList) if (ch.calendarId === cal && !ch.stopped && ch.expiration > now()) deliver(ch, 'exists');
+  }
+
+  function watch(calId: string, body: unknown): unknown {
+    const cal = requireCalendar(calId);
+    if (!isPlainObject(body)) fail(400, 'Bad Request', 'badRequest');
+    if (typeof body.id !== 'string' || !/^[A-Za-z0-9\-_+/=]{1,64}$/.test(body.id)) fail(400, 'Invalid channel id.', 'invalid');
+    if (body.type !== 'web_hook' && body.type !== 'webhook') fail(400, 'Invalid value for: type', 'invalid');
+    if (typeof body.address !== 'string' || !body.address.startsWith('https://')) fail(400, 'WebHook callback must be HTTPS: ' + String(body.address), 'push.webhookUrlNotHttps');
+    if (channelList.some((c) => c.id === body.id)) fail(400, `Channel id ${body.id} not unique`, 'channelIdNotUnique');
+    if (body.token !== undefined && (typeof body.token !== 'string' || body.token.length > 256)) fail(400, 'Invalid value for: token', 'invalid');
+    const requested = body.expiration !== undefined ? Number(body.expiration) : undefined;
+    const expiration = Math.min(requested ?? Number.POSITIVE_INFINITY, now() + channelTtlMs);
+    const ch: FakeChannel = {
+      id: body.id, resourceId: `fake-res-${createHash('sha256').update(cal).digest('hex').slice(0, 20)}`, calendarId: cal,
+      address: body.address, ...(typeof body.token === 'string' ? { token: body.token } : {}),
+      expiration, stopped: false, messageNumber: 0,
+    };
+    channelList.push(ch);
+    deliver(ch, 'sync');
+    return {
+      kind: 'api#channel', id: ch.id, resourceId: ch.resourceId,
+      resourceUri: `https://www.googleapis.com/calendar/v3/calendars/${encodeURIComponent(cal)}/events?alt=json`,
+      ...(ch.token !== undefined ? { token: ch.token } : {}), expiration: String(ch.expiration),
+    };
+  }
+
+  function stopChannel(body: unknown): void {
+    if (!isPlainObject(body) || typeof body.id !== 'string' || typeof body.resourceId !== 'string') fail(400, 'Bad Request', 'badRequest');
+    const ch = channelList.find((c) => c.id === body.id && c.resourceId === body.resourceId && !c.stopped);
+    if (!ch) fail(404, `Channel '${body.id}' not found for project '0'`, 'notFound');
+    ch.stopped = true;
+  }
+
+  function calendarList(): unknown {
+    const ids = knownCalendars ? [...knownCalendars] : [ownerEmail];
+    return {
+      kind: 'calendar#calendarList', etag: nextEtag(), nextSyncToken: syncTokenFor(changeSeq),
+      items: ids.map((id) => ({
+        kind: 'calendar#calendarListEntry', etag: nextEtag(), id, summary: id === ownerEmail ? ownerEmail : `Calendar ${id}`,
+        timeZone: calendarTz, colorId: '14', backgroundColor: '#9fe1e7', foregroundColor: '#000000', selected: true,
+        accessRole: 'owner', defaultReminders: [], ...(id === ownerEmail ? { primary: true } : {}),
+      })),
+    };
   }
 
   function freeBusy(body: unknown): unknown {
@@ -566,6 +711,22 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
   function list(calId: string, url: URL): unknown {
     const cal = requireCalendar(calId);
     const q = url.searchParams;
+    const syncToken = q.get('syncToken');
+    let sinceSeq: number | undefined;
+    if (syncToken !== null) {
+      // Google refuses the filters an incremental list cannot honour consistently.
+      for (const p of ['timeMin', 'timeMax', 'updatedMin', 'orderBy', 'q', 'iCalUID', 'privateExtendedProperty', 'sharedExtendedProperty']) {
+        if (q.get(p) !== null) fail(400, `The syncToken parameter cannot be combined with ${p}.`, 'invalid');
+      }
+      const n = syncToken.startsWith(SYNC_TOKEN_PREFIX) ? Number(Buffer.from(syncToken.slice(SYNC_TOKEN_PREFIX.length), 'base64url').toString('utf8')) : NaN;
+      if (!Number.isInteger(n) || n < 0) fail(400, 'Invalid sync token value.', 'invalid');
+      if (n <= syncTokensValidAfter) {
+        throw new GoogleApiError(410, googleError(410, 'Sync token is no longer valid, a full sync is required.', 'fullSyncRequired', { domain: 'calendar' }));
+      }
+      sinceSeq = n;
+    }
+    // The sequence a nextSyncToken covers is the one when the listing began (changes after it come next time).
+    const listSeq = q.get('pageToken') !== null ? Number(Buffer.from(q.get('pageToken')!, 'base64url').toString('utf8').split(':')[2] ?? changeSeq) : changeSeq;
     const timeMin = q.get('timeMin') !== null ? parseRfc3339(q.get('timeMin'), 'timeMin') : undefined;
     const timeMax = q.get('timeMax') !== null ? parseRfc3339(q.get('timeMax'), 'timeMax') : undefined;
     if (timeMin !== undefined && timeMax !== undefined && timeMax <= timeMin) fail(400, 'The specified time range is empty.', 'timeRangeEmpty');
@@ -593,7 +754,11 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
     const privFilters = propFilters('privateExtendedProperty');
     const sharedFilters = propFilters('sharedExtendedProperty');
 
+    const seqOf = new Map<GoogleEvent, number>();
+    for (const st of stored.values()) if (st.calendarKey === cal) seqOf.set(st.event, st.seq);
     let items = listEvents(cal).filter((ev) => {
+      // Incremental lists return every change since the token, deletions (cancelled) included.
+      if (sinceSeq !== undefined) return (seqOf.get(ev) ?? 0) > sinceSeq;
       if (!showDeleted && ev.status === 'cancelled') return false;
       const s = boundaryMs(ev.start, calendarTz, 'start');
       const e = boundaryMs(ev.end, calendarTz, 'end');
@@ -618,7 +783,7 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
     let offset = 0;
     const pageToken = q.get('pageToken');
     if (pageToken !== null) {
-      const decoded = Number(Buffer.from(pageToken, 'base64url').toString('utf8').replace(/^o:/, ''));
+      const decoded = Number(Buffer.from(pageToken, 'base64url').toString('utf8').replace(/^o:/, '').split(':')[0]);
       if (!Number.isInteger(decoded) || decoded < 0) fail(400, 'Invalid page token value.', 'invalid');
       offset = decoded;
     }
@@ -634,8 +799,8 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
       accessRole: 'owner',
       defaultReminders: [{ method: 'popup', minutes: 30 }],
     };
-    if (offset + maxResults < total) body.nextPageToken = Buffer.from(`o:${offset + maxResults}`).toString('base64url');
-    else body.nextSyncToken = `fake-sync-${Buffer.from(String(now())).toString('base64url')}`;
+    if (offset + maxResults < total) body.nextPageToken = Buffer.from(`o:${offset + maxResults}:${listSeq}`).toString('base64url');
+    else body.nextSyncToken = syncTokenFor(listSeq);
     body.items = items;
     return body;
   }
@@ -655,7 +820,7 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
     }
     const form = parseFormBody(raw);
     const grantType = form.get('grant_type');
-    if (grantType !== 'refresh_token') {
+    if (grantType !== 'refresh_token' && grantType !== 'authorization_code') {
       sendJson(res, 400, { error: 'unsupported_grant_type', error_description: `Invalid grant_type: ${grantType ?? ''}` });
       return;
     }
@@ -671,6 +836,10 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
         return;
       }
     }
+    if (grantType === 'authorization_code') {
+      exchangeCode(form, res);
+      return;
+    }
     const rt = form.get('refresh_token');
     if (!rt) {
       sendJson(res, 400, { error: 'invalid_request', error_description: 'Missing required parameter: refresh_token' });
@@ -681,6 +850,53 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
       return;
     }
     sendJson(res, 200, { access_token: mintToken(), expires_in: expiresIn, scope, token_type: 'Bearer' });
+  }
+
+  /** authorization_code grant: one use per code, same client and redirect_uri as the consent, PKCE S256 checked. */
+  function exchangeCode(form: URLSearchParams, res: http.ServerResponse): void {
+    const code = form.get('code');
+    if (!code) {
+      sendJson(res, 400, { error: 'invalid_request', error_description: 'Missing required parameter: code' });
+      return;
+    }
+    const grant = authCodes.get(code);
+    if (!grant || grant.used) {
+      // Google answers a reused or unknown code the same way.
+      sendJson(res, 400, { error: 'invalid_grant', error_description: 'Malformed auth code.' });
+      return;
+    }
+    grant.used = true;
+    if (form.get('client_id') !== grant.clientId) {
+      sendJson(res, 401, { error: 'invalid_client', error_description: 'Unauthorized' });
+      return;
+    }
+    if (form.get('redirect_uri') !== grant.redirectUri) {
+      sendJson(res, 400, { error: 'redirect_uri_mismatch', error_description: 'Bad Request' });
+      return;
+    }
+    if (grant.challenge !== undefined) {
+      const verifier = form.get('code_verifier');
+      if (!verifier) {
+        sendJson(res, 400, { error: 'invalid_grant', error_description: 'Missing code verifier.' });
+        return;
+      }
+      const computed = grant.challengeMethod === 'S256' ? createHash('sha256').update(verifier).digest('base64url') : verifier;
+      if (computed !== grant.challenge) {
+        sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid code verifier.' });
+        return;
+      }
+    }
+    const refreshToken = `1//fake-${randomBytes(24).toString('base64url')}`;
+    refreshTokens.add(refreshToken);
+    sendJson(res, 200, { access_token: mintToken(), expires_in: expiresIn, refresh_token: refreshToken, scope: grant.scope, token_type: 'Bearer' });
+  }
+
+  /** POST /revoke?token=… (or form body): a refresh or access token dies; unknown → 400 invalid_token. */
+  function handleRevoke(url: URL, raw: Buffer, res: http.ServerResponse): void {
+    const token = url.searchParams.get('token') ?? parseFormBody(raw).get('token');
+    if (token && refreshTokens.delete(token)) { sendJson(res, 200, {}); return; }
+    if (token && accessTokens.delete(token)) { sendJson(res, 200, {}); return; }
+    sendJson(res, 400, { error: 'invalid_token', error_description: 'Token expired or revoked' });
   }
 
   async function handleCalendar(req: http.IncomingMessage, res: http.ServerResponse, url: URL, raw: Buffer): Promise<void> {
@@ -702,6 +918,19 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
     const rest = segs.slice(2);
     const body = (): unknown => parseJsonBody(raw);
 
+    if (rest.join('/') === 'users/me/calendarList' && method === 'GET') {
+      sendJson(res, 200, calendarList());
+      return;
+    }
+    if (rest.join('/') === 'channels/stop' && method === 'POST') {
+      stopChannel(body());
+      sendEmpty(res, 204);
+      return;
+    }
+    if (rest[0] === 'calendars' && rest[1] !== undefined && rest[2] === 'events' && rest[3] === 'watch' && rest.length === 4 && method === 'POST') {
+      sendJson(res, 200, watch(rest[1], body()));
+      return;
+    }
     if (rest.length === 1 && rest[0] === 'freeBusy' && method === 'POST') {
       sendJson(res, 200, freeBusy(body()));
       return;
@@ -747,6 +976,8 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
           if (method === 'PUT' && (input.start === undefined || input.end === undefined)) fail(400, `Missing ${input.start === undefined ? 'start' : 'end'} time.`, 'required');
           // PUT replaces: start from nothing but the identity/metadata of the stored event.
           s.event = buildEvent(cal, merged, method === 'PATCH' ? s.event : { ...pickIdentity(s.event) }, eventId);
+          s.seq = ++changeSeq;
+          notifyChange(cal);
           sendJson(res, 200, s.event);
           return;
         }
@@ -755,6 +986,8 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
           const s = getStored(cal, eventId);
           if (s.event.status === 'cancelled') fail(410, 'Resource has been deleted', 'deleted');
           s.event = { ...s.event, status: 'cancelled', updated: iso(now()), etag: nextEtag() };
+          s.seq = ++changeSeq;
+          notifyChange(cal);
           sendEmpty(res, 204);
           return;
         }
@@ -798,6 +1031,7 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
     requests.push(recordRequest(req, url, raw, bodyForRecord(raw, req.headers['content-type'])));
     try {
       if (url.pathname === '/token' && req.method === 'POST') await handleToken(req, res, raw);
+      else if (url.pathname === '/revoke' && req.method === 'POST') handleRevoke(url, raw, res);
       else if (url.pathname.startsWith('/calendar/v3/')) await handleCalendar(req, res, url, raw);
       else sendJson(res, 404, googleError(404, 'Not Found', 'notFound'));
     } catch (err) {
@@ -850,6 +1084,70 @@ export async function startFakeGoogle(opts: FakeGoogleOptions = {}): Promise<Fak
     clearRequests() {
       requests.length = 0;
     },
-    close: () => srv.close(),
+    consent(authUrl, o = {}) {
+      const u = new URL(authUrl);
+      const q = u.searchParams;
+      const clientId = q.get('client_id');
+      const redirectUri = q.get('redirect_uri');
+      if (!clientId || (opts.clients && opts.clients[clientId] === undefined)) throw new Error('consent: Error 401: invalid_client');
+      if (!redirectUri) throw new Error('consent: Error 400: redirect_uri missing');
+      if (q.get('response_type') !== 'code') throw new Error('consent: Error 400: unsupported response_type');
+      const challenge = q.get('code_challenge') ?? undefined;
+      const method = q.get('code_challenge_method') ?? (challenge ? 'plain' : undefined);
+      if (method !== undefined && method !== 'S256' && method !== 'plain') throw new Error('consent: Error 400: invalid code_challenge_method');
+      const back = new URL(redirectUri);
+      const state = q.get('state');
+      if (state !== null) back.searchParams.set('state', state);
+      if (o.deny) {
+        back.searchParams.set('error', 'access_denied');
+        return back.toString();
+      }
+      const requestedScope = (q.get('scope') ?? '').split(' ').filter(Boolean);
+      const granted = (o.grantedScopes ?? requestedScope).join(' ');
+      const code = `4/fake-${randomBytes(24).toString('base64url')}`;
+      authCodes.set(code, { clientId, redirectUri, ...(challenge ? { challenge } : {}), ...(method ? { challengeMethod: method } : {}), scope: granted, used: false });
+      back.searchParams.set('code', code);
+      back.searchParams.set('scope', granted);
+      return back.toString();
+    },
+    get liveRefreshTokens() {
+      return [...refreshTokens];
+    },
+    get channels() {
+      return channelList.map((c) => ({ ...c }));
+    },
+    get pushes() {
+      return pushes.map((p) => ({ ...p }));
+    },
+    setPushTarget(baseUrl) {
+      pushTarget = baseUrl;
+    },
+    async pushesSettled() {
+      while (inflight.size > 0) await Promise.all([...inflight]);
+    },
+    updateEvent(calendarId, eventId, patch) {
+      const cal = calendarKey(calendarId);
+      const st = stored.get(storeKey(cal, eventId));
+      if (!st) throw new Error(`updateEvent: no event ${eventId} in ${calendarId}`);
+      st.event = buildEvent(cal, deepMerge(st.event, patch as Record<string, unknown>), st.event, eventId);
+      st.seq = ++changeSeq;
+      notifyChange(cal);
+      return clone(st.event);
+    },
+    deleteEvent(calendarId, eventId) {
+      const cal = calendarKey(calendarId);
+      const st = stored.get(storeKey(cal, eventId));
+      if (!st) throw new Error(`deleteEvent: no event ${eventId} in ${calendarId}`);
+      st.event = { ...st.event, status: 'cancelled', updated: iso(now()), etag: nextEtag() };
+      st.seq = ++changeSeq;
+      notifyChange(cal);
+    },
+    invalidateSyncTokens() {
+      syncTokensValidAfter = changeSeq;
+    },
+    close: async () => {
+      await Promise.all([...inflight]);
+      await srv.close();
+    },
   };
 }
