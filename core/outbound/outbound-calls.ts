@@ -67,6 +67,9 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     this.clock = o.clock ?? (() => new Date());
   }
 
+  /** The worker's clock (tests fix it): what "now" means for send-now and the window checks. */
+  now(): Date { return this.clock(); }
+
   register(jobs: Jobs): void {
     jobs.register<DialJob>('outbound-calls', (d) => this.dial(d), { concurrency: 4 });
   }

@@ -11,6 +11,8 @@ import { amdCallbackParams, postWebhook, statusCallbackParams } from '../fakes/t
 import type { CallScenario } from '../fakes/twilio-rest.js';
 import type { StreamTicket } from '../../core/telephony/webhooks.js';
 import { sleep } from '../helpers/process.js';
+import request from 'supertest';
+import { signDevToken } from '../../core/admin-api/auth.js';
 
 /** Monday 1 March 2027, 10:00 in Los Angeles (the demo dealership's zone; its window is 09:00-19:00). */
 const OPEN = new Date('2027-03-01T18:00:00Z');
@@ -206,6 +208,63 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     assert.equal(done.amd_result, 'human');
     assert.ok(['answered', 'confirmed', 'rescheduled', 'cancelled', 'opted_out'].includes(done.outcome), done.outcome);
     assert.equal(callsTo(a.phone).length, 1, 'no second call');
+  });
+
+  describe('admin API: send a reminder now', () => {
+    const tok = (role: 'tenant_admin' | 'platform_admin') => signDevToken({ secret: h.tp.cfg.jwt.secret!, role, tenant: role === 'tenant_admin' ? h.tenantId : undefined, sub: 'test-admin' });
+    const send = (appointmentId: string, role: 'tenant_admin' | 'platform_admin', body: Record<string, unknown> = {}) =>
+      request(h.baseUrl).post(`/admin/v1/tenants/${h.tenantId}/appointments/${appointmentId}/reminders`).set('Authorization', `Bearer ${tok(role)}`).send(body);
+    const count = async (appointmentId: string) => (await reminders(appointmentId)).length;
+
+    it('202 {id, status}: the call is placed, and GET reminders shows the attempt with its SID, AMD result and outcome', async () => {
+      const a = await book();
+      scenario = { answer: 'machine' };
+      const res = await send(a.id, 'tenant_admin');
+      assert.equal(res.status, 202, res.text);
+      assert.equal(res.body.status, 'scheduled');
+      await until('the voicemail', async () => (await attempts(a.id)).find((x) => x.outcome === 'voicemail' && x.call_status === 'completed'));
+      const list = await request(h.baseUrl).get(`/admin/v1/tenants/${h.tenantId}/reminders?limit=100&from=2027-02-01&to=2027-04-01`).set('Authorization', `Bearer ${tok('tenant_admin')}`);
+      const item = (list.body.items as { id: string; kind: string; outcome: string; attempts: { callSid: string; amdResult: string; outcome: string; callStatus: string }[] }[]).find((x) => x.id === res.body.id)!;
+      assert.equal(item.kind, 'manual');
+      assert.equal(item.outcome, 'voicemail');
+      assert.equal(item.attempts[0]!.callSid, callsTo(a.phone)[0]!.sid);
+      assert.equal(item.attempts[0]!.amdResult, 'machine_end_beep');
+      assert.equal(item.attempts[0]!.callStatus, 'completed');
+    });
+
+    it('outside the window: 409 OUT_ERR_OUTSIDE_WINDOW and no row; ignoreWindow is for platform admins (403 otherwise) and keeps the legal hours', async () => {
+      const a = await book();
+      const before = await count(a.id);
+      clock = new Date('2027-03-02T04:00:00Z'); // Monday 20:00 local: after the 19:00 window, before 21:00
+      const late = await send(a.id, 'tenant_admin');
+      assert.equal(late.status, 409);
+      assert.equal(late.body.error.code, 'OUT_ERR_OUTSIDE_WINDOW');
+      const forbidden = await send(a.id, 'tenant_admin', { ignoreWindow: true });
+      assert.equal(forbidden.status, 403);
+      assert.equal(await count(a.id), before, 'nothing written');
+      clock = new Date('2027-03-02T06:00:00Z'); // 22:00 local: past the legal hours
+      const night = await send(a.id, 'platform_admin', { ignoreWindow: true });
+      assert.equal(night.status, 409);
+      assert.equal(await count(a.id), before, 'nothing written');
+      clock = new Date('2027-03-02T04:00:00Z');
+      scenario = { answer: 'none', status: 'busy' };
+      const ok = await send(a.id, 'platform_admin', { ignoreWindow: true });
+      assert.equal(ok.status, 202, ok.text);
+      await until('the call', async () => callsTo(a.phone)[0]);
+    });
+
+    it('a cancelled appointment or an unknown id is refused with nothing written', async () => {
+      const a = await book();
+      await h.p.scheduler.cancel({ tenantId: h.tenantId, appointmentId: a.id });
+      const r = await send(a.id, 'tenant_admin');
+      assert.equal(r.status, 409);
+      assert.equal(r.body.error.code, 'OUT_ERR_APPOINTMENT_NOT_BOOKED');
+      const bad = await send('not-a-uuid', 'tenant_admin');
+      assert.equal(bad.status, 404);
+      const extra = await send(a.id, 'tenant_admin', { ignoreWindow: 'yes' });
+      assert.equal(extra.status, 400);
+      assert.equal((await reminders(a.id)).filter((x) => x.status === 'scheduled').length, 0);
+    });
   });
 
   describe('hostile callbacks', () => {
