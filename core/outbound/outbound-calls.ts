@@ -206,13 +206,12 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
   private async create(o: { tenant: Tenant; attemptId: string; tel: TelephonyProvider; from: string; to: string; due: Date }): Promise<boolean> {
     const base = `${this.o.publicBaseUrl.replace(/\/$/, '')}/twilio/outbound/${o.tenant.id}/${o.attemptId}`;
     const ownAccount = o.tenant.config?.plugins.telephony?.credentialsRef ? `tenant-${o.tenant.id}` : this.o.platformAccount;
-    await this.o.limits.waitCallTurn({ account: ownAccount, cps: this.o.cps });
     let callSid: string;
     try {
-      ({ callSid } = await o.tel.placeCall({
+      ({ result: { callSid } } = await this.o.limits.withCallTurn({ account: ownAccount, cps: this.o.cps }, () => o.tel.placeCall({
         to: o.to, from: o.from, url: `${base}/voice`, statusCallbackUrl: `${base}/status`, amdCallbackUrl: `${base}/amd`,
         statusCallbackEvents: ['initiated', 'ringing', 'answered', 'completed'], machineDetection: true, timeoutSec: this.o.ringTimeoutSec ?? 25,
-      }));
+      })));
     } catch (e) {
       if (isPluginError(e) && !e.retryable) {
         // Refused for good (an invalid number, an unverified caller id): the attempt failed and the intent is void.

@@ -55,6 +55,10 @@ function createTwilioTelephony(ctx: PluginContext, o: { creds: Credentials | und
     client ??= twilio(accountSid, authToken, { httpClient: new PolicyRequestClient({ target: o.settings.apiBaseUrl, ctx }) });
     return client;
   };
+  // The SDK loads its REST modules on first access (hundreds of ms on a cold process). Touch them now, at instance
+  // creation, not inside the first placeCall: that one runs right after core reserved a call-rate turn, and a slow
+  // first request would land at Twilio closer than 1/CPS to the next worker's call.
+  if (accountSid && authToken) void api().calls;
   return {
     async hangUp({ callSid, signal }) {
       signal?.throwIfAborted();

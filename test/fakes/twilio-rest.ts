@@ -108,6 +108,11 @@ export interface FakeTwilioRest {
   driveCall(sid: string, scenario: CallScenario): Promise<void>;
   /** Ends a live call (the callee hung up): status `completed` and its callback. */
   hangUp(sid: string): Promise<void>;
+  /**
+   * Called when a call has been created, before the REST answer is sent (tests kill the caller here: the call
+   * exists at Twilio but the client never learns its SID).
+   */
+  beforeCreateReply: ((call: FakeCall) => void) | null;
   /** When set, every created call is driven with the scenario it returns (null: left queued). */
   autoDrive: ((call: FakeCall) => CallScenario | null) | null;
   /** Every callback posted, in order. */
@@ -260,7 +265,7 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
   // Callbacks a request causes are posted after its reply (Twilio answers the REST call first).
   const afterReply: (() => Promise<void>)[] = [];
   const callbacks: PostedCallback[] = [];
-  const auto: { drive: ((call: FakeCall) => CallScenario | null) | null } = { drive: null };
+  const auto: { drive: ((call: FakeCall) => CallScenario | null) | null; beforeReply: ((call: FakeCall) => void) | null } = { drive: null, beforeReply: null };
   let target: { baseUrl: string; publicUrl: string } | null = null;
   const seq = new Map<string, number>();
 
@@ -356,6 +361,7 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
         startTime: null, endTime: null, duration: null, answeredBy: null, params: form, updates: [],
       };
       calls.set(call.sid, call);
+      auto.beforeReply?.(call);
       const scenario = auto.drive?.(call);
       if (scenario) afterReply.push(() => driveCall(call.sid, scenario));
       return { status: 201, body: callJson(call) };
@@ -523,6 +529,8 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
       setCallStatus(sid, 'completed');
       await postStatus(call, 'completed');
     },
+    get beforeCreateReply() { return auto.beforeReply; },
+    set beforeCreateReply(fn) { auto.beforeReply = fn; },
     get autoDrive() { return auto.drive; },
     set autoDrive(fn) { auto.drive = fn; },
     callbacks,
