@@ -17,7 +17,7 @@ import { signDevToken } from '../../core/admin-api/auth.js';
 /** Monday 1 March 2027, 10:00 in Los Angeles (the demo dealership's zone; its window is 09:00-19:00). */
 const OPEN = new Date('2027-03-01T18:00:00Z');
 
-interface Attempt { id: string; reminder_id: string; attempt: number; outcome: string; call_sid: string | null; amd_result: string | null; call_status: string | null; dial_key: string | null; dial_started_at: Date | null }
+interface Attempt { started_at: Date; id: string; reminder_id: string; attempt: number; outcome: string; call_sid: string | null; amd_result: string | null; call_status: string | null; dial_key: string | null; dial_started_at: Date | null }
 interface Reminder { id: string; status: string; due_at: Date; outcome: string | null; hours_before: number }
 
 async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
@@ -42,9 +42,9 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
   const callsTo = (to: string) => [...h.twilio.calls.values()].filter((c) => c.to === to);
 
   /** Books an appointment two or three days out (each at its own hour) with one reminder (48 h before it). */
-  async function book(): Promise<{ id: string; phone: string }> {
+  async function book(at?: string): Promise<{ id: string; phone: string }> {
     const phone = `+1408555${String(2000 + ++n)}`;
-    const start = DateTime.fromISO(`2027-03-0${3 + Math.floor(n / 9)}T08:00:00`, { zone: 'America/Los_Angeles' }).plus({ hours: n % 9 });
+    const start = at ? DateTime.fromISO(at, { zone: 'America/Los_Angeles' }) : DateTime.fromISO(`2027-03-0${3 + Math.floor(n / 9)}T08:00:00`, { zone: 'America/Los_Angeles' }).plus({ hours: n % 9 });
     const a = await h.p.scheduler.book({
       tenantId: h.tenantId, serviceType: 'oil_change', start: start.toISO()!, now: new Date('2027-03-01T12:00:00Z'),
       customer: { id: `cust-out-${n}`, name: `Dana Whitfield ${n}`, phone },
@@ -156,6 +156,33 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     await until('settled', async () => (await attempts(a.id))[0]?.outcome === 'busy');
     const [rem] = await reminders(a.id);
     assert.equal(DateTime.fromJSDate(rem!.due_at, { zone: 'America/Los_Angeles' }).toFormat('ccc HH:mm'), 'Tue 09:00');
+  });
+
+  it('(g) due 02:30 on the spring-forward night and due 22:00: each is called at the next allowed time, not at night', async () => {
+    const zone = 'America/Los_Angeles';
+    const local = (d: Date) => DateTime.fromJSDate(d, { zone }).toFormat('ccc yyyy-MM-dd HH:mm ZZZZ');
+    scenario = { answer: 'none', status: 'busy' };
+    for (const [due, expected] of [
+      // 02:30 does not exist on 14 March 2027 (clocks jump to 03:30); Sunday is closed: Monday 09:00 PDT.
+      ['2027-03-14T02:30:00', 'Mon 2027-03-15 09:00 PDT'],
+      // 22:00 is past the 19:00 window and the 21:00 legal end: the next morning.
+      ['2027-03-15T22:00:00', 'Tue 2027-03-16 09:00 PDT'],
+    ] as const) {
+      const a = await book(`2027-03-17T${String(8 + n % 9).padStart(2, '0')}:00:00`);
+      const dueAt = DateTime.fromISO(due, { zone }).toJSDate();
+      await q((trx) => trx('reminders').where({ appointment_id: a.id }).update({ due_at: dueAt }));
+      clock = dueAt;
+      const first = await runDue(a.id);
+      assert.equal(first.outcome, 'deferred');
+      const [rem] = await reminders(a.id);
+      assert.equal(local(rem!.due_at), expected);
+      assert.equal(callsTo(a.phone).length, 0, 'nothing rang at night');
+      clock = rem!.due_at;
+      assert.equal((await runDue(a.id)).outcome, 'due');
+      await until('the call at the allowed time', async () => callsTo(a.phone)[0]);
+      const [att] = await attempts(a.id);
+      assert.equal(local(att!.started_at), expected);
+    }
   });
 
   it('(f) an appointment cancelled after the dial was queued: no call, outcome skipped', async () => {
