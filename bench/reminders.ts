@@ -118,6 +118,8 @@ try {
   const due: { tenantId: string; reminderId: string; dueAtMs: number }[] = [];
   const perDrain = Math.ceil(DUE / drainTenants.length);
   for (const [k, t] of drainTenants.entries()) {
+    // The number reminder calls are placed from (a dealership without one cannot call: outcome failed).
+    await p.tenants.attachNumber(t, `+1209555${String(1000 + k)}`);
     const n = Math.min(perDrain, DUE - due.length);
     if (n <= 0) break;
     const start = DateTime.now().setZone(zone).plus({ days: 1 });
@@ -155,6 +157,12 @@ try {
       .where('r.kind', 'manual').whereNull('a.call_sid').count('* as n')) as { n: string }[];
     lost += Number(r[0]!.n);
   }
+  const outcomes = new Map<string, number>();
+  for (const t of drainTenants) {
+    const rows = await p.tenants.withTenant(t, (trx) => trx('reminder_attempts').select('outcome').count('* as n').groupBy('outcome')) as { outcome: string; n: string }[];
+    for (const r of rows) outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + Number(r.n));
+  }
+  log(`drain attempt outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
   log(`drain: ${created.length} calls in ${Math.round(drainMs)} ms, ${r2(achievedCps)} CPS (limit ${CPS}), ${duplicates} duplicates, ${lost} lost, RSS ${Math.round(rssBase / 1e6)} → ${Math.round(rssPeak / 1e6)} MB`);
   log(JSON.stringify({
     bench: 'reminders',

@@ -71,7 +71,8 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
   now(): Date { return this.clock(); }
 
   register(jobs: Jobs): void {
-    jobs.register<DialJob>('outbound-calls', (d) => this.dial(d), { concurrency: 4 });
+    // Dial jobs mostly wait (the call-rate turn, Twilio's answer), so a worker runs many at once; the rate is the limit.
+    jobs.register<DialJob>('outbound-calls', (d) => this.dial(d), { concurrency: 16 });
   }
 
   /** The runner's seam: queue the dial (durable; the job owns retries and reconciliation). No SID yet. */
