@@ -302,7 +302,15 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     const outcome = machine ? (policy.voicemail ? 'voicemail' : 'no_answer') : o.answeredBy === 'fax' ? 'failed' : null;
     const changed = await this.o.tenants.withTenant(tenant.id, async (trx) => trx('reminder_attempts').where({ id: o.attemptId })
       .where((q) => q.whereNull('call_sid').orWhere('call_sid', o.callSid)).whereNull('amd_result')
-      .update({ amd_result: o.answeredBy, call_sid: o.callSid, ...(outcome ? { outcome: trx.raw(`case when outcome = 'due' then ? else outcome end`, [outcome]) } : {}) }));
+      .update({
+        amd_result: o.answeredBy, call_sid: o.callSid,
+        // Written once, like the conversation's outcome (answered-reminder.ts): `outcome_at` keeps a conversation
+        // that was talking to the machine from overwriting `voicemail` when its stream ends.
+        ...(outcome ? {
+          outcome: trx.raw(`case when outcome_at is null and outcome = 'due' then ? else outcome end`, [outcome]),
+          outcome_at: trx.raw('coalesce(outcome_at, now())'),
+        } : {}),
+      }));
     if (!changed || !outcome) return;
     const tel = await this.telephony(tenant.id);
     if (!tel) return;

@@ -16,9 +16,9 @@ export async function issueOutboundTicket(o: {
   tenantId: string;
   /** The tenant's `calls.id` row for this call. */
   callId: string;
+  /** The dialled customer (media-link.ts CallStart: `from` is the customer on outbound calls). */
+  from: string;
   /** The dealership number the call was placed from. */
-  from: string | null;
-  /** The customer's number. */
   to: string;
   reminderAttemptId: string;
 }): Promise<string> {

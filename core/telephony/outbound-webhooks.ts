@@ -95,8 +95,9 @@ export function createOutboundRouter(o: { cfg: AppConfig; tenants: TenantService
         });
         await tenants.db('platform.call_routes').insert({ call_sid: callSid, tenant_id: r.tenantId }).onConflict('call_sid').ignore();
         await hooks.onStatus({ tenantId: r.tenantId, attemptId: r.attemptId, callSid, status: 'in-progress' });
+        // On the ticket (as in media-link.ts CallStart) `from` is the dialled customer and `to` the dealership's number.
         const callToken = await issueOutboundTicket({
-          keys, callSid, accountSid: b.AccountSid ?? '', tenantId: r.tenantId, callId, from, to, reminderAttemptId: r.attemptId,
+          keys, callSid, accountSid: b.AccountSid ?? '', tenantId: r.tenantId, callId, from: to, to: from ?? '', reminderAttemptId: r.attemptId,
         });
         metrics.webhooks.inc({ route: 'outbound_voice', outcome: 'connected' });
         logger.info({ tenantId: r.tenantId, callSid, attemptId: r.attemptId }, 'outbound reminder call answered; media stream offered');

@@ -219,7 +219,8 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     assert.equal(ticket.direction, 'outbound');
     assert.deepEqual(ticket.params, { reminderAttemptId: att!.id });
     assert.equal(ticket.callSid, voice.callSid);
-    assert.equal(ticket.to, a.phone);
+    assert.equal(ticket.from, a.phone, 'the dialled customer (media-link.ts)');
+    assert.equal(ticket.to, DEMO_NUMBER);
     const row = await q((trx) => trx('calls').where({ call_sid: voice.callSid }).first('direction', 'id')) as { direction: string; id: string };
     assert.equal(row.direction, 'outbound');
     assert.equal(ticket.callId, row.id);
