@@ -27,6 +27,8 @@ import { Scheduler } from './scheduling/scheduler.js';
 import { ReminderDrain, type ReminderDrainTimings } from './outbound/reminder-drain.js';
 import { enqueueReminder, ReminderRunner } from './outbound/reminder-job.js';
 import { AnsweredReminders } from './outbound/answered-reminder.js';
+import { OutboundLimits } from './outbound/call-limits.js';
+import { OutboundCalls, type OutboundCallsOptions } from './outbound/outbound-calls.js';
 import { Toolbox } from './tools/toolbox.js';
 import { Telephony } from './telephony/telephony.js';
 import { VoiceService } from './voice/voice-service.js';
@@ -81,6 +83,8 @@ export interface Platform {
   live: LiveFeed;
   /** Google Calendar: the connect flow (OAuth) and the push-driven mirror of staff events (docs/google.md). */
   google: { connect: GoogleConnect; sync: GoogleSync };
+  /** Places reminder calls (the `outbound-calls` queue) and turns their Twilio callbacks into outcomes. */
+  outbound: OutboundCalls;
 }
 
 export interface BuildOptions {
@@ -109,6 +113,8 @@ export interface BuildOptions {
   emailOutbox?: EmailOutboxTimings & { retry?: { attempts?: number; backoffMs?: number } };
   /** Tests: Google channel renewal (how early, and the loop period; 0 = no loop). */
   google?: { renewBeforeMs?: number; renewIntervalMs?: number };
+  /** Tests: the outbound dialer's reconciliation grace and concurrency re-queue delay. */
+  outbound?: Pick<OutboundCallsOptions, 'reconcileGraceMs' | 'capRetryMs'>;
 }
 
 export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Promise<Platform> {
@@ -200,8 +206,12 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   if (p.jobs.runsWorkers) p.syncOutbox.start();
   p.onClose(() => p.syncOutbox.close());
   const reminderClock = opts.reminders?.clock ?? (() => new Date());
-  // No OutboundDialer yet: due reminders are recorded as due and no call is placed (README, "Reminder calls").
-  const runner = new ReminderRunner({ tenants, logger, dialer: null, clock: reminderClock });
+  p.outbound = new OutboundCalls({
+    tenants, registry: p.registry, jobs: p.jobs, logger, limits: new OutboundLimits({ state }), clock: reminderClock,
+    publicBaseUrl: cfg.publicBaseUrl, cps: cfg.twilio.cps, platformAccount: cfg.twilio.accountSid ?? 'platform', ...opts.outbound,
+  });
+  p.outbound.register(p.jobs);
+  const runner = new ReminderRunner({ tenants, logger, dialer: p.outbound, clock: reminderClock });
   runner.register(p.jobs);
   const drain = new ReminderDrain({
     tenants, logger, clock: reminderClock, timings: opts.reminders?.timings,
@@ -228,6 +238,7 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
     startCall: (start, link) => p.voice.startCall(start, link),
     isDraining: () => p.draining,
     admission: p.usage,
+    outboundHooks: p.outbound,
   });
   p.onClose(() => p.telephony.close());
 

@@ -22,7 +22,8 @@ export interface AppConfig {
   credentialsKey: Buffer;
   openai: { apiKey?: string; baseUrl?: string };
   deepgram: { apiKey?: string; baseUrl?: string };
-  twilio: { accountSid?: string; authToken?: string; apiBaseUrl?: string };
+  /** `cps`: outbound calls created per second on the account (TWILIO_CPS, default 1, Twilio's default). */
+  twilio: { accountSid?: string; authToken?: string; apiBaseUrl?: string; cps: number };
   google: { apiRootUrl?: string; tokenUrl?: string; clientId?: string; clientSecret?: string; authUrl?: string; revokeUrl?: string };
   nhtsaBaseUrl: string;
   /** Extra third-party plugin packages (comma-separated npm names in PLUGIN_PACKAGES). */
@@ -123,7 +124,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): AppConf
     credentialsKey,
     openai: { apiKey: env.OPENAI_API_KEY || undefined, baseUrl: urlOrUndefined(env, 'OPENAI_BASE_URL', bad) },
     deepgram: { apiKey: env.DEEPGRAM_API_KEY || undefined, baseUrl: urlOrUndefined(env, 'DEEPGRAM_BASE_URL', bad) },
-    twilio: { accountSid, authToken: env.TWILIO_AUTH_TOKEN || undefined, apiBaseUrl: urlOrUndefined(env, 'TWILIO_API_BASE_URL', bad) },
+    twilio: { accountSid, authToken: env.TWILIO_AUTH_TOKEN || undefined, apiBaseUrl: urlOrUndefined(env, 'TWILIO_API_BASE_URL', bad), cps: intOrDefault(env, { name: 'TWILIO_CPS', min: 1, max: 1000, bad }) ?? 1 },
     google: {
       apiRootUrl: urlOrUndefined(env, 'GOOGLE_API_ROOT_URL', bad), tokenUrl: urlOrUndefined(env, 'GOOGLE_TOKEN_URL', bad),
       clientId: env.GOOGLE_CLIENT_ID || undefined, clientSecret: env.GOOGLE_CLIENT_SECRET || undefined,

@@ -93,6 +93,12 @@ export const ERROR_CODES = {
   USG_ERR_LIMIT_CHECK_FAILED: { status: 503, text: 'A usage limit could not be checked (state store or database unreachable, or lease contention); the call is admitted and the failure logged and counted.' },
   JOB_ERR_EMAIL_REJECTED: { status: 422, text: 'The email provider refused a confirmation email for good (rejected recipient, unverified sender, suspended account); recorded in appointment_emails, not retried.' },
   JOB_ERR_EMAIL_SEND: { status: 502, text: 'A confirmation email could not be sent this time (throttled, provider or relay unreachable); the email job retries with backoff, then records it failed.' },
+  // outbound reminder calls
+  OUT_ERR_ATTEMPT_NOT_FOUND: { status: 404, text: 'A signed outbound-call callback names a reminder attempt the tenant does not have.' },
+  OUT_ERR_CALLBACK_INVALID: { status: 400, text: 'An outbound-call callback lacks a valid CallSid or AnsweredBy, or names another call than the attempt placed; nothing changed.' },
+  OUT_ERR_NO_CALLER_ID: { status: 422, text: 'The tenant has no phone number to place reminder calls from.' },
+  OUT_ERR_OUTSIDE_WINDOW: { status: 409, text: 'A send-now reminder was asked for outside the calling window (platform admins may pass ignoreWindow).' },
+  OUT_ERR_APPOINTMENT_NOT_BOOKED: { status: 409, text: 'A send-now reminder was asked for an appointment that is not booked or has no phone number.' },
 } as const satisfies Record<string, { status: number; text: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

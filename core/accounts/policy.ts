@@ -27,11 +27,11 @@ export interface Principal {
 const ACTIONS = {
   // platform-only
   'tenant.create': 'platform', 'tenant.offboard': 'platform', 'tenant.list_all': 'platform', 'number.attach': 'platform',
-  'number.detach': 'platform', 'migrations.read': 'platform', 'usage.summary': 'platform', 'audit.read_all': 'platform', 'user.invite_platform': 'platform',
+  'number.detach': 'platform', 'migrations.read': 'platform', 'usage.summary': 'platform', 'audit.read_all': 'platform', 'user.invite_platform': 'platform', 'reminders.send.ignore_window': 'platform',
   // tenant writes
   'tenant.config': 'write', 'credential.put': 'write', 'plugin.test': 'write', 'user.invite': 'write', 'user.remove': 'write',
   'call.control': 'write', 'call.talk': 'write', 'callback.update': 'write', 'pii.read': 'write', 'audit.read': 'write',
-  'google.authorize': 'write', 'google.connect': 'write', 'google.calendar': 'write', 'google.disconnect': 'write',
+  'reminders.send': 'write', 'google.authorize': 'write', 'google.connect': 'write', 'google.calendar': 'write', 'google.disconnect': 'write',
   // tenant reads
   'tenant.read': 'read', 'credential.list': 'read', 'plugin.status': 'read', 'user.list': 'read', 'call.live': 'read',
   'data.customers': 'read', 'data.appointments': 'read', 'data.reminders': 'read', 'data.callbacks': 'read',

@@ -197,6 +197,17 @@ export function openApiDocument(): Obj {
           responses: { 200: ok('reminders', paged(ref('Reminder'))), ...tenantCommon },
         }),
       },
+      '/tenants/{id}/appointments/{appointmentId}/reminders': {
+        post: op({
+          id: 'sendReminderNow', summary: 'Place a reminder call for this appointment now (inside the calling window; `ignoreWindow` is for platform admins and still keeps 08:00-21:00)', tags: ['data'],
+          params: [tenantIdParam, { name: 'appointmentId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } }],
+          body: { type: 'object', additionalProperties: false, properties: { ignoreWindow: { type: 'boolean', default: false } } },
+          responses: {
+            202: ok('the reminder, queued', { type: 'object', required: ['id', 'status'], properties: { id: { type: 'string' }, status: { type: 'string', enum: ['scheduled'] } } }),
+            ...tenantCommon, 409: errorResponse('OUT_ERR_OUTSIDE_WINDOW or OUT_ERR_APPOINTMENT_NOT_BOOKED'),
+          },
+        }),
+      },
       '/tenants/{id}/callbacks': {
         get: op({
           id: 'listCallbacks', summary: 'Callback tasks for the dealership\'s staff (agent escalations and voicemails with transcripts), newest first', tags: ['data'],
@@ -253,12 +264,18 @@ export function openApiDocument(): Obj {
             dueAt: { type: 'string', format: 'date-time', description: 'When it rings; moved forward by the calling window.' },
             status: { type: 'string', enum: ['scheduled', 'due', 'skipped', 'cancelled', 'superseded'] },
             skipReason: { type: ['string', 'null'] }, windowDeferrals: { type: 'integer' },
+            outcome: { type: ['string', 'null'], description: 'The final outcome once no further attempt follows (voicemail, no_answer, busy, failed, answered, confirmed, …).' },
+            kind: { type: 'string', enum: ['scheduled', 'manual'], description: '`manual`: sent now from the admin API or `npm run call`.' },
             attempts: { type: 'array', items: { type: 'object', properties: {
               attempt: { type: 'integer' }, scheduledAt: { type: 'string', format: 'date-time' }, startedAt: { type: 'string', format: 'date-time' },
-              callSid: { type: ['string', 'null'] }, amdResult: { type: ['string', 'null'] },
-              outcome: { type: 'string', description: '`due`, `skipped_<reason>`, or what the answered call decided: `confirmed`, `rescheduled`, `cancelled`, `opted_out`, `wrong_person`, `not_available`, `identity_unconfirmed`, `answered`.' },
+              callSid: { type: ['string', 'null'] },
+              amdResult: { type: ['string', 'null'], description: 'Twilio AnsweredBy: human, machine_end_beep, machine_end_silence, machine_end_other, fax, unknown.' },
+              outcome: { type: 'string', description: '`due` while the call is placed or live; `skipped_<reason>`; `deferred`; what the dialer settled (`voicemail`, `no_answer`, `busy`, `failed`, `answered`); or what the answered call decided: `confirmed`, `rescheduled`, `cancelled`, `opted_out`, `wrong_person`, `not_available`, `identity_unconfirmed`.' },
               outcomeAt: { type: ['string', 'null'], format: 'date-time', description: 'When the answered call recorded its outcome (set once).' },
               callId: { type: ['string', 'null'], description: 'The call the attempt became: its transcript is GET /tenants/{id}/calls/{callId}.' },
+              callStatus: { type: ['string', 'null'], description: 'Twilio CallStatus, only ever moving forward.' },
+              placedAt: { type: ['string', 'null'], format: 'date-time' }, endedAt: { type: ['string', 'null'], format: 'date-time' },
+              dialError: { type: ['string', 'null'] },
             } } },
           },
         },

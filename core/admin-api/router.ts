@@ -8,6 +8,8 @@ import { metrics } from '../observability/metrics.js';
 import type { PluginConfigIssue } from '../registry/types.js';
 import { parseDealershipConfig, SLOT_NAMES, type DealershipConfig, type SlotName } from '../tenancy/config.js';
 import { seedDemoData } from '../tenancy/seed.js';
+import { createManualReminder } from '../outbound/send-now.js';
+import { enqueueReminder } from '../outbound/reminder-job.js';
 import { toE164, type Tenant } from '../tenancy/tenants.js';
 import { principalOf } from './auth.js';
 import { allow, authenticateAny } from './guard.js';
@@ -37,6 +39,10 @@ const createTenantBody = bodyValidator<CreateTenantBody>({
     seed: { type: 'string', enum: ['demo'] },
   },
 });
+const sendReminderBody = bodyValidator<{ ignoreWindow?: boolean }>({
+  type: 'object', additionalProperties: false, properties: { ignoreWindow: { type: 'boolean' } },
+});
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const credentialBody = bodyValidator<{ value: unknown }>({
   type: 'object', additionalProperties: false, required: ['value'],
   properties: { value: { not: { type: 'null' } } },
@@ -334,7 +340,7 @@ export function createAdminRouter(p: Platform): express.Router {
     const when = parseQueryInstants({ zone: t.config?.timezone ?? 'UTC', values: { from: q.from, to: q.to }, endOfDay: ['to'] });
     const items = await p.tenants.withTenant(t.id, async (trx) => {
       const qb = trx('reminders').select('id', 'appointment_id as appointmentId', 'hours_before as hoursBefore', 'starts_at as startsAt', 'due_at as dueAt',
-        'status', 'skip_reason as skipReason', 'window_deferrals as windowDeferrals', 'created_at as createdAt', 'updated_at as updatedAt')
+        'status', 'skip_reason as skipReason', 'window_deferrals as windowDeferrals', 'outcome', 'kind', 'created_at as createdAt', 'updated_at as updatedAt')
         .orderBy([{ column: 'due_at' }, { column: 'id' }]).limit(q.limit).offset(q.offset);
       if (q.status) qb.where('status', q.status);
       if (when.from) qb.where('due_at', '>=', when.from);
@@ -343,11 +349,25 @@ export function createAdminRouter(p: Platform): express.Router {
       const attempts = rows.length
         ? await trx('reminder_attempts').whereIn('reminder_id', rows.map((r) => r.id)).orderBy(['reminder_id', 'attempt'])
           .select('reminder_id', 'attempt', 'scheduled_at as scheduledAt', 'started_at as startedAt', 'call_sid as callSid', 'amd_result as amdResult', 'outcome',
-            'outcome_at as outcomeAt', 'call_id as callId') as { reminder_id: string }[]
+            'outcome_at as outcomeAt', 'call_id as callId', 'call_status as callStatus', 'placed_at as placedAt', 'ended_at as endedAt', 'dial_error as dialError') as { reminder_id: string }[]
         : [];
       return rows.map((r) => ({ ...r, attempts: attempts.filter((a) => a.reminder_id === r.id).map(({ reminder_id: _rid, ...a }) => a) }));
     });
     res.json({ items, limit: q.limit, offset: q.offset });
+  });
+
+  r.post('/tenants/:id/appointments/:appointmentId/reminders', async (req, res) => {
+    const t = await tenantFor(req, 'reminders.send');
+    const body = sendReminderBody(req.body ?? {});
+    if (body.ignoreWindow) await requirePlatformAdmin(req, 'reminders.send.ignore_window', t.id);
+    const appointmentId = param(req, 'appointmentId');
+    if (!UUID_RE.test(appointmentId)) throw new ServiceLaneError('ADM_ERR_NOT_FOUND', 'no such appointment');
+    const r = await createManualReminder({ tenants: p.tenants, tenantId: t.id, appointmentId, ignoreWindow: body.ignoreWindow ?? false, now: p.outbound.now() });
+    // Queued at once; if the queue is down, the drain loop queues the row on its next pass.
+    await enqueueReminder(p.jobs, { data: { tenantId: t.id, reminderId: r.id, dueAtMs: r.dueAt.getTime() }, now: p.outbound.now() })
+      .catch((e: Error) => p.logger.warn({ tenantId: t.id, reminderId: r.id, err: e.message }, 'send-now reminder not queued; the drain loop picks it up'));
+    await audit(req, { action: 'reminders.send', tenantId: t.id, target: appointmentId, details: { reminderId: r.id, ignoreWindow: body.ignoreWindow ?? false } });
+    res.status(202).json({ id: r.id, status: r.status });
   });
 
   r.get('/tenants/:id/callbacks', async (req, res) => {

@@ -10,8 +10,8 @@ import { metrics } from '../observability/metrics.js';
 import { isPluginError } from '../sdk/errors.js';
 
 /** A few fixed queues; the tenant travels in the job data (one queue per tenant would not scale on either backend). */
-export type QueueName = 'calendar-sync' | 'crm-log' | 'reminders' | 'email' | 'calendar-changes';
-export const QUEUE_NAMES: readonly QueueName[] = ['calendar-sync', 'crm-log', 'reminders', 'email', 'calendar-changes'];
+export type QueueName = 'calendar-sync' | 'crm-log' | 'reminders' | 'email' | 'calendar-changes' | 'outbound-calls';
+export const QUEUE_NAMES: readonly QueueName[] = ['calendar-sync', 'crm-log', 'reminders', 'email', 'calendar-changes', 'outbound-calls'];
 
 /** What a handler learns about the job it runs. `attempts` is the configured maximum. */
 export interface JobInfo { id: string; attemptsMade: number; attempts: number }

@@ -3,7 +3,7 @@ import type { Jobs } from '../jobs/jobs.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { TenantService } from '../tenancy/tenants.js';
-import { nextAllowedTime } from './call-window.js';
+import { LEGAL_WINDOW, nextAllowedTime } from './call-window.js';
 import { reminderPolicy } from './reminder-schedule.js';
 
 /**
@@ -27,13 +27,13 @@ export function reminderJobId(o: { tenantId: string; reminderId: string; dueAtMs
 }
 
 /**
- * The seam where a due reminder becomes a phone call. Not implemented yet: the composition root passes none,
- * and a due reminder is recorded as `due` (no call placed). An implementation places the call through the
- * telephony plugin with the idempotency key (one call per attempt across worker crashes), returns its SID, and
- * owns its retries and the reconciliation with the provider: the job calls it once, after the attempt committed.
+ * The seam where a due reminder becomes a phone call (core/outbound/outbound-calls.ts; null: due reminders are
+ * recorded and not called). The job calls it once, after the attempt committed; the dialer owns placing the call
+ * exactly once per attempt (the idempotency key), its retries and the reconciliation with the provider. It answers
+ * the call's SID when it already has one, else null (the SID is recorded on the attempt when the call is created).
  */
 export interface OutboundDialer {
-  place(o: { tenantId: string; reminderId: string; attemptId: string; appointmentId: string; to: string; idempotencyKey: string }): Promise<{ callSid: string }>;
+  place(o: { tenantId: string; reminderId: string; attemptId: string; appointmentId: string; to: string; idempotencyKey: string }): Promise<{ callSid: string | null }>;
 }
 
 /** Why a reminder does not ring; recorded as the attempt's outcome `skipped_<reason>` and counted. */
@@ -51,7 +51,7 @@ export type ReminderRunResult =
 /** The transaction's decision; a due call carries what the dialer needs, which the caller's result does not show. */
 type Decision = Exclude<ReminderRunResult, { outcome: 'due' }> | { outcome: 'due'; attempt: number; attemptId: string; to: string; appointmentId: string };
 
-interface ReminderRow { id: string; appointment_id: string; hours_before: number; starts_at: Date; due_at: Date; status: string }
+interface ReminderRow { id: string; appointment_id: string; hours_before: number; starts_at: Date; due_at: Date; status: string; ignore_window: boolean }
 interface AppointmentFacts { id: string; status: string; starts_at: Date; customer_phone: string | null }
 
 export interface ReminderRunnerOptions {
@@ -85,7 +85,7 @@ export class ReminderRunner {
     const now = this.clock();
     const result = await this.o.tenants.withTenant(tenant.id, async (trx): Promise<Decision> => {
       const rem = await trx('reminders').where({ id: data.reminderId }).forUpdate()
-        .first('id', 'appointment_id', 'hours_before', 'starts_at', 'due_at', 'status') as ReminderRow | undefined;
+        .first('id', 'appointment_id', 'hours_before', 'starts_at', 'due_at', 'status', 'ignore_window') as ReminderRow | undefined;
       // Superseded, cancelled, already run, or moved by the window to a time a newer job owns.
       if (!rem || rem.status !== 'scheduled' || rem.due_at.getTime() !== data.dueAtMs) return { outcome: 'stale' };
       const skip = (reason: ReminderSkipReason): Promise<Decision> => this.skip(trx, { rem, reason, now });
@@ -115,7 +115,10 @@ export class ReminderRunner {
       if (await trx('reminder_opt_outs').where({ phone: appt.customer_phone }).first('phone')) return skip('opted_out');
 
       // The callee's zone is not derived from the number (see call-window.ts): the dealership's zone stands in.
-      const next = nextAllowedTime({ due: now, policy: { timezone: tenant.config.timezone, callWindow: policy.callWindow, businessHours: tenant.config.businessHours, holidays: tenant.config.holidays } });
+      // A platform admin's "send now, ignore the window" drops the dealership's window and closed days, never the legal hours.
+      const next = nextAllowedTime({ due: now, policy: rem.ignore_window
+        ? { timezone: tenant.config.timezone, callWindow: { ...LEGAL_WINDOW } }
+        : { timezone: tenant.config.timezone, callWindow: policy.callWindow, businessHours: tenant.config.businessHours, holidays: tenant.config.holidays } });
       if (!next) return skip('no_call_window');
       if (next.getTime() > now.getTime()) {
         if (next.getTime() >= appt.starts_at.getTime()) return skip('window_after_appointment');
@@ -146,7 +149,7 @@ export class ReminderRunner {
       this.o.logger.info({ tenantId: tenant.id, reminderId: data.reminderId, attempt: due.attempt }, 'reminder due; no outbound dialer configured, so no call is placed');
       return { outcome: 'due', attempt: due.attempt, attemptId: due.attemptId, callSid: null };
     }
-    let placed: { callSid: string };
+    let placed: { callSid: string | null };
     try {
       placed = await this.o.dialer.place({
         tenantId: tenant.id, reminderId: data.reminderId, attemptId: due.attemptId, appointmentId: due.appointmentId, to: due.to,
@@ -159,7 +162,10 @@ export class ReminderRunner {
       this.o.logger.error({ tenantId: tenant.id, reminderId: data.reminderId, attemptId: due.attemptId, err: (e as Error).message }, 'outbound dialer failed; attempt left due');
       return { outcome: 'due', attempt: due.attempt, attemptId: due.attemptId, callSid: null };
     }
-    await this.o.tenants.withTenant(tenant.id, (trx) => trx('reminder_attempts').where({ id: due.attemptId }).update({ call_sid: placed.callSid }));
+    if (placed.callSid) {
+      const sid = placed.callSid;
+      await this.o.tenants.withTenant(tenant.id, (trx) => trx('reminder_attempts').where({ id: due.attemptId }).whereNull('call_sid').update({ call_sid: sid }));
+    }
     return { outcome: 'due', attempt: due.attempt, attemptId: due.attemptId, callSid: placed.callSid };
   }
 

@@ -71,7 +71,7 @@ export async function syncAppointmentReminders(trx: Knex.Transaction, o: {
   const res = await trx.raw(
     `insert into reminders (appointment_id, hours_before, starts_at, due_at)
      select ?::uuid, x.h, ?::timestamptz, x.due from unnest(?::int[], ?::timestamptz[]) as x(h, due)
-     on conflict (appointment_id, hours_before, starts_at) where status in ('scheduled', 'due', 'skipped') do nothing
+     on conflict (appointment_id, hours_before, starts_at) where status in ('scheduled', 'due', 'skipped') and kind = 'scheduled' do nothing
      returning id`,
     [a.id, a.starts_at, rows.map((r) => r.h), rows.map((r) => r.due)]);
   out.scheduled = (res.rows as unknown[]).length;

@@ -22,7 +22,7 @@ export const RETRY_SAFE_METHODS: Readonly<Record<PluginKind, readonly string[]>>
   crm: ['findCustomers', 'getCustomer', 'listVehicles', 'getServiceHistory'],
   calendar: ['getBusy', 'createAppointment', 'updateAppointment', 'cancelAppointment'],
   vehicle: ['decodeVin'],
-  telephony: ['hangUp', 'configureNumber'],
+  telephony: ['hangUp', 'configureNumber', 'findCalls'],
   notify: [],
   stt: [], llm: [], tts: [],
 };

@@ -70,7 +70,7 @@ export const REQUIRED_METHODS: Readonly<Record<PluginKind, readonly string[]>> =
   stt: ['open'],
   llm: ['generate'],
   tts: ['open', 'synthesize'],
-  telephony: ['hangUp', 'transfer', 'placeCall', 'configureNumber'],
+  telephony: ['hangUp', 'transfer', 'placeCall', 'configureNumber', 'findCalls', 'sayAndHangUp'],
   notify: ['send'],
   vehicle: ['decodeVin'],
 };

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import crypto from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import { backoffDelay, casLoop, DEFAULT_RECONNECT_BACKOFF, type CasResult, type ReconnectBackoff, type StateStore } from './store.js';
+import { backoffDelay, casLoop, DEFAULT_RECONNECT_BACKOFF, type CasResult, type ReconnectBackoff, type SlotRequest, type SlotResult, type StateStore } from './store.js';
 
 const T = 'platform.kv';
 const LIVE = '(expires_at is null or expires_at > now())';
@@ -88,6 +88,33 @@ export class PostgresStateStore implements StateStore {
          expires_at = case when ${T}.expires_at <= now() then excluded.expires_at else ${T}.expires_at end
        returning value`, [this.k(key), windowSec]);
     return Number(r.rows[0].value);
+  }
+  /**
+   * One kv row per key holding `{holder: expiresAtMs}`, read and written under its row lock in one transaction,
+   * with Postgres's clock (clock_timestamp) as the only clock: every worker process sees the same slots.
+   */
+  async acquireSlot(o: SlotRequest): Promise<SlotResult> {
+    const key = this.k(o.key);
+    return this.db.transaction(async (trx) => {
+      await trx.raw(`insert into ${T} (key, value, expires_at) values (?, '{}', null) on conflict (key) do nothing`, [key]);
+      const r = await trx.raw(`select value, (extract(epoch from clock_timestamp()) * 1000)::bigint as now from ${T} where key = ? for update`, [key]);
+      const row = r.rows[0] as { value: string; now: string };
+      const now = Number(row.now);
+      let slots: Record<string, number> = {};
+      try { slots = JSON.parse(row.value) as Record<string, number>; } catch { /* a value another op wrote: start empty */ }
+      if (typeof slots !== 'object' || slots === null || Array.isArray(slots)) slots = {};
+      const live = Object.fromEntries(Object.entries(slots).filter(([, exp]) => typeof exp === 'number' && exp > now));
+      if (!(o.holder in live) && Object.keys(live).length >= o.limit) {
+        return { ok: false as const, retryAfterMs: Math.max(1, Math.min(...Object.values(live)) - now) };
+      }
+      live[o.holder] = now + Math.max(1, Math.round(o.ttlMs));
+      const last = Math.max(...Object.values(live));
+      await trx.raw(`update ${T} set value = ?, expires_at = to_timestamp(? / 1000.0) where key = ?`, [JSON.stringify(live), last, key]);
+      return { ok: true as const };
+    });
+  }
+  async releaseSlot(key: string, holder: string): Promise<void> {
+    await this.db.raw(`update ${T} set value = (value::jsonb - ?::text)::text where key = ? and value like '{%'`, [holder, this.k(key)]);
   }
   async publish(channel: string, message: string): Promise<void> {
     await this.db.raw('select pg_notify(?, ?)', [this.channel(channel), message]);

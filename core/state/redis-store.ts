@@ -2,13 +2,15 @@ import { Redis, type Result } from 'ioredis';
 import crypto from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import { backoffDelay, casLoop, DEFAULT_RECONNECT_BACKOFF, type CasResult, type ReconnectBackoff, type StateStore } from './store.js';
+import { backoffDelay, casLoop, DEFAULT_RECONNECT_BACKOFF, type CasResult, type ReconnectBackoff, type SlotRequest, type SlotResult, type StateStore } from './store.js';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** [1, newVersion] written | [0, currentVersion] stale | [-1, 0] missing */
     docCas(key: string, expectedVersion: string, doc: string, ttlSec: string): Result<[number, number], Context>;
     docCreate(key: string, doc: string, ttlSec: string): Result<number, Context>;
+    /** [1, 0] reserved | [0, msUntilTheEarliestSlotFrees] full */
+    slotAcquire(key: string, holder: string, limit: string, ttlMs: string): Result<[number, number], Context>;
   }
 }
 
@@ -26,6 +28,21 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', 1, 'doc', ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1`;
+
+// A sorted set of holders scored by their expiry (ms, Redis's own clock): expired holders are dropped first, so
+// a crashed process's slot frees itself. The key lives as long as its longest slot.
+const SLOT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+  return {1, 0}
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return {0, math.max(1, tonumber(first[2]) - now)}`;
 
 /**
  * Redis adapter. Scripts are called on their own, never inside multi(), where NOSCRIPT would not recover.
@@ -51,6 +68,7 @@ export class RedisStateStore implements StateStore {
     this.redis.on('error', () => { /* surfaced per command; reconnects on its own */ });
     this.redis.defineCommand('docCas', { numberOfKeys: 1, lua: CAS });
     this.redis.defineCommand('docCreate', { numberOfKeys: 1, lua: CREATE });
+    this.redis.defineCommand('slotAcquire', { numberOfKeys: 1, lua: SLOT });
   }
 
   /** Waits for the first connection (offline queue is off, so early commands would fail). */
@@ -93,6 +111,11 @@ export class RedisStateStore implements StateStore {
     if (err) throw err;
     return Number(count);
   }
+  async acquireSlot(o: SlotRequest): Promise<SlotResult> {
+    const [ok, wait] = await this.redis.slotAcquire(o.key, o.holder, String(o.limit), String(Math.max(1, Math.round(o.ttlMs))));
+    return ok === 1 ? { ok: true } : { ok: false, retryAfterMs: wait };
+  }
+  async releaseSlot(key: string, holder: string): Promise<void> { await this.redis.zrem(key, holder); }
   async publish(channel: string, message: string): Promise<void> { await this.redis.publish(this.prefix + channel, message); }
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     const full = this.prefix + channel;

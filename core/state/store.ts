@@ -24,6 +24,15 @@ export interface StateStore {
   take(key: string): Promise<string | null>;
   /** Fixed-window counter: increments and returns the count within the window. */
   hit(key: string, windowSec: number): Promise<number>;
+  /**
+   * Reserves one of `limit` slots under `key` for `holder` until `ttlMs` from now (the store's own clock, so every
+   * process agrees), atomically: a concurrency cap (release the slot when the work ends) or a sliding-window rate
+   * (never release: at most `limit` reservations per `ttlMs`). A holder that already has a slot keeps it, refreshed.
+   * When full, says how long until the earliest slot expires.
+   */
+  acquireSlot(o: SlotRequest): Promise<SlotResult>;
+  /** Gives a slot back before its expiry (idempotent). */
+  releaseSlot(key: string, holder: string): Promise<void>;
   publish(channel: string, message: string): Promise<void>;
   /**
    * Subscribes on one dedicated connection per store. When that connection drops, the adapter reconnects with
@@ -40,6 +49,9 @@ export interface StateStore {
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+export interface SlotRequest { key: string; holder: string; limit: number; ttlMs: number }
+export type SlotResult = { ok: true } | { ok: false; retryAfterMs: number };
 
 /** Shared retry loop for updateDoc so both adapters get identical semantics. */
 export async function casLoop<T>(store: Pick<StateStore, 'getDoc' | 'casDoc'>, key: string, fn: (doc: T) => T, ttlSec: number): Promise<{ doc: T; version: number } | null> {

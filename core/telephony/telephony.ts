@@ -13,6 +13,7 @@ import { attachMediaServer } from './media-server.js';
 import { createTwilioRouter, type InboundAdmission } from './webhooks.js';
 import { recordTwiml, Voicemail, voicemailRequestKey } from './voicemail.js';
 import { attachWebMedia, mintTalkTicket, WEB_MEDIA_PATH, type WebMediaOptions } from './web-media.js';
+import { createOutboundRouter, type OutboundCallHooks } from './outbound-webhooks.js';
 
 /**
  * Telephony for the platform: signed webhooks, the media socket, and call control through the tenant's
@@ -33,6 +34,8 @@ export class Telephony {
     isDraining: () => boolean;
     /** Usage limits, asked before an inbound call gets a stream (core/usage). */
     admission?: InboundAdmission;
+    /** The reminder side of outbound calls (core/outbound), for `/twilio/outbound/...` callbacks. */
+    outboundHooks: OutboundCallHooks;
   }) {
     // The fallback only serves keys (never pub/sub), so it needs no LISTEN connection string.
     this.pgKeys = o.state.kind === 'redis' ? new PostgresStateStore(o.tenants.db, { databaseUrl: '', prefix: 'telephony-fallback:' }) : null;
@@ -42,7 +45,9 @@ export class Telephony {
 
   /** Express router for `/twilio` (voice and status webhooks). */
   router(): express.Router {
-    return createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger, admission: this.o.admission, voicemail: this.voicemail });
+    const r = createTwilioRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger, admission: this.o.admission, voicemail: this.voicemail });
+    r.use('/outbound', createOutboundRouter({ cfg: this.o.cfg, tenants: this.o.tenants, keys: this.keys, logger: this.o.logger, hooks: this.o.outboundHooks }));
+    return r;
   }
 
   /**

@@ -34,6 +34,26 @@ export interface InboundAdmission {
   callEnded(o: { tenantId: string; callSid: string }): Promise<void>;
 }
 
+/**
+ * Twilio retries a webhook it thinks failed; the first answer is stored and replayed so a retry creates no
+ * second call row and mints no second token. Shared by the inbound and the outbound voice webhooks.
+ */
+export async function replayOnce(keys: Pick<CallKeys, 'setIfAbsent' | 'set' | 'get' | 'delete'>, key: string, produce: () => Promise<string>): Promise<string> {
+  if (await keys.setIfAbsent(key, '', DEDUPE_TTL_SEC)) {
+    try {
+      const out = await produce();
+      await keys.set(key, out || ' ', DEDUPE_TTL_SEC);
+      return out;
+    } catch (e) { await keys.delete(key); throw e; }
+  }
+  for (let i = 0; i < 60; i++) {
+    const prev = await keys.get(key);
+    if (prev) return prev.trim();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return '';
+}
+
 /** What `verify` established, for the route handler (res.locals.twilio). */
 interface Verified { tenant: Tenant | null }
 
@@ -93,26 +113,6 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
     }
   };
 
-  /**
-   * Twilio retries a webhook it thinks failed; the first answer is stored and replayed so a retry creates no
-   * second call row and mints no second token.
-   */
-  async function once(key: string, produce: () => Promise<string>): Promise<string> {
-    if (await keys.setIfAbsent(key, '', DEDUPE_TTL_SEC)) {
-      try {
-        const out = await produce();
-        await keys.set(key, out || ' ', DEDUPE_TTL_SEC);
-        return out;
-      } catch (e) { await keys.delete(key); throw e; }
-    }
-    for (let i = 0; i < 60; i++) {
-      const prev = await keys.get(key);
-      if (prev) return prev.trim();
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return '';
-  }
-
   router.post('/voice', verify('voice'), async (req, res) => {
     const b = req.body as Body;
     const verified = (res.locals as { twilio?: Verified }).twilio;
@@ -127,7 +127,7 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
       // Keyed by the signed CallSid, not by I-Twilio-Idempotency-Token: that header is unsigned, so a captured
       // webhook replayed with a fresh header would otherwise mint a second stream token for a real call.
       const key = `twv:${callSid}`;
-      const twiml = await once(key, async () => {
+      const twiml = await replayOnce(keys, key, async () => {
         const tenant = verified?.tenant ?? null;
         if (!tenant || !tenant.config) {
           metrics.webhooks.inc({ route: 'voice', outcome: 'unmapped' });

@@ -55,6 +55,10 @@ function createTwilioTelephony(ctx: PluginContext, o: { creds: Credentials | und
     client ??= twilio(accountSid, authToken, { httpClient: new PolicyRequestClient({ target: o.settings.apiBaseUrl, ctx }) });
     return client;
   };
+  // The SDK loads its REST modules on first access (hundreds of ms on a cold process). Touch them now, at instance
+  // creation, not inside the first placeCall: that one runs right after core reserved a call-rate turn, and a slow
+  // first request would land at Twilio closer than 1/CPS to the next worker's call.
+  if (accountSid && authToken) void api().calls;
   return {
     async hangUp({ callSid, signal }) {
       signal?.throwIfAborted();
@@ -74,16 +78,43 @@ function createTwilioTelephony(ctx: PluginContext, o: { creds: Credentials | und
       signal?.throwIfAborted();
       try { await api().calls(callSid).update({ twiml }); } catch (e) { throw mapTwilioErrorOrRefusal(e); }
     },
-    async placeCall({ to, from, twiml, statusCallbackUrl, machineDetection, amdCallbackUrl, signal }) {
+    async placeCall({ to, from, url, twiml, statusCallbackUrl, statusCallbackEvents, machineDetection, amdCallbackUrl, timeoutSec, signal }) {
       signal?.throwIfAborted();
+      if (!url === !twiml) throw new PluginError('invalid_request', 'placeCall needs exactly one of url and twiml', { provider: 'twilio', retryable: false });
       try {
         const call = await api().calls.create({
-          to, from, twiml, statusCallback: statusCallbackUrl, statusCallbackMethod: 'POST',
-          statusCallbackEvent: ['initiated', 'ringing', 'answered', 'completed'],
+          to, from, ...(url ? { url, method: 'POST' } : { twiml }),
+          statusCallback: statusCallbackUrl, statusCallbackMethod: 'POST',
+          statusCallbackEvent: statusCallbackEvents ?? o.settings.statusCallbackEvents ?? ['initiated', 'ringing', 'answered', 'completed'],
+          ...(timeoutSec ? { timeout: timeoutSec } : {}),
+          // DetectMessageEnd waits for the greeting's end (the beep), so a message played then is recorded whole;
+          // async, so a person who answers is connected at once instead of waiting seconds for the verdict.
           ...(machineDetection ? { machineDetection: 'DetectMessageEnd', asyncAmd: 'true', asyncAmdStatusCallback: amdCallbackUrl, asyncAmdStatusCallbackMethod: 'POST' } : {}),
         });
         return { callSid: call.sid };
       } catch (e) { throw mapTwilioErrorOrRefusal(e); }
+    },
+    async findCalls({ to, from, createdAfter, signal }) {
+      signal?.throwIfAborted();
+      try {
+        // Not filtered by StartTime: a call still `queued` has no start time yet and would be missed, which is
+        // exactly the call a crashed worker left behind. Twilio lists newest first; 50 covers any retry history.
+        const calls = await api().calls.list({ to, from, limit: 50 });
+        return calls.filter((c) => c.dateCreated && c.dateCreated.getTime() >= createdAfter.getTime())
+          .map((c) => ({ callSid: c.sid, to: c.to, from: c.from, status: String(c.status), createdAt: c.dateCreated, answeredBy: c.answeredBy ?? null }));
+      } catch (e) { throw mapTwilioErrorOrRefusal(e); }
+    },
+    async sayAndHangUp({ callSid, text, signal }) {
+      signal?.throwIfAborted();
+      const vr = new twilio.twiml.VoiceResponse();
+      vr.say(text);
+      vr.hangup();
+      try { await api().calls(callSid).update({ twiml: vr.toString() }); } catch (e) {
+        const pe = mapTwilioErrorOrRefusal(e);
+        // Twilio answers 21220 ("call is not in-progress") or 404 for a call that already ended: nothing to say.
+        if (pe.category === 'not_found' || (e as { code?: number }).code === 21220) return;
+        throw pe;
+      }
     },
     async configureNumber({ e164, voiceUrl, statusCallbackUrl, signal }) {
       signal?.throwIfAborted();
@@ -107,7 +138,7 @@ export default definePlugin<'telephony', Settings, Credentials>({
   kind: 'telephony',
   version: '1.0.0',
   apiVersion: API_VERSION,
-  description: 'Twilio Programmable Voice call control (hang-up, transfer, outbound calls, number webhooks) through the official SDK.',
+  description: 'Twilio Programmable Voice call control (hang-up, transfer, outbound calls with answering-machine detection, call lookup, voicemail drop, number webhooks) through the official SDK.',
   settingsSchema: {
     type: 'object', additionalProperties: false, required: [],
     properties: {

@@ -3,7 +3,7 @@
 // SDK (routed here by an httpClient override) parses every answer exactly as in production.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { newSid, rfc2822 } from './twilio-webhooks.js';
+import { amdCallbackParams, newSid, postWebhook, rfc2822, statusCallbackParams, voiceWebhookParams, type WebhookParams } from './twilio-webhooks.js';
 
 export type FormValue = string | string[];
 export type FormBody = Record<string, FormValue>;
@@ -62,6 +62,18 @@ export interface FakeTwilioRestOptions {
   requireOwnedFrom?: boolean;
 }
 
+/** How a placed call goes at the callee's end (what the PSTN and Twilio's AMD would report). */
+export type CallScenario =
+  /** Answered by a person: answered → voice webhook (TwiML) → AMD `human`; stays in progress. */
+  | { answer: 'human' | 'unknown' }
+  /** Answered by a machine: answered → voice webhook → AMD verdict after the greeting (default machine_end_beep). */
+  | { answer: 'machine'; answeredBy?: 'machine_end_beep' | 'machine_end_silence' | 'machine_end_other' | 'fax' }
+  /** Never answered: initiated → ringing → the final status. */
+  | { answer: 'none'; status: 'no-answer' | 'busy' | 'failed' };
+
+/** One signed callback the fake posted to the app, and what the app answered. */
+export interface PostedCallback { callSid: string; kind: 'status' | 'voice' | 'amd'; params: WebhookParams; status: number; body: string; at: number }
+
 export interface FakeTwilioRest {
   /** `http://127.0.0.1:<port>`; route the SDK here with an httpClient that rewrites the origin. */
   url: string;
@@ -87,6 +99,24 @@ export interface FakeTwilioRest {
   addRecording(o: { callSid: string; audio: Buffer; durationSec?: number }): { sid: string; recordingUrl: string };
   /** Media downloads so far (path and status), to prove what was (not) fetched. */
   readonly mediaFetches: { path: string; status: number }[];
+  /**
+   * Where callbacks go: URLs under `publicUrl` (what the app gave Twilio) are posted to `baseUrl` instead, signed
+   * over the public URL as Twilio signs them.
+   */
+  routeWebhooks(t: { baseUrl: string; publicUrl: string }): void;
+  /** Plays a call's life (see {@link CallScenario}), posting signed status, voice and AMD callbacks in Twilio's order. */
+  driveCall(sid: string, scenario: CallScenario): Promise<void>;
+  /** Ends a live call (the callee hung up): status `completed` and its callback. */
+  hangUp(sid: string): Promise<void>;
+  /**
+   * Called when a call has been created, before the REST answer is sent (tests kill the caller here: the call
+   * exists at Twilio but the client never learns its SID).
+   */
+  beforeCreateReply: ((call: FakeCall) => void) | null;
+  /** When set, every created call is driven with the scenario it returns (null: left queued). */
+  autoDrive: ((call: FakeCall) => CallScenario | null) | null;
+  /** Every callback posted, in order. */
+  callbacks: PostedCallback[];
   close(): Promise<void>;
 }
 
@@ -232,6 +262,63 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
     return c;
   };
 
+  // Callbacks a request causes are posted after its reply (Twilio answers the REST call first).
+  const afterReply: (() => Promise<void>)[] = [];
+  const callbacks: PostedCallback[] = [];
+  const auto: { drive: ((call: FakeCall) => CallScenario | null) | null; beforeReply: ((call: FakeCall) => void) | null } = { drive: null, beforeReply: null };
+  let target: { baseUrl: string; publicUrl: string } | null = null;
+  const seq = new Map<string, number>();
+
+  async function post(call: FakeCall, kind: PostedCallback['kind'], url: string | undefined, params: WebhookParams): Promise<PostedCallback | null> {
+    if (!url || !target || !url.startsWith(target.publicUrl)) return null;
+    const res = await postWebhook({ baseUrl: target.baseUrl, publicUrl: target.publicUrl, path: url.slice(target.publicUrl.length), params, authToken });
+    const cb: PostedCallback = { callSid: call.sid, kind, params, status: res.status, body: res.body, at: Date.now() };
+    callbacks.push(cb);
+    return cb;
+  }
+  const events = (call: FakeCall): string[] => {
+    const e = call.params.StatusCallbackEvent;
+    return e === undefined ? [] : Array.isArray(e) ? e : [e];
+  };
+  /** Status callbacks for the events the create request subscribed to; the final one is always sent. */
+  async function postStatus(call: FakeCall, status: string): Promise<void> {
+    const event = status === 'in-progress' ? 'answered' : TERMINAL.has(status) ? 'completed' : status;
+    if (event !== 'completed' && !events(call).includes(event)) return;
+    const n = (seq.get(call.sid) ?? -1) + 1;
+    seq.set(call.sid, n);
+    const duration = TERMINAL.has(status) ? call.duration ?? 0 : undefined;
+    await post(call, 'status', first(call.params.StatusCallback), statusCallbackParams({
+      accountSid, callSid: call.sid, from: call.from, to: call.to, callStatus: status, sequenceNumber: n,
+      ...(duration !== undefined ? { callDuration: duration } : {}),
+    }));
+  }
+  async function driveCall(sid: string, sc: CallScenario): Promise<void> {
+    const call = calls.get(sid);
+    if (!call) throw new Error(`fake twilio: no call ${sid}`);
+    setCallStatus(sid, 'initiated');
+    await postStatus(call, 'initiated');
+    setCallStatus(sid, 'ringing');
+    await postStatus(call, 'ringing');
+    if (sc.answer === 'none') {
+      setCallStatus(sid, sc.status);
+      await postStatus(call, sc.status);
+      return;
+    }
+    setCallStatus(sid, 'in-progress');
+    await postStatus(call, 'in-progress');
+    // The answered call fetches its instructions; with async AMD the verdict follows on its own callback.
+    const url = first(call.params.Url);
+    if (url) await post(call, 'voice', url, voiceWebhookParams({ accountSid, callSid: sid, from: call.from, to: call.to, callStatus: 'in-progress', direction: 'outbound-api' }));
+    if (first(call.params.MachineDetection) && first(call.params.AsyncAmd) === 'true') {
+      const answeredBy = sc.answer === 'machine' ? sc.answeredBy ?? 'machine_end_beep' : sc.answer;
+      call.answeredBy = answeredBy;
+      await post(call, 'amd', first(call.params.AsyncAmdStatusCallback), amdCallbackParams({ accountSid, callSid: sid, answeredBy }));
+    }
+  }
+  async function runAfterReply(): Promise<void> {
+    for (const fn of afterReply.splice(0)) await fn().catch(() => { /* the app was gone: Twilio would log a webhook error */ });
+  }
+
   type Reply = { status: number; body: unknown };
   const err = (status: number, code: number, message: string): Reply => ({
     status,
@@ -274,7 +361,27 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
         startTime: null, endTime: null, duration: null, answeredBy: null, params: form, updates: [],
       };
       calls.set(call.sid, call);
+      auto.beforeReply?.(call);
+      const scenario = auto.drive?.(call);
+      if (scenario) afterReply.push(() => driveCall(call.sid, scenario));
       return { status: 201, body: callJson(call) };
+    }
+
+    if (rest === '/Calls.json' && method === 'GET') {
+      // Newest first, as Twilio lists; To/From exact, StartTime filters on start_time (unset while queued).
+      const pageSize = Number(query.PageSize ?? '50') || 50;
+      let list = [...calls.values()].reverse();
+      if (query.To) list = list.filter((c) => c.to === query.To);
+      if (query.From) list = list.filter((c) => c.from === query.From);
+      if (query.Status) list = list.filter((c) => c.status === query.Status);
+      const after = query['StartTime>'];
+      if (after) list = list.filter((c) => c.startTime && c.startTime.getTime() >= new Date(after).getTime());
+      const shown = list.slice(0, pageSize);
+      const uri = `${base}/Calls.json?PageSize=${pageSize}&Page=0`;
+      return {
+        status: 200,
+        body: { first_page_uri: uri, end: Math.max(0, shown.length - 1), previous_page_uri: null, calls: shown.map(callJson), uri, page_size: pageSize, start: 0, next_page_uri: null, page: 0 },
+      };
     }
 
     const callMatch = /^\/Calls\/([^/]+)\.json$/.exec(rest);
@@ -288,7 +395,16 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
         if (status !== undefined) {
           if (status !== 'completed' && status !== 'canceled') return err(400, 21218, `Invalid Status: ${status}`);
           // A call that already ended keeps its final status, as on Twilio.
-          if (!TERMINAL.has(call.status)) setCallStatus(call.sid, status);
+          if (!TERMINAL.has(call.status)) { setCallStatus(call.sid, status); afterReply.push(() => postStatus(call, status)); }
+        }
+        const twiml = first(form.Twiml);
+        if (twiml !== undefined) {
+          if (TERMINAL.has(call.status)) return err(400, 21220, 'Call is not in-progress. Cannot redirect.');
+          // New instructions replace the running ones (a media stream ends); TwiML ending in <Hangup/> completes the call once played.
+          if (/<Hangup\s*\/>\s*<\/Response>\s*$/.test(twiml)) {
+            setCallStatus(call.sid, 'completed');
+            afterReply.push(() => postStatus(call, 'completed'));
+          }
         }
         call.dateUpdated = new Date();
         return { status: 200, body: callJson(call) };
@@ -383,6 +499,7 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
       }
       res.writeHead(reply.status, { 'content-type': 'application/json', 'twilio-request-id': newSid('RQ') });
       res.end(JSON.stringify(reply.body));
+      void runAfterReply();
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -404,6 +521,19 @@ export async function startFakeTwilioRest(opts: FakeTwilioRestOptions): Promise<
       faults.push({ status, err: e });
     },
     setCallStatus,
+    routeWebhooks(t) { target = { baseUrl: t.baseUrl.replace(/\/$/, ''), publicUrl: t.publicUrl.replace(/\/$/, '') }; },
+    driveCall,
+    async hangUp(sid) {
+      const call = calls.get(sid);
+      if (!call || TERMINAL.has(call.status)) return;
+      setCallStatus(sid, 'completed');
+      await postStatus(call, 'completed');
+    },
+    get beforeCreateReply() { return auto.beforeReply; },
+    set beforeCreateReply(fn) { auto.beforeReply = fn; },
+    get autoDrive() { return auto.drive; },
+    set autoDrive(fn) { auto.drive = fn; },
+    callbacks,
     callJson,
     numberJson,
     addRecording(o) {

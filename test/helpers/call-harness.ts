@@ -30,6 +30,8 @@ export interface CallHarnessOptions {
   seed?: boolean;
   openai?: FakeOpenAIOptions;
   deepgram?: FakeDeepgramOptions;
+  /** Build options of the platform (e.g. the reminder clock). */
+  build?: Parameters<typeof startTestPlatform>[0] extends infer T ? T extends { build?: infer B } ? B : never : never;
 }
 
 export interface StreamInstruction {
@@ -161,7 +163,7 @@ export async function startCallHarness(o: CallHarnessOptions = {}): Promise<Call
   let tp: TestPlatform | undefined;
   try {
     tp = await startTestPlatform({
-      state: o.state,
+      state: o.state, build: o.build,
       env: {
         PUBLIC_BASE_URL,
         OPENAI_BASE_URL: `${openai.url}/v1`, OPENAI_API_KEY: OPENAI_KEY,

@@ -108,7 +108,7 @@ describe('plugin context: no database handle, no platform secret', function () {
     // Spies registered under the first-party ids, so the composition root's defaults apply to them.
     const ids = ['llm-openai', 'stt-deepgram', 'telephony-twilio', 'vehicle-nhtsa'] as const;
     const kinds = { 'llm-openai': 'llm', 'stt-deepgram': 'stt', 'telephony-twilio': 'telephony', 'vehicle-nhtsa': 'vehicle' } as const;
-    const methods: Record<string, string[]> = { llm: ['generate'], stt: ['open'], telephony: ['hangUp', 'transfer', 'placeCall', 'configureNumber'], vehicle: ['decodeVin'] };
+    const methods: Record<string, string[]> = { llm: ['generate'], stt: ['open'], telephony: ['hangUp', 'transfer', 'placeCall', 'configureNumber', 'findCalls', 'sayAndHangUp'], vehicle: ['decodeVin'] };
     const manifests = ids.map((id): AnyPluginManifest => ({
       id, kind: kinds[id], version: '1.0.0', apiVersion: API_VERSION,
       settingsSchema: { type: 'object' }, capabilities: firstPartyPlugins.find((m) => m.id === id)!.capabilities,

@@ -114,6 +114,27 @@ for (const adapter of adapters) {
       assert.equal(await store.hit('rl:k', 1), 1);
     });
 
+    it('reserves at most `limit` slots across 30 concurrent takers, frees them on release or expiry, and says when', async () => {
+      const takers = await Promise.all(Array.from({ length: 30 }, (_, i) => store.acquireSlot({ key: 'slot:a', holder: `h${i}`, limit: 3, ttlMs: 60_000 })));
+      const won = takers.map((r, i) => (r.ok ? `h${i}` : null)).filter((x): x is string => x !== null);
+      assert.equal(won.length, 3, 'exactly three slots were handed out');
+      const refused = takers.find((r) => !r.ok) as { ok: false; retryAfterMs: number };
+      assert.ok(refused.retryAfterMs > 50_000 && refused.retryAfterMs <= 60_000, `retryAfterMs ${refused.retryAfterMs}`);
+      // A holder asking again keeps its slot (a rerun job), it does not take a second one.
+      assert.deepEqual(await store.acquireSlot({ key: 'slot:a', holder: won[0]!, limit: 3, ttlMs: 60_000 }), { ok: true });
+      assert.equal((await store.acquireSlot({ key: 'slot:a', holder: 'late', limit: 3, ttlMs: 60_000 })).ok, false);
+      await store.releaseSlot('slot:a', won[1]!);
+      await store.releaseSlot('slot:a', won[1]!);
+      assert.deepEqual(await store.acquireSlot({ key: 'slot:a', holder: 'late', limit: 3, ttlMs: 60_000 }), { ok: true });
+      // Expiry frees a slot on its own (a crashed holder).
+      assert.deepEqual(await store.acquireSlot({ key: 'slot:b', holder: 'x', limit: 1, ttlMs: 150 }), { ok: true });
+      const busy = await store.acquireSlot({ key: 'slot:b', holder: 'y', limit: 1, ttlMs: 150 });
+      assert.equal(busy.ok, false);
+      assert.ok(!busy.ok && busy.retryAfterMs <= 150);
+      await sleep(200);
+      assert.deepEqual(await store.acquireSlot({ key: 'slot:b', holder: 'y', limit: 1, ttlMs: 150 }), { ok: true });
+    });
+
     it('deletes keys and documents', async () => {
       await store.set('del:k', 'v', 60);
       await store.createDoc('del:d', {}, 60);

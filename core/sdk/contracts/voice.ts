@@ -101,6 +101,18 @@ export interface LlmProvider {
   close?(): Promise<void>;
 }
 
+/** One call as the telephony vendor lists it. */
+export interface ProviderCall {
+  callSid: string;
+  to: string;
+  from: string;
+  /** The vendor's status, e.g. `queued`, `ringing`, `in-progress`, `completed`, `no-answer`. */
+  status: string;
+  createdAt: Date;
+  /** The answering-machine verdict when the vendor knows it (`human`, `machine_end_beep`, …). */
+  answeredBy: string | null;
+}
+
 /** Outbound call control for a telephony vendor. Inbound webhooks and media streams are handled in core. */
 export interface TelephonyProvider {
   hangUp(o: CallOptions & { callSid: string }): Promise<void>;
@@ -108,7 +120,25 @@ export interface TelephonyProvider {
   transfer(o: CallOptions & { callSid: string; to: string }): Promise<void>;
   /** Replaces a live call's TwiML with core's (e.g. `<Record>` for voicemail). Optional; without it core hangs up. */
   redirect?(o: CallOptions & { callSid: string; twiml: string }): Promise<void>;
-  placeCall(o: CallOptions & { to: string; from: string; twiml: string; statusCallbackUrl: string; machineDetection?: boolean; amdCallbackUrl?: string }): Promise<{ callSid: string }>;
+  /**
+   * Creates an outbound call. The vendor fetches `url` (signed, POST) for the call's instructions when it is
+   * answered, or plays `twiml` (one of the two). Status changes are posted to `statusCallbackUrl` (for each of
+   * `statusCallbackEvents`, default initiated/ringing/answered/completed). With `machineDetection`, the vendor runs
+   * asynchronous answering-machine detection that waits for the end of a greeting and posts its verdict
+   * (`AnsweredBy`) to `amdCallbackUrl`. Not idempotent: core records its intent before calling it and reconciles
+   * with {@link TelephonyProvider.findCalls} instead of calling it twice.
+   */
+  placeCall(o: CallOptions & {
+    to: string; from: string; url?: string; twiml?: string; statusCallbackUrl: string; statusCallbackEvents?: string[];
+    machineDetection?: boolean; amdCallbackUrl?: string; timeoutSec?: number;
+  }): Promise<{ callSid: string }>;
+  /**
+   * Calls from `from` to `to` created at or after `createdAfter`, newest first: how core finds out whether a call
+   * it meant to place (and then lost track of, e.g. a worker crash) exists at the vendor.
+   */
+  findCalls(o: CallOptions & { to: string; from: string; createdAfter: Date }): Promise<ProviderCall[]>;
+  /** Speaks `text` on a live call and hangs up (a voicemail after the beep). A call already over is not an error. */
+  sayAndHangUp(o: CallOptions & { callSid: string; text: string }): Promise<void>;
   /** Points a number the account owns at this deployment. `configured: false` with a reason when it can't. */
   configureNumber(o: CallOptions & { e164: string; voiceUrl: string; statusCallbackUrl: string }): Promise<{ configured: boolean; reason?: string; providerSid?: string }>;
   close?(): Promise<void>;

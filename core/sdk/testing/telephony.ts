@@ -29,8 +29,8 @@ export interface TelephonyVendorCall {
 }
 
 /**
- * The telephony provider contract: `placeCall` returns a call id; `transfer` and `hangUp` act on it and
- * `hangUp` is idempotent; `configureNumber` answers `{ configured }` with a reason when it can't; an aborted
+ * The telephony provider contract: `placeCall` returns a call id; `findCalls` lists it; `transfer`, `hangUp` and
+ * `sayAndHangUp` act on it, `hangUp` and `sayAndHangUp` harmlessly on an ended call; `configureNumber` answers `{ configured }` with a reason when it can't; an aborted
  * signal rejects; vendor failures surface as PluginError categories.
  */
 export function describeTelephonyProvider<S, C>(manifest: PluginManifest<'telephony', S, C> | AnyPluginManifest, harness: ConformanceHarness<TelephonyFixtures>): void {
@@ -75,6 +75,30 @@ export function describeTelephonyProvider<S, C>(manifest: PluginManifest<'teleph
         if (!f.vendorCall) { this.skip(); return; }
         assert.equal(after1?.status, 'completed', 'the vendor ended the call');
         assert.equal(f.vendorCall(placed())?.status, 'completed', 'the second hang-up left it ended');
+      });
+
+      it('finds the placed call among the calls from its number to its callee since just before it', async () => {
+        const f = state().fixtures;
+        const since = new Date(Date.now() - 60_000);
+        const found = await state().instance.findCalls({ to: f.to, from: f.from, createdAfter: since });
+        const mine = found.find((c) => c.callSid === placed());
+        assert.ok(mine, 'the placed call is listed');
+        assert.equal(mine.to, f.to);
+        assert.equal(mine.from, f.from);
+        assert.ok(mine.createdAt instanceof Date && mine.createdAt.getTime() >= since.getTime());
+        const later = await state().instance.findCalls({ to: f.to, from: f.from, createdAfter: new Date(Date.now() + 3_600_000) });
+        assert.ok(!later.some((c) => c.callSid === placed()), 'a call created before createdAfter is not listed');
+      });
+
+      it('says a message on a live call and hangs up; saying it on an ended call is harmless', async function () {
+        const f = state().fixtures;
+        const { callSid: sid } = await state().instance.placeCall({
+          to: f.to, from: f.from, url: `${f.publicBaseUrl}/twilio/voice`, statusCallbackUrl: `${f.publicBaseUrl}/twilio/status`,
+        });
+        await state().instance.sayAndHangUp({ callSid: sid, text: 'This is a reminder from the conformance suite.' });
+        await state().instance.sayAndHangUp({ callSid: sid, text: 'Again.' });
+        if (!f.vendorCall) { this.skip(); return; }
+        assert.equal(f.vendorCall(sid)?.status, 'completed', 'the vendor ended the call after the message');
       });
 
       it('configures an owned number, answering configured with a reason when it cannot', async () => {

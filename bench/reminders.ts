@@ -1,0 +1,182 @@
+/**
+ * `npm run bench -- reminders [--tenants 100] [--appointments 10000] [--due 1000] [--cps 50]`
+ *
+ * Two figures of the reminder pipeline on the machine's Postgres and Redis (one process, role `all`):
+ *  - schedule: reminders for --appointments appointments spread over --tenants tenants, one
+ *    syncAppointmentReminders per appointment in its own tenant transaction (what the scheduler does inside a
+ *    booking). p50/p99 per operation and the total; the floor is an empty tenant transaction timed the same way.
+ *  - drain: --due reminders due now (spread over 10 tenants) run through the real queue, runner and dialer against
+ *    the fake Twilio REST API at TWILIO_CPS=--cps, every call answered busy through signed callbacks. Achieved CPS
+ *    (calls created / span from first to last), duplicates (calls beyond one per reminder), lost (reminders with no
+ *    call), and the process's peak RSS against its RSS before the drain (the baseline).
+ * Last stdout line: one JSON object.
+ */
+import type { AddressInfo } from 'node:net';
+import { DateTime } from 'luxon';
+import { buildPlatform, createHttpApp, listen } from '../core/app.js';
+import { loadConfig } from '../core/config.js';
+import { silentLogger } from '../core/observability/logger.js';
+import { enqueueReminder } from '../core/outbound/reminder-job.js';
+import { syncAppointmentReminders } from '../core/outbound/reminder-schedule.js';
+import { demoConfig } from '../core/tenancy/seed.js';
+import { createTestDatabase, TEST_REDIS_URL, uniquePrefix } from '../test/helpers/db.js';
+import { startFakeTwilioRest } from '../test/fakes/twilio-rest.js';
+import { requireServices } from './lib/needs.js';
+
+function flag(name: string, dflt: string): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return Number(i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt);
+}
+const TENANTS = flag('tenants', '100');
+const APPOINTMENTS = flag('appointments', '10000');
+const DUE = flag('due', '1000');
+const CPS = flag('cps', '50');
+if (![TENANTS, APPOINTMENTS, DUE, CPS].every((x) => Number.isInteger(x) && x >= 1)) {
+  process.stderr.write('usage: npm run bench -- reminders [--tenants N] [--appointments N] [--due N] [--cps N] (integers >= 1)\n');
+  process.exit(64);
+}
+await requireServices({ bench: 'reminders', postgres: true, redis: true });
+
+const log = (s: string) => process.stdout.write(`${s}\n`);
+const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!; };
+const r2 = (x: number) => Math.round(x * 100) / 100;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const PUBLIC_BASE_URL = 'https://servicelane.test';
+const ACCOUNT_SID = 'AC' + 'b3c4d5e6'.repeat(4);
+const AUTH_TOKEN = 'twilio-auth-token-for-bench-0001';
+
+/** A zone without DST where it is about noon now, so the real clock is inside every calling window. */
+const ZONES: Record<number, string> = {
+  [-11]: 'Pacific/Pago_Pago', [-10]: 'Pacific/Honolulu', [-9]: 'Pacific/Gambier', [-8]: 'Pacific/Pitcairn', [-7]: 'America/Phoenix',
+  [-6]: 'America/Guatemala', [-5]: 'America/Bogota', [-4]: 'America/La_Paz', [-3]: 'America/Argentina/Buenos_Aires', [-2]: 'America/Noronha',
+  [-1]: 'Atlantic/Cape_Verde', 0: 'Africa/Abidjan', 1: 'Africa/Lagos', 2: 'Africa/Johannesburg', 3: 'Europe/Moscow', 4: 'Asia/Dubai',
+  5: 'Asia/Karachi', 6: 'Asia/Dhaka', 7: 'Asia/Bangkok', 8: 'Asia/Shanghai', 9: 'Asia/Tokyo', 10: 'Australia/Brisbane', 11: 'Pacific/Guadalcanal', 12: 'Pacific/Tarawa',
+};
+let off = 12 - new Date().getUTCHours();
+if (off > 12) off -= 24;
+if (off < -11) off += 24;
+const zone = ZONES[off]!;
+const allDay = [{ open: '00:00', close: '23:59' }];
+
+const twilio = await startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN });
+const db = await createTestDatabase('bench_reminders');
+const p = await buildPlatform(loadConfig({
+  ROLE: 'all', PORT: '0', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'silent', PUBLIC_BASE_URL,
+  ADMIN_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-01', CREDENTIALS_KEY: Buffer.alloc(32, 3).toString('base64'),
+  TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_API_BASE_URL: twilio.url, TWILIO_CPS: String(CPS),
+  PLUGIN_EGRESS_ALLOW: '127.0.0.0/8,::1',
+}), { logger: silentLogger, statePrefix: uniquePrefix(), reminders: { timings: { pollMs: 3_600_000 } } });
+try {
+  const server = await listen(p, createHttpApp(p));
+  twilio.routeWebhooks({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicUrl: PUBLIC_BASE_URL });
+  const base = demoConfig();
+  const config = {
+    ...base, timezone: zone, holidays: [],
+    businessHours: { mon: allDay, tue: allDay, wed: allDay, thu: allDay, fri: allDay, sat: allDay, sun: allDay },
+    reminders: { enabled: true, hoursBefore: [48, 24], callWindow: { start: '08:00', end: '21:00' }, maxConcurrentCalls: 100 },
+  };
+  log(`reminders bench: ${TENANTS} tenants, ${APPOINTMENTS} appointments, ${DUE} due at ${CPS} CPS (zone ${zone})`);
+  const tenantIds: string[] = [];
+  for (let i = 0; i < TENANTS; i++) tenantIds.push((await p.tenants.create({ name: `Bench Motors ${i}`, config })).id);
+
+  // ---- schedule
+  const perTenant = Math.ceil(APPOINTMENTS / TENANTS);
+  const firstStart = DateTime.now().setZone(zone).plus({ days: 3 }).startOf('day').plus({ hours: 9 });
+  const appts = new Map<string, { id: string; starts_at: Date }[]>();
+  let made = 0;
+  for (const t of tenantIds) {
+    const n = Math.min(perTenant, APPOINTMENTS - made);
+    if (n <= 0) break;
+    made += n;
+    const rows = Array.from({ length: n }, (_, i) => {
+      const s = firstStart.plus({ minutes: 30 * i });
+      return { customer_id: `c${i}`, customer_phone: `+1650${String(1_000_000 + i)}`, resource_id: 'bay-1', service_type: 'oil_change', starts_at: s.toJSDate(), ends_at: s.plus({ minutes: 30 }).toJSDate() };
+    });
+    appts.set(t, await p.tenants.withTenant(t, (trx) => trx('appointments').insert(rows).returning(['id', 'starts_at'])) as { id: string; starts_at: Date }[]);
+  }
+  const floor: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const t0 = performance.now();
+    await p.tenants.withTenant(tenantIds[i % tenantIds.length]!, (trx) => trx.raw('select 1'));
+    floor.push(performance.now() - t0);
+  }
+  const ops: number[] = [];
+  const now = new Date();
+  const tSched = performance.now();
+  for (const [t, list] of appts) {
+    for (const a of list) {
+      const t0 = performance.now();
+      await p.tenants.withTenant(t, (trx) => syncAppointmentReminders(trx, { config, appointment: { id: a.id, starts_at: a.starts_at, status: 'booked' }, now }));
+      ops.push(performance.now() - t0);
+    }
+  }
+  const scheduleTotalMs = performance.now() - tSched;
+  log(`schedule: ${ops.length} ops in ${Math.round(scheduleTotalMs)} ms, p50 ${r2(pct(ops, 50))} ms, p99 ${r2(pct(ops, 99))} ms (floor p50 ${r2(pct(floor, 50))} ms)`);
+
+  // ---- drain
+  const drainTenants = tenantIds.slice(0, Math.min(10, tenantIds.length));
+  const due: { tenantId: string; reminderId: string; dueAtMs: number }[] = [];
+  const perDrain = Math.ceil(DUE / drainTenants.length);
+  for (const [k, t] of drainTenants.entries()) {
+    // The number reminder calls are placed from (a dealership without one cannot call: outcome failed).
+    await p.tenants.attachNumber(t, `+1209555${String(1000 + k)}`);
+    const n = Math.min(perDrain, DUE - due.length);
+    if (n <= 0) break;
+    const start = DateTime.now().setZone(zone).plus({ days: 1 });
+    const rows = await p.tenants.withTenant(t, async (trx) => {
+      const a = await trx('appointments').insert(Array.from({ length: n }, (_, i) => {
+        const s = start.plus({ minutes: 30 * i });
+        return { customer_id: `d${i}`, customer_phone: `+1408${String(1_000_000 + k * 10_000 + i)}`, resource_id: 'bay-2', service_type: 'oil_change', starts_at: s.toJSDate(), ends_at: s.plus({ minutes: 30 }).toJSDate() };
+      })).returning(['id', 'starts_at']) as { id: string; starts_at: Date }[];
+      return trx('reminders').insert(a.map((x) => ({ appointment_id: x.id, hours_before: 1, starts_at: x.starts_at, due_at: new Date(), kind: 'manual' })))
+        .returning(['id', 'due_at']) as Promise<{ id: string; due_at: Date }[]>;
+    });
+    for (const r of rows) due.push({ tenantId: t, reminderId: r.id, dueAtMs: r.due_at.getTime() });
+  }
+  twilio.autoDrive = () => ({ answer: 'none', status: 'busy' });
+  const rssBase = process.memoryUsage().rss;
+  let rssPeak = rssBase;
+  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss); }, 100);
+  const calls0 = twilio.calls.size;
+  const tDrain = performance.now();
+  for (const d of due) await enqueueReminder(p.jobs, { data: d, now: new Date() });
+  const deadline = Date.now() + (DUE / CPS) * 1000 * 3 + 60_000;
+  while (twilio.calls.size - calls0 < DUE && Date.now() < deadline) await sleep(100);
+  await sleep(2000);
+  clearInterval(sampler);
+  const drainMs = performance.now() - tDrain;
+  const created = [...twilio.calls.values()].slice(calls0);
+  const times = created.map((c) => c.dateCreated.getTime()).sort((a, b) => a - b);
+  const achievedCps = created.length > 1 ? (created.length - 1) / ((times.at(-1)! - times[0]!) / 1000) : 0;
+  const byPhone = new Map<string, number>();
+  for (const c of created) byPhone.set(c.to, (byPhone.get(c.to) ?? 0) + 1);
+  const duplicates = [...byPhone.values()].reduce((s, x) => s + (x - 1), 0);
+  let lost = 0;
+  for (const t of drainTenants) {
+    const r = await p.tenants.withTenant(t, (trx) => trx('reminders as r').leftJoin('reminder_attempts as a', 'a.reminder_id', 'r.id')
+      .where('r.kind', 'manual').whereNull('a.call_sid').count('* as n')) as { n: string }[];
+    lost += Number(r[0]!.n);
+  }
+  const outcomes = new Map<string, number>();
+  for (const t of drainTenants) {
+    const rows = await p.tenants.withTenant(t, (trx) => trx('reminder_attempts').select('outcome').count('* as n').groupBy('outcome')) as { outcome: string; n: string }[];
+    for (const r of rows) outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + Number(r.n));
+  }
+  log(`drain attempt outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  log(`drain: ${created.length} calls in ${Math.round(drainMs)} ms, ${r2(achievedCps)} CPS (limit ${CPS}), ${duplicates} duplicates, ${lost} lost, RSS ${Math.round(rssBase / 1e6)} → ${Math.round(rssPeak / 1e6)} MB`);
+  log(JSON.stringify({
+    bench: 'reminders',
+    schedule: {
+      tenants: TENANTS, appointments: ops.length, totalMs: Math.round(scheduleTotalMs), p50Ms: r2(pct(ops, 50)), p99Ms: r2(pct(ops, 99)),
+      floorP50Ms: r2(pct(floor, 50)), floorP99Ms: r2(pct(floor, 99)),
+    },
+    drain: {
+      due: DUE, calls: created.length, cpsLimit: CPS, achievedCps: r2(achievedCps), cpsRatio: r2(achievedCps / CPS), duplicates, lost, drainMs: Math.round(drainMs),
+      rssBaselineMb: Math.round(rssBase / 1e6), rssPeakMb: Math.round(rssPeak / 1e6),
+    },
+  }));
+} finally {
+  await p.close();
+  await twilio.close();
+  await db.drop();
+}

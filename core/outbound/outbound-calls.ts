@@ -1,0 +1,340 @@
+import type { Knex } from 'knex';
+import { parsePhoneNumberFromString } from 'libphonenumber-js';
+import type { Jobs } from '../jobs/jobs.js';
+import type { Logger } from '../observability/logger.js';
+import { metrics } from '../observability/metrics.js';
+import type { PluginRegistry } from '../registry/registry.js';
+import { isPluginError } from '../sdk/errors.js';
+import type { TelephonyProvider } from '../sdk/index.js';
+import { isTerminal, statusRank } from '../telephony/call-state.js';
+import type { OutboundCallHooks } from '../telephony/outbound-webhooks.js';
+import type { Tenant, TenantService } from '../tenancy/tenants.js';
+import { LEGAL_WINDOW, nextAllowedTime, type CallWindowPolicy } from './call-window.js';
+import type { OutboundLimits } from './call-limits.js';
+import type { OutboundDialer } from './reminder-job.js';
+import { reminderPolicy } from './reminder-schedule.js';
+
+/**
+ * Placing reminder calls, exactly once per attempt, and turning Twilio's callbacks into outcomes and retries
+ * (docs/reminders.md, "Placing the call").
+ *
+ * Exactly once: the `outbound-calls` job writes the call intent on the attempt row (dial_key, dial_started_at) and
+ * commits BEFORE it asks the provider to create the call, then records the SID. A job that finds an intent without
+ * a SID (its worker died between the two, or the request timed out) never calls again blindly: it lists the
+ * provider's calls from the dealership's number to the customer since the intent, and adopts the one it finds;
+ * only when none exists after `reconcileGraceMs` (long enough for the provider's list to show any call it created)
+ * does it write a new intent and dial. Status callbacks carry the attempt in their server-issued URL, so a call
+ * whose SID was never recorded is still tied to its attempt by its first callback.
+ */
+export interface DialJob { tenantId: string; attemptId: string; /** Re-queue count while the tenant is at its concurrency cap. */ n: number }
+
+/** Outcomes after which the reminder is tried again (per the tenant's retry policy); anything else is final. */
+const RETRYABLE = new Set(['no_answer', 'busy', 'failed']);
+const MACHINE = new Set(['machine_start', 'machine_end_beep', 'machine_end_silence', 'machine_end_other']);
+const STATUS_OUTCOME: Record<string, string> = { 'no-answer': 'no_answer', busy: 'busy', failed: 'failed', canceled: 'failed' };
+
+interface AttemptFacts {
+  id: string; reminder_id: string; appointment_id: string; attempt: number; outcome: string; call_sid: string | null;
+  dial_started_at: Date | null; dial_tries: number; call_status_rank: number; ended_at: Date | null; amd_result: string | null;
+  due_at: Date; rem_starts_at: Date; ignore_window: boolean; appt_status: string | null; appt_starts_at: Date | null; customer_phone: string | null;
+}
+
+export interface OutboundCallsOptions {
+  tenants: TenantService;
+  registry: Pick<PluginRegistry, 'tryGet'>;
+  jobs: Jobs;
+  limits: OutboundLimits;
+  logger: Logger;
+  publicBaseUrl: string;
+  /** Calls created per second on the platform's Twilio account (TWILIO_CPS). */
+  cps: number;
+  /** The account the rate belongs to (the Twilio account SID; tenants on their own subaccount get their own). */
+  platformAccount: string;
+  clock?: () => Date;
+  /** How old an intent without a call must be before a new call may be placed for it (default 60 s). */
+  reconcileGraceMs?: number;
+  /** Delay before a job blocked by the tenant's concurrency cap looks again (default 5 s). */
+  capRetryMs?: number;
+  /** Ring time before Twilio gives up with no-answer (default 25 s). */
+  ringTimeoutSec?: number;
+}
+
+export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
+  private readonly clock: () => Date;
+  private readonly voicemailText = new Map<string, string>();
+
+  constructor(private readonly o: OutboundCallsOptions) {
+    this.clock = o.clock ?? (() => new Date());
+  }
+
+  /** The worker's clock (tests fix it): what "now" means for send-now and the window checks. */
+  now(): Date { return this.clock(); }
+
+  register(jobs: Jobs): void {
+    // Dial jobs mostly wait (the call-rate turn, Twilio's answer), so a worker runs many at once; the rate is the limit.
+    jobs.register<DialJob>('outbound-calls', (d) => this.dial(d), { concurrency: 16 });
+  }
+
+  /** The runner's seam: queue the dial (durable; the job owns retries and reconciliation). No SID yet. */
+  async place(o: { tenantId: string; attemptId: string }): Promise<{ callSid: string | null }> {
+    await this.enqueue({ tenantId: o.tenantId, attemptId: o.attemptId, n: 0 }, 0);
+    return { callSid: null };
+  }
+
+  private enqueue(d: DialJob, delayMs: number): Promise<string> {
+    return this.o.jobs.enqueue('outbound-calls', d, { jobId: `dial-${d.tenantId}-${d.attemptId}-${d.n}`, delayMs, attempts: 8, backoffMs: 5_000 });
+  }
+
+  private async telephony(tenantId: string): Promise<TelephonyProvider | null> {
+    return this.o.registry.tryGet(tenantId, 'telephony');
+  }
+
+  private async callerId(tenantId: string): Promise<string | null> {
+    return (await this.o.tenants.listNumbers(tenantId))[0]?.e164 ?? null;
+  }
+
+  private facts(trx: Knex.Transaction, attemptId: string, lock: boolean): Promise<AttemptFacts | undefined> {
+    const q = trx('reminder_attempts as a').join('reminders as r', 'r.id', 'a.reminder_id').leftJoin('appointments as p', 'p.id', 'a.appointment_id')
+      .where('a.id', attemptId)
+      .first('a.id', 'a.reminder_id', 'a.appointment_id', 'a.attempt', 'a.outcome', 'a.call_sid', 'a.dial_started_at', 'a.dial_tries', 'a.call_status_rank',
+        'a.ended_at', 'a.amd_result', 'r.due_at', 'r.starts_at as rem_starts_at', 'r.ignore_window', 'p.status as appt_status', 'p.starts_at as appt_starts_at', 'p.customer_phone');
+    return (lock ? q.forUpdate('a') : q) as Promise<AttemptFacts | undefined>;
+  }
+
+  private windowPolicy(tenant: Tenant, ignoreWindow: boolean): CallWindowPolicy {
+    const cfg = tenant.config!;
+    // A platform admin's ignoreWindow drops the dealership's window and closed days, never the legal hours.
+    if (ignoreWindow) return { timezone: cfg.timezone, callWindow: { ...LEGAL_WINDOW } };
+    return { timezone: cfg.timezone, callWindow: reminderPolicy(cfg).callWindow, businessHours: cfg.businessHours, holidays: cfg.holidays };
+  }
+
+  /** One run of the dial job. Idempotent: a rerun finds the SID, the intent, or a finished attempt. */
+  async dial(d: DialJob): Promise<void> {
+    const tenant = await this.o.tenants.find(d.tenantId);
+    if (!tenant?.config) return;
+    const policy = reminderPolicy(tenant.config);
+    const slot = await this.o.limits.tryLiveSlot({ tenantId: tenant.id, attemptId: d.attemptId, limit: policy.maxConcurrentCalls });
+    if (!slot.ok) {
+      // Not waited for in the worker: that would hold a worker for one tenant while others could call.
+      metrics.reminders.inc({ event: 'concurrency_wait' });
+      await this.enqueue({ ...d, n: d.n + 1 }, this.o.capRetryMs ?? 5_000);
+      return;
+    }
+    let keepSlot = false;
+    try {
+      keepSlot = await this.dialHoldingSlot(tenant, d);
+    } finally {
+      if (!keepSlot) await this.o.limits.releaseLiveSlot({ tenantId: tenant.id, attemptId: d.attemptId });
+    }
+  }
+
+  /** Returns whether a live call holds the slot now. */
+  private async dialHoldingSlot(tenant: Tenant, d: DialJob): Promise<boolean> {
+    const log = this.o.logger.child({ tenantId: tenant.id, attemptId: d.attemptId });
+    const tel = await this.telephony(tenant.id);
+    const from = await this.callerId(tenant.id);
+    const now = this.clock();
+    type Plan = { kind: 'done'; live: boolean } | { kind: 'dial'; to: string; due: Date } | { kind: 'reconcile'; to: string; since: Date };
+    const plan = await this.o.tenants.withTenant(tenant.id, async (trx): Promise<Plan> => {
+      const f = await this.facts(trx, d.attemptId, true);
+      if (!f) return { kind: 'done', live: false };
+      if (f.call_sid) return { kind: 'done', live: !f.ended_at };
+      if (f.outcome !== 'due') return { kind: 'done', live: false };
+      const finish = async (outcome: string, error?: string): Promise<Plan> => {
+        await trx('reminder_attempts').where({ id: f.id }).update({ outcome, ...(error ? { dial_error: error } : {}), ended_at: trx.fn.now() });
+        await trx('reminders').where({ id: f.reminder_id }).update({ outcome, updated_at: trx.fn.now() });
+        metrics.reminderAttemptOutcomes.inc({ outcome, retry: 'no' });
+        return { kind: 'done', live: false };
+      };
+      // An intent without a SID: a call may exist. Reconcile before anything else (the re-checks below must not
+      // drop a call that was already placed from the record).
+      if (f.dial_started_at) return { kind: 'reconcile', to: f.customer_phone ?? '', since: f.dial_started_at };
+      // Re-checked here, right before the call: the appointment may have changed while the job waited.
+      if (f.appt_status !== 'booked') return finish('skipped_appointment_cancelled');
+      if (!f.appt_starts_at || f.appt_starts_at.getTime() !== f.rem_starts_at.getTime()) return finish('skipped_appointment_moved');
+      if (!f.customer_phone) return finish('skipped_no_phone');
+      if (await trx('reminder_opt_outs').where({ phone: f.customer_phone }).first('phone')) return finish('skipped_opted_out');
+      if (!tel) return finish('failed', 'tenant has no telephony plugin');
+      if (!from) return finish('failed', 'OUT_ERR_NO_CALLER_ID: tenant has no phone number to call from');
+      const next = nextAllowedTime({ due: now, policy: this.windowPolicy(tenant, f.ignore_window) });
+      if (!next || next.getTime() !== now.getTime()) {
+        // The window closed while the job waited (a long backlog): back to the schedule, not called late.
+        if (next && next.getTime() < (f.appt_starts_at?.getTime() ?? 0)) {
+          await trx('reminder_attempts').where({ id: f.id }).update({ outcome: 'deferred', ended_at: trx.fn.now() });
+          await trx('reminders').where({ id: f.reminder_id }).update({ status: 'scheduled', due_at: next, queued_until: null, window_deferrals: trx.raw('window_deferrals + 1'), updated_at: trx.fn.now() });
+          return { kind: 'done', live: false };
+        }
+        return finish('skipped_window_after_appointment');
+      }
+      // The intent, committed before the provider hears of the call.
+      await trx('reminder_attempts').where({ id: f.id }).update({
+        dial_key: `${f.reminder_id}-${f.attempt}`, dial_started_at: now, dial_tries: f.dial_tries + 1,
+      });
+      return { kind: 'dial', to: f.customer_phone, due: f.due_at };
+    });
+    if (plan.kind === 'done') return plan.live;
+    if (!tel || !from) throw new Error('telephony plugin or caller id vanished between the intent and the call'); // retried by the job
+
+    if (plan.kind === 'reconcile') {
+      const found = await tel.findCalls({ to: plan.to, from, createdAfter: new Date(plan.since.getTime() - 5_000) });
+      const sids = found.map((c) => c.callSid);
+      const taken = sids.length ? await this.o.tenants.withTenant(tenant.id, (trx) => trx('reminder_attempts').whereIn('call_sid', sids).pluck('call_sid')) as string[] : [];
+      const mine = found.filter((c) => !taken.includes(c.callSid)).at(-1);
+      if (mine) {
+        await this.recordSid(tenant.id, d.attemptId, mine.callSid);
+        metrics.reminderCallsPlaced.inc({ event: 'reconciled' });
+        log.info({ callSid: mine.callSid }, 'reminder call found at the provider after a lost answer; not placed again');
+        return !isTerminal(mine.status);
+      }
+      if (now.getTime() - plan.since.getTime() < (this.o.reconcileGraceMs ?? 60_000)) {
+        // Too early to know: the job's retry looks again.
+        throw new Error('reminder call intent without a call yet; reconciling again later');
+      }
+      // Proven: no call was created. A new intent, then the call.
+      const again = await this.o.tenants.withTenant(tenant.id, async (trx) => {
+        const n = await trx('reminder_attempts').where({ id: d.attemptId, dial_started_at: plan.since }).whereNull('call_sid')
+          .update({ dial_started_at: now, dial_tries: trx.raw('dial_tries + 1') });
+        const f = await this.facts(trx, d.attemptId, false);
+        return n === 1 && f ? { to: plan.to, due: f.due_at } : null;
+      });
+      if (!again) return false;
+      log.warn({ since: plan.since.toISOString() }, 'no call found for an old reminder intent; placing it now');
+      return this.create({ tenant, attemptId: d.attemptId, tel, from, to: again.to, due: again.due });
+    }
+    return this.create({ tenant, attemptId: d.attemptId, tel, from, to: plan.to, due: plan.due });
+  }
+
+  private async create(o: { tenant: Tenant; attemptId: string; tel: TelephonyProvider; from: string; to: string; due: Date }): Promise<boolean> {
+    const base = `${this.o.publicBaseUrl.replace(/\/$/, '')}/twilio/outbound/${o.tenant.id}/${o.attemptId}`;
+    const ownAccount = o.tenant.config?.plugins.telephony?.credentialsRef ? `tenant-${o.tenant.id}` : this.o.platformAccount;
+    let callSid: string;
+    try {
+      ({ result: { callSid } } = await this.o.limits.withCallTurn({ account: ownAccount, cps: this.o.cps }, () => o.tel.placeCall({
+        to: o.to, from: o.from, url: `${base}/voice`, statusCallbackUrl: `${base}/status`, amdCallbackUrl: `${base}/amd`,
+        statusCallbackEvents: ['initiated', 'ringing', 'answered', 'completed'], machineDetection: true, timeoutSec: this.o.ringTimeoutSec ?? 25,
+      })));
+    } catch (e) {
+      if (isPluginError(e) && !e.retryable) {
+        // Refused for good (an invalid number, an unverified caller id): the attempt failed and the intent is void.
+        metrics.reminderCallsPlaced.inc({ event: 'dial_failed' });
+        this.o.logger.warn({ tenantId: o.tenant.id, attemptId: o.attemptId, err: e.message }, 'reminder call refused by the provider');
+        await this.applyOutcome({ tenantId: o.tenant.id, attemptId: o.attemptId, callSid: null, status: 'failed', error: e.message });
+        return false;
+      }
+      // Maybe created, maybe not: the intent stays, and the job's retry reconciles.
+      throw e;
+    }
+    await this.recordSid(o.tenant.id, o.attemptId, callSid);
+    metrics.reminderCallsPlaced.inc({ event: 'placed' });
+    metrics.reminderQueueLag.observe(Math.max(0, this.clock().getTime() - o.due.getTime()) / 1000);
+    this.o.logger.info({ tenantId: o.tenant.id, attemptId: o.attemptId, callSid }, 'reminder call placed');
+    return true;
+  }
+
+  private async recordSid(tenantId: string, attemptId: string, callSid: string): Promise<void> {
+    await this.o.tenants.withTenant(tenantId, (trx) => trx('reminder_attempts').where({ id: attemptId }).whereNull('call_sid')
+      .update({ call_sid: callSid, placed_at: trx.fn.now() }));
+    await this.o.tenants.db('platform.call_routes').insert({ call_sid: callSid, tenant_id: tenantId }).onConflict('call_sid').ignore();
+  }
+
+  // ---- callbacks (OutboundCallHooks), called by core/telephony/outbound-webhooks.ts after the signature check
+
+  async attempt(o: { tenantId: string; attemptId: string }): Promise<{ callSid: string | null; to: string; from: string | null } | null> {
+    const f = await this.o.tenants.withTenant(o.tenantId, (trx) => this.facts(trx, o.attemptId, false));
+    if (!f) return null;
+    return { callSid: f.call_sid, to: f.customer_phone ?? '', from: await this.callerId(o.tenantId) };
+  }
+
+  async onStatus(o: { tenantId: string; attemptId: string; callSid: string; status: string }): Promise<void> {
+    await this.applyOutcome({ ...o, error: null });
+  }
+
+  /**
+   * Applies a call status to the attempt (monotonic: a late `ringing` after `completed` changes nothing) and, on a
+   * final status, settles the outcome: the one already set (voicemail, or the conversation's confirmed/…), else the
+   * status's (no_answer/busy/failed, or `answered` for a completed call). Then a retry inside the window while the
+   * tenant's policy allows one, or the reminder's final outcome; the live-call slot is released.
+   */
+  private async applyOutcome(o: { tenantId: string; attemptId: string; callSid: string | null; status: string; error: string | null }): Promise<void> {
+    const tenant = await this.o.tenants.find(o.tenantId);
+    const rank = statusRank(o.status);
+    if (!tenant || rank === null) return;
+    const settled = await this.o.tenants.withTenant(tenant.id, async (trx) => {
+      const f = await this.facts(trx, o.attemptId, true);
+      if (!f || (o.callSid && f.call_sid && f.call_sid !== o.callSid)) return null;
+      const patch: Record<string, unknown> = {};
+      if (o.callSid && !f.call_sid) Object.assign(patch, { call_sid: o.callSid, placed_at: trx.fn.now() });
+      if (rank > f.call_status_rank) Object.assign(patch, { call_status: o.status, call_status_rank: rank });
+      if (o.error) patch.dial_error = o.error;
+      if (!isTerminal(o.status) || f.ended_at) {
+        if (Object.keys(patch).length) await trx('reminder_attempts').where({ id: f.id }).update(patch);
+        return null;
+      }
+      const outcome = f.outcome !== 'due' ? f.outcome
+        : STATUS_OUTCOME[o.status] ?? (f.amd_result && MACHINE.has(f.amd_result) ? 'no_answer' : 'answered');
+      Object.assign(patch, { outcome, ended_at: trx.fn.now() });
+      await trx('reminder_attempts').where({ id: f.id }).update(patch);
+      let retryAt: Date | null = null;
+      const policy = tenant.config ? reminderPolicy(tenant.config) : null;
+      if (policy && RETRYABLE.has(outcome) && f.attempt < policy.retry.maxAttempts && f.appt_status === 'booked' && f.appt_starts_at) {
+        const next = nextAllowedTime({ due: new Date(this.clock().getTime() + policy.retry.intervalMin * 60_000), policy: this.windowPolicy(tenant, false) });
+        if (next && next.getTime() < f.appt_starts_at.getTime()) retryAt = next;
+      }
+      if (retryAt) {
+        // Back on the schedule: the drain queues it at retryAt and the runner re-checks everything, as for the first.
+        await trx('reminders').where({ id: f.reminder_id }).update({ status: 'scheduled', due_at: retryAt, queued_until: null, updated_at: trx.fn.now() });
+      } else {
+        await trx('reminders').where({ id: f.reminder_id }).update({ outcome, updated_at: trx.fn.now() });
+      }
+      return { outcome, retry: retryAt !== null };
+    });
+    if (!settled) return;
+    metrics.reminderAttemptOutcomes.inc({ outcome: settled.outcome, retry: settled.retry ? 'yes' : 'no' });
+    await this.o.limits.releaseLiveSlot({ tenantId: o.tenantId, attemptId: o.attemptId });
+  }
+
+  async onAmd(o: { tenantId: string; attemptId: string; callSid: string; answeredBy: string }): Promise<void> {
+    const tenant = await this.o.tenants.find(o.tenantId);
+    if (!tenant?.config) return;
+    const policy = reminderPolicy(tenant.config);
+    const machine = MACHINE.has(o.answeredBy);
+    // Who answered decides what the attempt will say it was; a conversation's own outcome is never overwritten.
+    const outcome = machine ? (policy.voicemail ? 'voicemail' : 'no_answer') : o.answeredBy === 'fax' ? 'failed' : null;
+    const changed = await this.o.tenants.withTenant(tenant.id, async (trx) => trx('reminder_attempts').where({ id: o.attemptId })
+      .where((q) => q.whereNull('call_sid').orWhere('call_sid', o.callSid)).whereNull('amd_result')
+      .update({
+        amd_result: o.answeredBy, call_sid: o.callSid,
+        // Written once, like the conversation's outcome (answered-reminder.ts): `outcome_at` keeps a conversation
+        // that was talking to the machine from overwriting `voicemail` when its stream ends.
+        ...(outcome ? {
+          outcome: trx.raw(`case when outcome_at is null and outcome = 'due' then ? else outcome end`, [outcome]),
+          outcome_at: trx.raw('coalesce(outcome_at, now())'),
+        } : {}),
+      }));
+    if (!changed || !outcome) return;
+    const tel = await this.telephony(tenant.id);
+    if (!tel) return;
+    if (outcome === 'voicemail') {
+      // After the beep (DetectMessageEnd): the short message, then hang up. No appointment details: whoever plays
+      // the mailbox back may not be the customer.
+      await tel.sayAndHangUp({ callSid: o.callSid, text: this.voicemail(tenant, await this.callerId(tenant.id)) });
+    } else {
+      await tel.hangUp({ callSid: o.callSid });
+    }
+  }
+
+  /** The cached voicemail line of a tenant: its name, that it is a reminder, its number. Nothing about the customer. */
+  voicemail(tenant: Tenant, callbackNumber: string | null): string {
+    const name = tenant.config?.name ?? 'your dealership';
+    const key = `${tenant.id}|${name}|${callbackNumber ?? ''}`;
+    let text = this.voicemailText.get(key);
+    if (!text) {
+      const spoken = callbackNumber ? parsePhoneNumberFromString(callbackNumber)?.formatNational() ?? callbackNumber : null;
+      text = `Hello, this is ${name} with a reminder about your upcoming service appointment.`
+        + (spoken ? ` Please call us back at ${spoken}.` : ' Please give us a call back.') + ' Thank you, goodbye.';
+      if (this.voicemailText.size > 1000) this.voicemailText.clear();
+      this.voicemailText.set(key, text);
+    }
+    return text;
+  }
+}
