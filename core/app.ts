@@ -209,6 +209,8 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   p.outbound = new OutboundCalls({
     tenants, registry: p.registry, jobs: p.jobs, logger, limits: new OutboundLimits({ state }), clock: reminderClock,
     publicBaseUrl: cfg.publicBaseUrl, cps: cfg.twilio.cps, platformAccount: cfg.twilio.accountSid ?? 'platform', ...opts.outbound,
+    // Late-bound: the usage service is built further down; dials only run once the platform is up.
+    usage: { allowOutbound: (o) => p.usage.allowOutbound(o) },
   });
   p.outbound.register(p.jobs);
   const runner = new ReminderRunner({ tenants, logger, dialer: p.outbound, clock: reminderClock });

@@ -9,6 +9,7 @@ import type { TelephonyProvider } from '../sdk/index.js';
 import { isTerminal, statusRank } from '../telephony/call-state.js';
 import type { OutboundCallHooks } from '../telephony/outbound-webhooks.js';
 import type { Tenant, TenantService } from '../tenancy/tenants.js';
+import type { OutboundPermit } from '../usage/usage-service.js';
 import { LEGAL_WINDOW, nextAllowedTime, type CallWindowPolicy } from './call-window.js';
 import type { OutboundLimits } from './call-limits.js';
 import type { OutboundDialer } from './reminder-job.js';
@@ -53,6 +54,11 @@ export interface OutboundCallsOptions {
   clock?: () => Date;
   /** How old an intent without a call must be before a new call may be placed for it (default 60 s). */
   reconcileGraceMs?: number;
+  /**
+   * The tenant's usage limits (core/usage: `limits.maxConcurrentCalls` across inbound and outbound, monthly
+   * minutes). Asked after the reminder slot and before the intent; a refusal re-queues the dial, never drops it.
+   */
+  usage?: { allowOutbound(o: { tenantId: string; key: string }): Promise<OutboundPermit> };
   /** Delay before a job blocked by the tenant's concurrency cap looks again (default 5 s). */
   capRetryMs?: number;
   /** Ring time before Twilio gives up with no-answer (default 25 s). */
@@ -120,12 +126,30 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
       await this.enqueue({ ...d, n: d.n + 1 }, this.o.capRetryMs ?? 5_000);
       return;
     }
+    const permit = this.o.usage ? await this.o.usage.allowOutbound({ tenantId: tenant.id, key: `reminder:${d.attemptId}` }) : null;
+    if (permit && !permit.allowed) {
+      // Over a usage limit: the call waits (at most an hour between looks), it is not dropped or placed late at night:
+      // the run after the wait re-checks the calling window like any other.
+      metrics.reminders.inc({ event: 'usage_limit_wait' });
+      this.o.logger.info({ tenantId: tenant.id, attemptId: d.attemptId, code: permit.code }, 'reminder call waits for the tenant usage limit');
+      await this.o.limits.releaseLiveSlot({ tenantId: tenant.id, attemptId: d.attemptId });
+      await this.enqueue({ ...d, n: d.n + 1 }, Math.min(permit.retryAfterSec, 3600) * 1000);
+      return;
+    }
     let keepSlot = false;
     try {
       keepSlot = await this.dialHoldingSlot(tenant, d);
     } finally {
       if (!keepSlot) await this.o.limits.releaseLiveSlot({ tenantId: tenant.id, attemptId: d.attemptId });
+      if (permit?.allowed) await this.settlePermit(tenant.id, d.attemptId, keepSlot, permit);
     }
+  }
+
+  /** A live call takes the usage lease over (its voice session renews and ends it); otherwise it is freed now. */
+  private async settlePermit(tenantId: string, attemptId: string, live: boolean, permit: Extract<OutboundPermit, { allowed: true }>): Promise<void> {
+    const sid = live ? await this.o.tenants.withTenant(tenantId, (trx) => trx('reminder_attempts').where({ id: attemptId }).first('call_sid')) as { call_sid: string | null } | undefined : undefined;
+    await (sid?.call_sid ? permit.bind(sid.call_sid) : permit.release())
+      .catch((e: Error) => this.o.logger.warn({ tenantId, attemptId, err: e.message }, 'usage lease not settled; it expires by itself'));
   }
 
   /** Returns whether a live call holds the slot now. */
