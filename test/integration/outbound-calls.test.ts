@@ -207,6 +207,28 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     assert.equal(cfg.reminders?.maxConcurrentCalls ?? 2, 2);
   });
 
+  it('over the tenant usage limit (limits.maxConcurrentCalls, shared with inbound): no intent, no call; the dial waits', async () => {
+    const a = await book();
+    scenario = { answer: 'human' };
+    const cfg = (await h.p.tenants.get(h.tenantId)).config!;
+    await h.p.tenants.updateConfig(h.tenantId, { ...cfg, limits: { maxConcurrentCalls: 1 } });
+    // Another live call (inbound or outbound) holds the tenant's only usage lease.
+    const blocker = await h.p.usage.allowOutbound({ tenantId: h.tenantId, key: 'test-blocker' });
+    assert.equal(blocker.allowed, true);
+    try {
+      await runDue(a.id);
+      await sleep(1_500);
+      const [att] = await attempts(a.id);
+      assert.equal(att!.outcome, 'due', 'the attempt still waits');
+      assert.equal(att!.dial_started_at, null, 'no call intent was written');
+      assert.equal(att!.call_sid, null);
+      assert.equal(callsTo(a.phone).length, 0, 'no call was placed');
+    } finally {
+      if (blocker.allowed) await blocker.release();
+      await h.p.tenants.updateConfig(h.tenantId, cfg);
+    }
+  });
+
   it('a person answers: the voice webhook answers with the media stream and an outbound ticket; the session starts outbound', async () => {
     const a = await book();
     scenario = { answer: 'human' };
