@@ -3,6 +3,7 @@ import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { DealershipConfig } from '../tenancy/config.js';
 import type { EmailKind } from './email-content.js';
+import { PollLoop } from './poll-loop.js';
 
 /**
  * The confirmation-email outbox (migrations/platform/020_email_outbox.sql). A booking, move or cancellation
@@ -51,33 +52,25 @@ export interface EmailOutboxTimings { pollMs?: number; leaseMs?: number; retryMs
 /** The worker-role loop that queues due email intents. Talks only to Postgres and the queue. */
 export class EmailOutbox {
   private readonly t: Required<EmailOutboxTimings>;
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private closed = false;
+  private readonly loop: PollLoop;
   private lastPurge = 0;
 
   constructor(private readonly o: { db: Knex; logger: Logger; enqueue: (data: EmailJobData) => Promise<unknown>; timings?: EmailOutboxTimings }) {
     const t = o.timings ?? {};
     this.t = { pollMs: t.pollMs ?? 1000, leaseMs: t.leaseMs ?? DEFAULT_LEASE_MS, retryMs: t.retryMs ?? 5000, batch: t.batch ?? 100, keepDoneMs: t.keepDoneMs ?? 7 * 24 * 3600_000 };
+    this.loop = new PollLoop({
+      pass: () => this.tick(), fallbackMs: this.t.pollMs,
+      onError: (e) => o.logger.warn({ err: e.message }, 'email outbox pass failed; retrying'),
+    });
   }
 
   get leaseMs(): number { return this.t.leaseMs; }
 
   start(): void {
-    if (this.closed || this.timer || this.running) return;
-    this.schedule(0);
+    this.loop.start();
   }
 
-  private schedule(ms: number): void {
-    if (this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.tick().finally(() => { this.running = undefined; });
-    }, ms);
-    this.timer.unref();
-  }
-
-  private async tick(): Promise<void> {
+  private async tick(): Promise<number> {
     let claimed = 0;
     try {
       claimed = await this.drainOnce();
@@ -89,7 +82,7 @@ export class EmailOutbox {
       // Postgres unreachable: the rows are safe where they are; try again on the next pass.
       this.o.logger.warn({ err: (e as Error).message }, 'email outbox pass failed; retrying');
     }
-    this.schedule(claimed >= this.t.batch ? 0 : this.t.pollMs);
+    return claimed >= this.t.batch ? 0 : this.t.pollMs;
   }
 
   /** One pass: claims due rows, queues each; on a queue failure the rest wait `retryMs`. Returns rows claimed. */
@@ -117,10 +110,7 @@ export class EmailOutbox {
     return rows.length;
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 }

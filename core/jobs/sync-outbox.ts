@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { CalendarSyncData } from './calendar-sync.js';
+import { PollLoop } from './poll-loop.js';
 
 /**
  * The calendar-sync outbox (migrations/platform/003_calendar_sync_outbox.sql). A booking, move or cancellation
@@ -66,9 +67,7 @@ interface OutboxRow { id: string; tenant_id: string; appointment_id: string; act
  */
 export class SyncOutbox {
   private readonly t: Required<SyncOutboxTimings>;
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private closed = false;
+  private readonly loop: PollLoop;
   private queueDown = false;
   private lastResync = 0;
 
@@ -86,6 +85,10 @@ export class SyncOutbox {
       pollMs: t.pollMs ?? 1000, leaseMs: t.leaseMs ?? DEFAULT_LEASE_MS, retryMs: t.retryMs ?? 5000, batch: t.batch ?? 100,
       resyncIntervalMs: t.resyncIntervalMs ?? 5 * 60_000, keepDoneMs: t.keepDoneMs ?? 7 * 24 * 3600_000,
     };
+    this.loop = new PollLoop({
+      pass: () => this.tick(), fallbackMs: this.t.pollMs,
+      onError: (e) => o.logger.warn({ err: e.message }, 'calendar sync outbox pass failed; retrying'),
+    });
   }
 
   /** The lease a freshly written intent gets before the loop may queue it (the fast path's window). */
@@ -93,21 +96,11 @@ export class SyncOutbox {
 
   /** Starts the loop (worker and all roles). */
   start(): void {
-    if (this.closed || this.timer || this.running) return;
     this.lastResync = Date.now();
-    this.schedule(0);
+    this.loop.start();
   }
 
-  private schedule(ms: number): void {
-    if (this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.tick().finally(() => { this.running = undefined; });
-    }, ms);
-    this.timer.unref();
-  }
-
-  private async tick(): Promise<void> {
+  private async tick(): Promise<number> {
     let claimed = 0;
     try {
       claimed = await this.drainOnce();
@@ -120,7 +113,7 @@ export class SyncOutbox {
       this.o.logger.warn({ err: (e as Error).message }, 'calendar sync outbox pass failed; retrying');
     }
     // A full batch means more is due: go again at once instead of waiting a poll.
-    this.schedule(claimed >= this.t.batch ? 0 : this.t.pollMs);
+    return claimed >= this.t.batch ? 0 : this.t.pollMs;
   }
 
   /**
@@ -171,11 +164,8 @@ export class SyncOutbox {
   }
 
   /** Stops the loop and waits for a pass in progress. */
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 }
 

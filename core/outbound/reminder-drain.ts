@@ -2,6 +2,7 @@ import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { TenantService } from '../tenancy/tenants.js';
 import type { ReminderJobData } from './reminder-job.js';
+import { PollLoop } from '../jobs/poll-loop.js';
 
 /**
  * The worker-role loop that turns `scheduled` reminder rows into `reminders` jobs shortly before they are due.
@@ -36,9 +37,7 @@ export interface ReminderDrainTimings {
 export class ReminderDrain {
   private readonly t: Required<ReminderDrainTimings>;
   private readonly clock: () => Date;
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private closed = false;
+  private readonly loop: PollLoop;
   /** Tenants whose drain query failed, logged once each (a tenant on an old schema fails every pass). */
   private readonly failing = new Set<string>();
 
@@ -56,22 +55,14 @@ export class ReminderDrain {
       retryMs: t.retryMs ?? 10_000, batch: t.batch ?? 200,
     };
     this.clock = o.clock ?? (() => new Date());
+    this.loop = new PollLoop({
+      pass: async () => { await this.drainOnce(); return this.t.pollMs; }, fallbackMs: this.t.pollMs,
+      onError: (e) => o.logger.warn({ err: e.message }, 'reminder drain pass failed; retrying next pass'),
+    });
   }
 
   start(): void {
-    if (this.closed || this.timer || this.running) return;
-    this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.closed) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.running = this.drainOnce().then(() => undefined, (e: unknown) => {
-        this.o.logger.warn({ err: (e as Error).message }, 'reminder drain pass failed; retrying next pass');
-      }).finally(() => { this.running = undefined; this.schedule(this.t.pollMs); });
-    }, ms);
-    this.timer.unref();
+    this.loop.start();
   }
 
   /** One pass over every tenant. Returns how many rows were queued. */
@@ -121,10 +112,7 @@ export class ReminderDrain {
     return rows.length;
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.running;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 }
