@@ -328,7 +328,7 @@ export function openApiDocument(): Obj {
         },
         SlotStatus: {
           type: 'object',
-          properties: { slot: { type: 'string' }, pluginId: { type: ['string', 'null'] }, state: { type: 'string', enum: ['ok', 'disabled', 'unconfigured'] }, error: {} },
+          properties: { slot: { type: 'string' }, pluginId: { type: ['string', 'null'] }, state: { type: 'string', enum: ['ok', 'disabled', 'unconfigured'] }, error: {}, needsReconnect: { type: 'boolean', description: 'calendar-google only: Google refused the grant; connect again' } },
         },
         MigrationStatus: {
           type: 'object',

@@ -275,7 +275,14 @@ export function createAdminRouter(p: Platform): express.Router {
 
   r.get('/tenants/:id/plugins', async (req, res) => {
     const t = await tenantFor(req, 'plugin.status');
-    res.json({ slots: await p.registry.status(t.id) });
+    const slots = await p.registry.status(t.id);
+    // A Google calendar whose grant was refused still loads, so the registry calls it ok; the connection knows better.
+    const cal = slots.find((s) => s.slot === 'calendar' && s.pluginId === 'calendar-google');
+    if (cal && (await p.google.connect.view(t.id)).status === 'needs_reconnect') {
+      cal.needsReconnect = true;
+      cal.error ??= { code: 'ADM_ERR_GOOGLE_NEEDS_RECONNECT', message: 'Google refused the stored grant; connect Google Calendar again' };
+    }
+    res.json({ slots });
   });
 
   r.post('/tenants/:id/plugins/:slot/test', async (req, res) => {

@@ -11,6 +11,8 @@ export interface SlotStatus {
   pluginId: string | null;
   state: 'ok' | 'disabled' | 'unconfigured';
   error?: { code: string; message: string; details?: unknown };
+  /** The slot's plugin works but its account link needs a person (Google refused the grant: connect again). */
+  needsReconnect?: boolean;
 }
 
 /**

@@ -274,12 +274,18 @@ describe('Google Calendar connect (OAuth with PKCE) and push-driven sync, throug
     const cals = await api('GET', `/tenants/${tenantId}/integrations/google/calendars`);
     assert.equal(cals.status, 409);
     assert.equal(cals.body.error.code, 'ADM_ERR_GOOGLE_NEEDS_RECONNECT');
+    const plugins = await api('GET', `/tenants/${tenantId}/plugins`);
+    const cal = (plugins.body.slots as { slot: string; needsReconnect?: boolean; error?: { code: string } }[]).find((s) => s.slot === 'calendar')!;
+    assert.equal(cal.needsReconnect, true, 'the plugin status says the calendar needs a reconnect');
+    assert.equal(cal.error?.code, 'ADM_ERR_GOOGLE_NEEDS_RECONNECT');
     assert.equal(await slotsAtNine(tenantId), 0, 'the last known staff event still blocks');
     fake.deleteEvent('primary', ev.id);
     await fake.pushesSettled();
     // reconnecting brings it back
     await connect(tenantId);
     assert.equal((await api('GET', `/tenants/${tenantId}/integrations/google`)).body.status, 'connected');
+    const after = (await api('GET', `/tenants/${tenantId}/plugins`)).body.slots as { slot: string; needsReconnect?: boolean }[];
+    assert.equal(after.find((s) => s.slot === 'calendar')!.needsReconnect, undefined);
     await until(async () => (await slotsAtNine(tenantId)) > 0, 'resynced after reconnect');
   });
 
