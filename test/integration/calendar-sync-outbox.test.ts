@@ -160,7 +160,9 @@ describe('calendar sync outbox on the Postgres queue backend', function () {
     const live = () => google.eventsIn('primary').filter((e) => e.extendedProperties?.private?.servicelaneAppointmentId === id && e.status === 'confirmed');
     while (live().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     assert.equal(live().length, 1, 'the sweep, not any caller, pushed it');
-    const r = await t.p.tenants.withTenant(tenant.id, (trx: Knex.Transaction) => trx('appointments').where({ id }).first('sync_state'));
-    assert.equal(r.sync_state, 'synced');
+    // The job records `synced` after Google answered, so the fake sees the event a moment before the row says so.
+    const state = async () => (await t.p.tenants.withTenant(tenant.id, (trx: Knex.Transaction) => trx('appointments').where({ id }).first('sync_state'))).sync_state as string;
+    while ((await state()) !== 'synced' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await state(), 'synced');
   });
 });
