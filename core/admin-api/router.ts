@@ -147,6 +147,17 @@ export function createAdminRouter(p: Platform): express.Router {
     return p.tenants.get(id);
   };
   /** Caller numbers and tool arguments are PII: shown only to roles the policy lets read them. */
+  /** The registry's view of each slot, plus what only the Google connection knows (a refused grant). */
+  const slotStatus = async (tenantId: string) => {
+    const slots = await p.registry.status(tenantId);
+    // A Google calendar whose grant was refused still loads, so the registry calls it ok; the connection knows better.
+    const cal = slots.find((s) => s.slot === 'calendar' && s.pluginId === 'calendar-google');
+    if (cal && (await p.google.connect.view(tenantId)).status === 'needs_reconnect') {
+      cal.needsReconnect = true;
+      cal.error ??= { code: 'ADM_ERR_GOOGLE_NEEDS_RECONNECT', message: 'Google refused the stored grant; connect Google Calendar again' };
+    }
+    return slots;
+  };
   const mayReadPii = (req: express.Request, tenantId: string) => authorize(principalOf(req), 'pii.read', tenantId).ok;
   /**
    * Paths take a tenant's id or its slug (`/tenants/demo/customers`). The slug is turned into the id here, once,
@@ -197,7 +208,7 @@ export function createAdminRouter(p: Platform): express.Router {
       p.tenants.listNumbers(t.id),
       p.tenants.listCredentialNames(t.id),
       p.db('platform.tenant_migrations').where({ tenant_id: t.id }).first('version', 'state', 'error', 'updated_at'),
-      p.registry.status(t.id),
+      slotStatus(t.id),
     ]);
     res.json({
       ...tenantDto(t), config: t.rawConfig, configErrors: t.configErrors ?? null, numbers, credentials, plugins,
@@ -275,14 +286,7 @@ export function createAdminRouter(p: Platform): express.Router {
 
   r.get('/tenants/:id/plugins', async (req, res) => {
     const t = await tenantFor(req, 'plugin.status');
-    const slots = await p.registry.status(t.id);
-    // A Google calendar whose grant was refused still loads, so the registry calls it ok; the connection knows better.
-    const cal = slots.find((s) => s.slot === 'calendar' && s.pluginId === 'calendar-google');
-    if (cal && (await p.google.connect.view(t.id)).status === 'needs_reconnect') {
-      cal.needsReconnect = true;
-      cal.error ??= { code: 'ADM_ERR_GOOGLE_NEEDS_RECONNECT', message: 'Google refused the stored grant; connect Google Calendar again' };
-    }
-    res.json({ slots });
+    res.json({ slots: await slotStatus(t.id) });
   });
 
   r.post('/tenants/:id/plugins/:slot/test', async (req, res) => {

@@ -278,6 +278,8 @@ describe('Google Calendar connect (OAuth with PKCE) and push-driven sync, throug
     const cal = (plugins.body.slots as { slot: string; needsReconnect?: boolean; error?: { code: string } }[]).find((s) => s.slot === 'calendar')!;
     assert.equal(cal.needsReconnect, true, 'the plugin status says the calendar needs a reconnect');
     assert.equal(cal.error?.code, 'ADM_ERR_GOOGLE_NEEDS_RECONNECT');
+    const tenantView = await api('GET', `/tenants/${tenantId}`);
+    assert.equal((tenantView.body.plugins as { slot: string; needsReconnect?: boolean }[]).find((s) => s.slot === 'calendar')!.needsReconnect, true, 'the tenant view (console home) says so too');
     assert.equal(await slotsAtNine(tenantId), 0, 'the last known staff event still blocks');
     fake.deleteEvent('primary', ev.id);
     await fake.pushesSettled();

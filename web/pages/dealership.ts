@@ -16,7 +16,7 @@ export function HomePage({ tenantId }: { tenantId: string }) {
   ]);
   }, [tenantId]);
   return html`<${Page} l=${l} title="Today">${([t, calls, appts, reminders, callbacks]: any[]) => {
-    const broken = (t.plugins ?? []).filter((s: any) => s.state === 'disabled');
+    const broken = (t.plugins ?? []).filter((s: any) => s.state === 'disabled' || s.needsReconnect);
     const booked = appts.items.filter((a: any) => a.source === 'voice');
     return html`<p class="muted">${t.name}</p>
       <div class="cards">
@@ -27,7 +27,7 @@ export function HomePage({ tenantId }: { tenantId: string }) {
       </div>
       <h2>Needs attention</h2>
       ${broken.length || callbacks.items.length ? html`<ul>
-        ${broken.map((s: any) => html`<li><strong>${s.slot}</strong> (${s.pluginId ?? 'no plugin'}) is disabled: ${s.error?.message ?? s.error?.code ?? 'see configuration'}</li>`)}
+        ${broken.map((s: any) => html`<li><strong>${s.slot}</strong> (${s.pluginId ?? 'no plugin'}) ${s.needsReconnect ? 'needs a Google reconnect' : 'is disabled'}: ${s.error?.message ?? s.error?.code ?? 'see configuration'}</li>`)}
         ${callbacks.items.slice(0, 5).map((c: any) => html`<li>Callback requested: ${c.reason}</li>`)}
       </ul>` : html`<p class="muted">Nothing needs attention.</p>`}
       <h2>Today's calls</h2>
