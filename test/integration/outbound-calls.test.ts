@@ -256,7 +256,9 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     await h.twilio.hangUp(voice.callSid);
     const done = await until('answered outcome', async () => { const x = await attempts(a.id); return x[0]?.call_status === 'completed' ? x[0] : null; });
     assert.equal(done.amd_result, 'human');
-    assert.ok(['answered', 'confirmed', 'rescheduled', 'cancelled', 'opted_out'].includes(done.outcome), done.outcome);
+    // Nobody spoke here: the conversation's end-of-call outcome (identity_unconfirmed) or the status's (answered),
+    // whichever is written first under load; never a second call.
+    assert.ok(['answered', 'identity_unconfirmed'].includes(done.outcome), done.outcome);
     assert.equal(callsTo(a.phone).length, 1, 'no second call');
   });
 
