@@ -20,11 +20,8 @@ import type { DealershipConfig, Weekday } from '../core/tenancy/config.js';
 import { createTestDatabase, TEST_REDIS_URL, uniquePrefix } from '../test/helpers/db.js';
 import { startFakeSes } from '../test/fakes/ses.js';
 import { requireServices } from './lib/needs.js';
+import { flag, pct, r2, stats } from './lib/figures.js';
 
-function flag(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
 const RUNS = Number(flag('runs', '200'));
 const STATE = flag('state', 'redis');
 if (!Number.isInteger(RUNS) || RUNS < 20 || !['redis', 'postgres'].includes(STATE)) {
@@ -33,10 +30,7 @@ if (!Number.isInteger(RUNS) || RUNS < 20 || !['redis', 'postgres'].includes(STAT
 }
 await requireServices({ bench: 'emails', postgres: true, redis: STATE === 'redis', hint: { redis: 'or run with --state postgres' } });
 
-const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!; };
-const r2 = (x: number) => Math.round(x * 100) / 100;
 const log = (s: string) => process.stdout.write(`${s}\n`);
-const stats = (xs: number[]) => ({ p50: r2(pct(xs, 0.5)), p99: r2(pct(xs, 0.99)), max: r2(Math.max(...xs)), n: xs.length });
 
 let seed = 0x5eed;
 const rand = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed / 0x7fffffff; };

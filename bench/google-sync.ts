@@ -20,11 +20,8 @@ import { demoConfig } from '../core/tenancy/seed.js';
 import { startFakeGoogle } from '../test/fakes/google.js';
 import { createTestDatabase, TEST_REDIS_URL, uniquePrefix } from '../test/helpers/db.js';
 import { requireServices } from './lib/needs.js';
+import { flag } from './lib/figures.js';
 
-function flag(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
 const RUNS = Number(flag('runs', '20'));
 const LATENCY = Number(flag('google-latency-ms', '0'));
 const STATE = flag('state', 'redis');

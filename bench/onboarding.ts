@@ -25,11 +25,8 @@ import { newTenantId, schemaNameFor } from '../core/tenancy/schema-name.js';
 import { demoConfig } from '../core/tenancy/seed.js';
 import { createTestDatabase, TEST_REDIS_URL, uniquePrefix } from '../test/helpers/db.js';
 import { requireServices } from './lib/needs.js';
+import { flag, pct } from './lib/figures.js';
 
-function flag(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
 const TENANTS = Number(flag('tenants', '1000'));
 const RUNS = Number(flag('runs', '30'));
 const STATE = flag('state', 'redis');
@@ -40,7 +37,6 @@ if (!Number.isInteger(TENANTS) || TENANTS < 10 || !Number.isInteger(RUNS) || RUN
 }
 await requireServices({ bench: 'onboarding', postgres: DB === 'machine', redis: STATE === 'redis', hint: { postgres: 'or run with --db embedded', redis: 'or run with --state postgres' } });
 
-const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!; };
 const r1 = (x: number) => Math.round(x * 10) / 10;
 const log = (s: string) => process.stdout.write(`${s}\n`);
 

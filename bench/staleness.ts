@@ -14,11 +14,8 @@ import { loadConfig } from '../core/config.js';
 import { silentLogger } from '../core/observability/logger.js';
 import { demoConfig } from '../core/tenancy/seed.js';
 import { createTestDatabase, TEST_REDIS_URL, uniquePrefix } from '../test/helpers/db.js';
+import { flag } from './lib/figures.js';
 
-function flag(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
 const RUNS = Number(flag('runs', '8'));
 const REVALIDATE = flag('revalidate-ms', '2000');
 if (!Number.isInteger(RUNS) || RUNS < 1) {

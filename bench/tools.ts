@@ -23,11 +23,8 @@ import { newCallIdentity, type CallIdentity } from '../core/tools/identity.js';
 import { Toolbox, type ToolOutcome } from '../core/tools/toolbox.js';
 import { createTestDatabase, TEST_REDIS_URL, uniquePrefix } from '../test/helpers/db.js';
 import { requireServices } from './lib/needs.js';
+import { flag, pct, r2, stats } from './lib/figures.js';
 
-function flag(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
 const RUNS = Number(flag('runs', '300'));
 const APPOINTMENTS = Number(flag('appointments', '1000'));
 const STATE = flag('state', 'redis');
@@ -37,10 +34,7 @@ if (!Number.isInteger(RUNS) || RUNS < 20 || !Number.isInteger(APPOINTMENTS) || A
 }
 await requireServices({ bench: 'tools', postgres: true, redis: STATE === 'redis', hint: { redis: 'or run with --state postgres' } });
 
-const pct = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!; };
-const r2 = (x: number) => Math.round(x * 100) / 100;
 const log = (s: string) => process.stdout.write(`${s}\n`);
-const stats = (xs: number[]) => ({ p50: r2(pct(xs, 0.5)), p99: r2(pct(xs, 0.99)), max: r2(Math.max(...xs)), n: xs.length });
 
 /** Deterministic pseudo-random numbers, so two runs book the same layout. */
 let seed = 0x5eed;

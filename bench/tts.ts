@@ -17,11 +17,8 @@ import ttsDeepgram from '../plugins/tts-deepgram/index.js';
 import ttsElevenlabs from '../plugins/tts-elevenlabs/index.js';
 import { startFakeDeepgram } from '../test/fakes/deepgram.js';
 import { startFakeElevenLabs } from '../test/fakes/elevenlabs.js';
+import { flag } from './lib/figures.js';
 
-function flag(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
-}
 /** Deepgram allows 20 Flushes per socket per minute (tts-deepgram paces beyond half of it), so each socket speaks 10. */
 const PER_SOCKET = 10;
 const SOCKETS = Number(flag('sockets', '10'));
