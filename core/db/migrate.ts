@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { assertSchemaName } from '../tenancy/schema-name.js';
+import { assertSchemaName } from './schema-name.js';
 import { packagePath } from '../paths.js';
 
 const ROOT = packagePath('migrations');

@@ -9,7 +9,7 @@ import { PollLoop } from './poll-loop.js';
  * The confirmation-email outbox (migrations/platform/020_email_outbox.sql). A booking, move or cancellation
  * writes its email intent here in its own transaction (the scheduler's, beside its reminders); the `email` job
  * is queued right after commit as a fast path, and this loop is the guarantee that a queue outage or a lost
- * job only delays the email. Same row life as the calendar-sync outbox (core/jobs/sync-outbox.ts): a row is
+ * job only delays the email. Same row life as the calendar-sync outbox (core/scheduling/sync-outbox.ts): a row is
  * claimed with FOR UPDATE SKIP LOCKED, queued under its deterministic job id, its `available_at` pushed one
  * lease forward, and closed by the job in the transaction that records the outcome.
  */

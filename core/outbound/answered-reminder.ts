@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { ServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import type { WithTenant } from '../voice/call-log.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 import type { CrmConnector } from '../sdk/index.js';
 import type { CallIdentity, ReminderCallFacts, ReminderCallOutcome } from '../tools/identity.js';
 import { recordReminderOptOut } from './reminder-schedule.js';

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
 import { ServiceLaneError, isServiceLaneError } from '../errors.js';
 import type { Jobs } from '../jobs/jobs.js';
-import { enqueueCalendarSync, type CalendarSyncData } from '../jobs/calendar-sync.js';
-import { SYNC_OUTBOX_TABLE, writeSyncIntent } from '../jobs/sync-outbox.js';
+import { enqueueCalendarSync } from './calendar-sync.js';
+import { SYNC_OUTBOX_TABLE, writeSyncIntent, type CalendarSyncData } from './sync-outbox.js';
 import { writeEmailIntent, type EmailJobData } from '../jobs/email-outbox.js';
 import { enqueueEmail } from '../jobs/email-job.js';
 import type { Logger } from '../observability/logger.js';
@@ -362,7 +362,7 @@ export class Scheduler {
   }
 
   /**
-   * Records the sync intent in the change's own transaction (the outbox, core/jobs/sync-outbox.ts): whatever
+   * Records the sync intent in the change's own transaction (the outbox, core/scheduling/sync-outbox.ts): whatever
    * happens to the queue afterwards, the worker's outbox loop queues it once the fast path's lease runs out.
    */
   private async writeIntent(trx: Knex.Transaction, tenantId: string, row: Pick<AppointmentRow, 'id' | 'revision'>, action: SyncAction): Promise<void> {

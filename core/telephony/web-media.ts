@@ -5,7 +5,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { StateStore } from '../state/store.js';
-import type { WithTenant } from '../voice/call-log.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 import type { CallHandler, CallStart, MediaLink } from './media-link.js';
 
 /**

@@ -1,5 +1,8 @@
 import type { Knex } from 'knex';
-import { assertSchemaName } from './schema-name.js';
+import { assertSchemaName } from '../db/schema-name.js';
+
+/** Tenant-scoped DB access by tenant id (TenantService.withTenant): what components receive instead of the service. */
+export type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
 
 /**
  * The only door to tenant data. The search_path is set with set_config(…, true), so it ends with the

@@ -1,10 +1,10 @@
 import { DateTime } from 'luxon';
-import type { Knex } from 'knex';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { DealershipConfig } from '../tenancy/config.js';
 import type { LeaseStore } from './leases.js';
 import { usageMetrics } from './metrics.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 
 /**
  * A lease outlives the gap between the voice webhook (where it is taken) and the media stream (whose session
@@ -19,7 +19,6 @@ export type Admission =
   | { ok: true; leased: boolean }
   | { ok: false; code: Extract<ErrorCode, 'USG_ERR_CONCURRENT_CALLS' | 'USG_ERR_MONTHLY_MINUTES'>; limit: LimitName; detail: Record<string, number> };
 
-type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
 
 /** First instant of the current calendar month on the dealership's clock. */
 export function monthStart(now: Date, zone: string): Date {

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 
-type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
 
 export type Granularity = 'day' | 'month';
 

@@ -1,10 +1,9 @@
-import type { Knex } from 'knex';
 import { DateTime } from 'luxon';
 import { ServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { usageMetrics } from './metrics.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 
-type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
 
 export interface RollupTenant { id: string; status: string; config: { timezone: string } | null }
 

@@ -1,4 +1,3 @@
-import type { Knex } from 'knex';
 import { DateTime } from 'luxon';
 import type { Logger } from '../observability/logger.js';
 import type { SttProvider, TtsProvider } from '../sdk/index.js';
@@ -9,8 +8,8 @@ import { CallMeter, meterLlm, meterStt, meterTools, meterTts, type DeltaStream }
 import { LeaseStore } from './leases.js';
 import { CallLimits, LEASE_TTL_MS, type Admission } from './limits.js';
 import { usageMetrics } from './metrics.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 
-type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
 
 /** The tenant facts usage needs (core/tenancy's Tenant satisfies it). */
 export interface UsageTenant { id: string; name: string; config: DealershipConfig | null }

@@ -1,13 +1,10 @@
-import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 
 export type CallEventKind =
   | 'utterance' | 'tool_call' | 'tool_result' | 'barge_in' | 'dtmf' | 'error' | 'line' | 'transfer' | 'call_end' | 'greeting' | 'language'
   /** Per-turn latency marks in ms after the caller's final transcript (the console's waterfall). */
   | 'turn_timing';
-
-/** The tenant-scoped DB access the log needs (TenantService.withTenant). */
-export type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
 
 /**
  * Persists a call's events to the tenant's call_events as they happen, a few at a time: a short batch window

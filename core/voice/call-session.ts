@@ -10,7 +10,8 @@ import type { CallHandler, CallStart, MediaLink } from '../telephony/media-link.
 import type { CallIdentity } from '../tools/identity.js';
 import { isRealSpeech } from './backchannel.js';
 import { CallerAudio } from './caller-audio.js';
-import { CallEventLog, type WithTenant } from './call-log.js';
+import { CallEventLog } from './call-log.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 import { wordPrefix } from './clauses.js';
 import { Conversation, type LlmStream, type ToolRunner, type TurnResult, type TurnSink } from './conversation.js';
 import type { LineCache } from './line-cache.js';

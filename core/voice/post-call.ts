@@ -1,7 +1,7 @@
 import { ServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { CrmConnector } from '../sdk/index.js';
-import type { WithTenant } from './call-log.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 
 /** The crm-log job's data: ids only (no PII in queues). */
 export interface CrmLogJob { tenantId: string; callId: string }

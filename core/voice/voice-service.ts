@@ -9,7 +9,7 @@ import type { Tenant } from '../tenancy/tenants.js';
 import type { CallHandler, CallStart, MediaLink } from '../telephony/media-link.js';
 import { newCallIdentity, type CallIdentity, type ReminderCallFacts } from '../tools/identity.js';
 import { CallSession, DEFAULT_VOICE_OPTIONS, type CallControl, type JobsPort, type VoiceOptions } from './call-session.js';
-import type { WithTenant } from './call-log.js';
+import type { WithTenant } from '../tenancy/with-tenant.js';
 import type { LlmStream, ToolRunResult, ToolRunner } from './conversation.js';
 import { LineCache } from './line-cache.js';
 import { languageForDigit, primaryLanguage, resolveCallLanguage, type CallLanguage } from '../i18n/call-language.js';

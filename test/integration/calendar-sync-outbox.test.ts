@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { Knex } from 'knex';
 import { Jobs } from '../../core/jobs/jobs.js';
-import { SYNC_OUTBOX_TABLE } from '../../core/jobs/sync-outbox.js';
+import { SYNC_OUTBOX_TABLE } from '../../core/scheduling/sync-outbox.js';
 import { silentLogger } from '../../core/observability/logger.js';
 import { Scheduler } from '../../core/scheduling/scheduler.js';
 import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';

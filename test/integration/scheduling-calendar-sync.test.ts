@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { Knex } from 'knex';
 import { Jobs } from '../../core/jobs/jobs.js';
-import { calendarSyncJobId, registerCalendarSync } from '../../core/jobs/calendar-sync.js';
+import { calendarSyncJobId, registerCalendarSync } from '../../core/scheduling/calendar-sync.js';
 import { silentLogger } from '../../core/observability/logger.js';
 import { metrics } from '../../core/observability/metrics.js';
 import { PluginRegistry } from '../../core/registry/registry.js';

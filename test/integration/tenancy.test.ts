@@ -5,7 +5,8 @@ import { loadMigrations, migrateAllTenants, type Migration } from '../../core/db
 import { isServiceLaneError } from '../../core/errors.js';
 import { silentLogger } from '../../core/observability/logger.js';
 import { configHash, parseDealershipConfig } from '../../core/tenancy/config.js';
-import { assertSchemaName, newTenantId, schemaNameFor } from '../../core/tenancy/schema-name.js';
+import { assertSchemaName } from '../../core/db/schema-name.js';
+import { newTenantId, schemaNameFor } from '../../core/tenancy/schema-name.js';
 import { demoConfig } from '../../core/tenancy/seed.js';
 import { TenantService } from '../../core/tenancy/tenants.js';
 import { withTenant } from '../../core/tenancy/with-tenant.js';

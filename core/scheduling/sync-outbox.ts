@@ -1,8 +1,7 @@
 import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
-import type { CalendarSyncData } from './calendar-sync.js';
-import { PollLoop } from './poll-loop.js';
+import { PollLoop } from '../jobs/poll-loop.js';
 
 /**
  * The calendar-sync outbox (migrations/platform/003_calendar_sync_outbox.sql). A booking, move or cancellation
@@ -16,6 +15,16 @@ import { PollLoop } from './poll-loop.js';
  * in the transaction that records the sync (or the failure, which the periodic resync then owns). A row whose
  * job is still queued or retrying is simply re-added after each lease: the same job id makes that a no-op.
  */
+/** Job data is ids only: the handler re-reads the appointment and mirrors whatever it is now. */
+export interface CalendarSyncData {
+  tenantId: string;
+  appointmentId: string;
+  /** What prompted the job; the handler decides from the row, so a stale action does no harm. */
+  action: 'create' | 'update' | 'cancel';
+  /** The row's revision when enqueued; part of the job id so each change gets its own job. */
+  revision: number;
+}
+
 export const SYNC_OUTBOX_TABLE = 'platform.calendar_sync_outbox';
 const DEFAULT_LEASE_MS = 60_000;
 

@@ -2,21 +2,11 @@ import { ServiceLaneError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { PluginRegistry } from '../registry/registry.js';
-import { toCalendarDto, type AppointmentRow } from '../scheduling/appointments.js';
+import { toCalendarDto, type AppointmentRow } from './appointments.js';
 import { isPluginError, PluginError } from '../sdk/index.js';
 import type { TenantService } from '../tenancy/tenants.js';
-import { isPermanentJobError, type JobInfo, type Jobs } from './jobs.js';
-import { markSyncDone } from './sync-outbox.js';
-
-/** Job data is ids only: the handler re-reads the appointment and mirrors whatever it is now. */
-export interface CalendarSyncData {
-  tenantId: string;
-  appointmentId: string;
-  /** What prompted the job; the handler decides from the row, so a stale action does no harm. */
-  action: 'create' | 'update' | 'cancel';
-  /** The row's revision when enqueued; part of the job id so each change gets its own job. */
-  revision: number;
-}
+import { isPermanentJobError, type JobInfo, type Jobs } from '../jobs/jobs.js';
+import { markSyncDone, type CalendarSyncData } from './sync-outbox.js';
 
 export type CalendarSyncOutcome = 'created' | 'updated' | 'cancelled' | 'up_to_date' | 'not_mirrored' | 'missing' | 'tenant_gone' | 'builtin';
 
@@ -74,7 +64,7 @@ export async function runCalendarSync(deps: CalendarSyncDeps, data: CalendarSync
     const outcome = await tenants.withTenant(data.tenantId, async (trx): Promise<CalendarSyncOutcome> => {
       await trx.raw('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`calendar-sync:${data.tenantId}:${data.appointmentId}`]);
       const row = await trx('appointments').where({ id: data.appointmentId }).first(COLS) as AppointmentRow | undefined;
-      // Outbox rows close in this transaction, with the outcome they lead to (core/jobs/sync-outbox.ts).
+      // Outbox rows close in this transaction, with the outcome they lead to (core/scheduling/sync-outbox.ts).
       const done = (upToRevision?: number) => markSyncDone(trx, { tenantId: data.tenantId, appointmentId: data.appointmentId, ...(upToRevision !== undefined ? { upToRevision } : {}) });
       if (!row) { await done(); return 'missing'; }
       if (builtin) {
