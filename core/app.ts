@@ -61,7 +61,7 @@ export interface Platform {
   /** Shutdown steps, run last-registered first. */
   onClose: (fn: () => Promise<void>) => void;
   close: () => Promise<void>;
-  // COMPONENTS (each owner adds its field here; construction order: registry → jobs → scheduler → toolbox → telephony → voice)
+  // Components, built in buildPlatform in dependency order (registry → jobs → scheduler → toolbox → telephony → voice).
   registry: PluginRegistry;
   jobs: Jobs;
   scheduler: Scheduler;
@@ -153,19 +153,11 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   await tenants.start();
   closers.push(() => tenants.stop());
 
-  // Components are assigned below in dependency order; the cast covers the moment between.
-  const p = {
-    cfg, logger, db, databaseUrl, state, tenants, draining: false, ready: false,
-    onClose: (fn) => { closers.push(fn); },
-    close: async () => {
-      for (const fn of closers.splice(0).reverse()) {
-        try { await fn(); } catch (e) { logger.warn({ err: (e as Error).message }, 'shutdown step failed'); }
-      }
-    },
-  } as Platform;
-  // COMPONENT WIRING (each owner adds its construction here, in dependency order)
+  const onClose = (fn: () => Promise<void>): void => { closers.push(fn); };
+  // Components are built in dependency order; the one cycle (telephony starts calls on voice, voice controls
+  // calls through telephony) is closed by a callback that only runs once a call arrives, after `platform` exists.
 
-  p.registry = new PluginRegistry({
+  const registry = new PluginRegistry({
     tenants, state, logger,
     // Each plugin gets only its own platform keys and endpoints; no plugin sees the JWT secret or CREDENTIALS_KEY.
     platformDefaults: platformDefaults(cfg),
@@ -173,89 +165,97 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
     // Core's repositories, for the two first-party plugins whose data is the tenant's own tables.
     tenantData: { pluginIds: ['crm-builtin', 'calendar-builtin'], forTenant: (tenantId) => createTenantData((fn) => tenants.withTenant(tenantId, fn)) },
   });
-  await p.registry.loadPackages(cfg.pluginPackages);
-  p.onClose(() => p.registry.close());
+  await registry.loadPackages(cfg.pluginPackages);
+  onClose(() => registry.close());
 
   // Same prefix as the state store, so parallel runs on one Redis never share queues.
-  p.jobs = new Jobs({ cfg, databaseUrl, logger, prefix: opts.statePrefix });
-  p.onClose(() => p.jobs.close());
-  await p.jobs.start();
-  const google = googleEndpoints(cfg);
-  const googleSync = new GoogleSync({ db, tenants, jobs: p.jobs, logger, endpoints: google, renewBeforeMs: opts.google?.renewBeforeMs });
+  const jobs = new Jobs({ cfg, databaseUrl, logger, prefix: opts.statePrefix });
+  onClose(() => jobs.close());
+  await jobs.start();
+  const googleApi = googleEndpoints(cfg);
+  const googleSync = new GoogleSync({ db, tenants, jobs, logger, endpoints: googleApi, renewBeforeMs: opts.google?.renewBeforeMs });
   googleSync.register();
-  p.google = {
+  const google = {
     sync: googleSync,
-    connect: new GoogleConnect({ tenants, registry: p.registry, sync: googleSync, states: new OAuthStates({ db, credentialsKey: cfg.credentialsKey }), endpoints: google, logger }),
+    connect: new GoogleConnect({ tenants, registry, sync: googleSync, states: new OAuthStates({ db, credentialsKey: cfg.credentialsKey }), endpoints: googleApi, logger }),
   };
-  if (p.jobs.runsWorkers && opts.google?.renewIntervalMs !== 0) googleSync.start(opts.google?.renewIntervalMs);
-  p.onClose(() => googleSync.close());
+  if (jobs.runsWorkers && opts.google?.renewIntervalMs !== 0) googleSync.start(opts.google?.renewIntervalMs);
+  onClose(() => googleSync.close());
   const outboxLeaseMs = opts.syncOutbox?.leaseMs;
-  p.scheduler = new Scheduler({
-    tenants, registry: p.registry, jobs: p.jobs, logger, ...(outboxLeaseMs ? { outboxLeaseMs } : {}),
+  const scheduler = new Scheduler({
+    tenants, registry, jobs, logger, ...(outboxLeaseMs ? { outboxLeaseMs } : {}),
     ...(opts.emailOutbox?.retry ? { emailRetry: opts.emailOutbox.retry } : {}),
     // Staff events mirrored from Google (push + incremental sync) instead of a live freeBusy per request.
     mirroredBusy: (q) => googleSync.mirroredBusy(q),
   });
-  registerCalendarSync({ jobs: p.jobs, tenants, registry: p.registry, logger });
-  p.syncOutbox = new SyncOutbox({
+  registerCalendarSync({ jobs, tenants, registry, logger });
+  const syncOutbox = new SyncOutbox({
     db, logger, timings: opts.syncOutbox,
-    enqueue: (data) => enqueueCalendarSync(p.jobs, data),
-    resync: (o) => p.scheduler.resyncAll(o),
+    enqueue: (data) => enqueueCalendarSync(jobs, data),
+    resync: (o) => scheduler.resyncAll(o),
   });
   // Only processes that run workers drain; registered after jobs' close, so the loop stops first.
-  if (p.jobs.runsWorkers) p.syncOutbox.start();
-  p.onClose(() => p.syncOutbox.close());
+  if (jobs.runsWorkers) syncOutbox.start();
+  onClose(() => syncOutbox.close());
+  const usage = new UsageService({ state, tenants, logger });
+  // Registered before voice's close, so it runs after it: the rows of calls ended by the drain get written.
+  onClose(() => usage.flush());
   const reminderClock = opts.reminders?.clock ?? (() => new Date());
-  p.outbound = new OutboundCalls({
-    tenants, registry: p.registry, jobs: p.jobs, logger, limits: new OutboundLimits({ state }), clock: reminderClock,
+  const outbound = new OutboundCalls({
+    tenants, registry, jobs, logger, limits: new OutboundLimits({ state }), clock: reminderClock,
     publicBaseUrl: cfg.publicBaseUrl, cps: cfg.twilio.cps, platformAccount: cfg.twilio.accountSid ?? 'platform', ...opts.outbound,
-    // Late-bound: the usage service is built further down; dials only run once the platform is up.
-    usage: { allowOutbound: (o) => p.usage.allowOutbound(o) },
+    usage,
   });
-  p.outbound.register(p.jobs);
-  const runner = new ReminderRunner({ tenants, logger, dialer: p.outbound, clock: reminderClock });
-  runner.register(p.jobs);
+  outbound.register(jobs);
+  const runner = new ReminderRunner({ tenants, logger, dialer: outbound, clock: reminderClock });
+  runner.register(jobs);
   const drain = new ReminderDrain({
     tenants, logger, clock: reminderClock, timings: opts.reminders?.timings,
-    enqueue: (data) => enqueueReminder(p.jobs, { data, now: reminderClock() }),
+    enqueue: (data) => enqueueReminder(jobs, { data, now: reminderClock() }),
   });
-  p.reminders = { runner, drain };
-  if (p.jobs.runsWorkers) drain.start();
-  p.onClose(() => drain.close());
-  registerEmailJobs({ jobs: p.jobs, tenants, registry: p.registry, logger });
-  p.emailOutbox = new EmailOutbox({ db, logger, timings: opts.emailOutbox, enqueue: (data) => enqueueEmail(p.jobs, data, opts.emailOutbox?.retry) });
-  if (p.jobs.runsWorkers) p.emailOutbox.start();
-  p.onClose(() => p.emailOutbox.close());
-  p.toolbox = new Toolbox({ tenants, registry: p.registry, scheduler: p.scheduler, logger, state });
+  const reminders = { runner, drain };
+  if (jobs.runsWorkers) drain.start();
+  onClose(() => drain.close());
+  registerEmailJobs({ jobs, tenants, registry, logger });
+  const emailOutbox = new EmailOutbox({ db, logger, timings: opts.emailOutbox, enqueue: (data) => enqueueEmail(jobs, data, opts.emailOutbox?.retry) });
+  if (jobs.runsWorkers) emailOutbox.start();
+  onClose(() => emailOutbox.close());
+  const toolbox = new Toolbox({ tenants, registry, scheduler, logger, state });
 
-  p.usage = new UsageService({ state, tenants, logger });
-  // Registered before voice's close, so it runs after it: the rows of calls ended by the drain get written.
-  p.onClose(() => p.usage.flush());
-  p.usageRollup = new UsageRollup({ tenants, logger, intervalMs: opts.usageRollup?.intervalMs });
-  if (p.jobs.runsWorkers) p.usageRollup.start();
-  p.onClose(() => p.usageRollup.close());
+  const usageRollup = new UsageRollup({ tenants, logger, intervalMs: opts.usageRollup?.intervalMs });
+  if (jobs.runsWorkers) usageRollup.start();
+  onClose(() => usageRollup.close());
 
-  p.telephony = new Telephony({
-    cfg, tenants, registry: p.registry, state, logger,
-    startCall: (start, link) => p.voice.startCall(start, link),
-    isDraining: () => p.draining,
-    admission: p.usage,
-    outboundHooks: p.outbound,
+  const telephony: Telephony = new Telephony({
+    cfg, tenants, registry, state, logger,
+    startCall: (start, link) => voice.startCall(start, link),
+    isDraining: () => platform.draining,
+    admission: usage,
+    outboundHooks: outbound,
   });
-  p.onClose(() => p.telephony.close());
+  onClose(() => telephony.close());
 
   // Reminder calls a person answered run on this same voice pipeline (docs/reminders.md, "When a person answers").
-  const reminderCalls = new AnsweredReminders({ withTenant: (id, fn) => tenants.withTenant(id, fn), crm: (id) => p.registry.get(id, 'crm'), logger });
-  p.voice = new VoiceService({ cfg, tenants, registry: p.registry, toolbox: p.toolbox, state, jobs: p.jobs, logger, telephony: p.telephony, reminderCalls, meter: p.usage });
-  p.jobs.register('crm-log', p.voice.crmLogHandler());
-  p.accounts = new AccountService({ db, state, logger, tenantActive: async (id) => (await tenants.find(id))?.status === 'active' });
-  p.live = new LiveFeed({ state, logger });
-  p.voice.on('call', (session) => p.live.follow(session));
+  const reminderCalls = new AnsweredReminders({ withTenant: (id, fn) => tenants.withTenant(id, fn), crm: (id) => registry.get(id, 'crm'), logger });
+  const voice: VoiceService = new VoiceService({ cfg, tenants, registry, toolbox, state, jobs, logger, telephony, reminderCalls, meter: usage });
+  jobs.register('crm-log', voice.crmLogHandler());
+  const accounts = new AccountService({ db, state, logger, tenantActive: async (id) => (await tenants.find(id))?.status === 'active' });
+  const live = new LiveFeed({ state, logger });
+  voice.on('call', (session) => live.follow(session));
   // Registered after telephony's close, so it runs before it: live calls end cleanly while the DB is still up.
-  p.onClose(() => p.voice.close());
+  onClose(() => voice.close());
 
-  p.ready = true;
-  return p;
+  const platform: Platform = {
+    cfg, logger, db, databaseUrl, state, tenants, draining: false, ready: false, onClose,
+    close: async () => {
+      for (const fn of closers.splice(0).reverse()) {
+        try { await fn(); } catch (e) { logger.warn({ err: (e as Error).message }, 'shutdown step failed'); }
+      }
+    },
+    registry, jobs, scheduler, toolbox, telephony, voice, syncOutbox, reminders, usage, usageRollup, emailOutbox, accounts, live, google, outbound,
+  };
+  platform.ready = true;
+  return platform;
 }
 
 /**

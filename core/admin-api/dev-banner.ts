@@ -1,5 +1,7 @@
-import type { Platform } from '../app.js';
-import { missingProviderKeys } from '../config.js';
+import type { Knex } from 'knex';
+import { missingProviderKeys, type AppConfig } from '../config.js';
+import type { Logger } from '../observability/logger.js';
+import type { TenantService } from '../tenancy/tenants.js';
 import { seedDemo } from '../tenancy/seed.js';
 import { signDevToken } from './auth.js';
 import { ADMIN_BASE_PATH } from './router.js';
@@ -7,13 +9,16 @@ import { ADMIN_BASE_PATH } from './router.js';
 /** Dev tokens outlive a working day so the banner's token keeps working until the next restart. */
 const DEV_TOKEN_TTL_SEC = 12 * 3600;
 
-function describeDatabase(p: Platform): string {
+/** What the banner reads: the environment, and the demo seed's services. */
+export interface BannerDeps { cfg: AppConfig; logger: Logger; tenants: TenantService; db: Knex }
+
+function describeDatabase(p: BannerDeps): string {
   if (!p.cfg.databaseUrl) return `embedded Postgres (${p.cfg.dataDir}/pg, 127.0.0.1:${p.cfg.embeddedPgPort})`;
   const u = new URL(p.cfg.databaseUrl);
   return `Postgres at ${u.hostname}:${u.port || '5432'}${u.pathname}`; // no user or password
 }
 
-function describeState(p: Platform): string {
+function describeState(p: BannerDeps): string {
   if (!p.cfg.redisUrl) return 'Postgres (no REDIS_URL: soft state in platform.kv, queues on the BullMQ Postgres backend)';
   const u = new URL(p.cfg.redisUrl);
   return `Redis at ${u.hostname}:${u.port || '6379'}`;
@@ -24,7 +29,7 @@ function describeState(p: Platform): string {
  * then returns the banner text. Plain text on purpose: it is for a person at a terminal, not for log search.
  * The dev token is printed; the secret that signs it never is.
  */
-export async function devStartBanner(p: Platform, o: { port: number }): Promise<string> {
+export async function devStartBanner(p: BannerDeps, o: { port: number }): Promise<string> {
   const base = `http://localhost:${o.port}`;
   let demo: string;
   try {

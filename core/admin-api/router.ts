@@ -1,7 +1,18 @@
 import crypto from 'node:crypto';
 import express from 'express';
 import helmet from 'helmet';
-import type { Platform } from '../app.js';
+import type { Knex } from 'knex';
+import type { AccountService } from '../accounts/accounts.js';
+import type { AppConfig } from '../config.js';
+import type { GoogleConnect } from '../integrations/google/connect.js';
+import type { GoogleSync } from '../integrations/google/sync.js';
+import type { Jobs } from '../jobs/jobs.js';
+import type { Logger } from '../observability/logger.js';
+import type { OutboundCalls } from '../outbound/outbound-calls.js';
+import type { PluginRegistry } from '../registry/registry.js';
+import type { StateStore } from '../state/store.js';
+import type { Telephony } from '../telephony/telephony.js';
+import type { TenantService } from '../tenancy/tenants.js';
 import { ERROR_CODES, ServiceLaneError, type ErrorCode } from '../errors.js';
 import { migrationStatus } from '../db/migrate.js';
 import { metrics } from '../observability/metrics.js';
@@ -111,7 +122,25 @@ function pluginConfigError(issues: PluginConfigIssue[]): ServiceLaneError {
  * The admin REST API. Order matters: headers → per-IP limit (before auth, so token guessing is limited
  * too) → auth → per-token limit → body parsing (unauthenticated bodies are never parsed) → routes.
  */
-export function createAdminRouter(p: Platform): express.Router {
+/**
+ * What the admin API uses, and nothing more: the composition root (core/app.ts) hands these in, so the API
+ * depends on the services it calls, not on the platform that assembles them.
+ */
+export interface AdminApiDeps {
+  cfg: Pick<AppConfig, 'jwt' | 'adminRateLimitPerMin'>;
+  logger: Logger;
+  db: Knex;
+  state: StateStore;
+  tenants: TenantService;
+  registry: PluginRegistry;
+  jobs: Jobs;
+  accounts: AccountService;
+  telephony: Pick<Telephony, 'configureNumber'>;
+  outbound: Pick<OutboundCalls, 'now'>;
+  google: { connect: GoogleConnect; sync: Pick<GoogleSync, 'stopWatching'> };
+}
+
+export function createAdminRouter(p: AdminApiDeps): express.Router {
   const r = express.Router();
   const limitPerMin = p.cfg.adminRateLimitPerMin;
   r.use((_req, res, next) => { res.on('finish', () => metrics.httpRequests.inc({ group: 'admin', status: String(res.statusCode) })); next(); });
