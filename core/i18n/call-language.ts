@@ -1,4 +1,5 @@
 import type { DealershipConfig } from '../tenancy/config.js';
+import { MULTILINGUAL_STT } from './language-detect.js';
 import { isLanguage, LINE_NAMES, MESSAGES, type Language, type ScriptedLines } from './messages.js';
 
 /**
@@ -10,7 +11,10 @@ export const DEFAULT_VOICES: Record<Language, string | undefined> = { en: undefi
 /** Everything that differs between a call in one language and in another, resolved once per call. */
 export interface CallLanguage {
   language: Language;
-  /** What the STT plugin is opened with: the tenant's English locale for English, the bare tag otherwise. */
+  /**
+   * What the STT plugin is opened with: the tenant's English locale for English, the bare tag otherwise, or
+   * `multi` when the call listens for the caller's language (the same socket then serves every language).
+   */
   sttLanguage: string;
   /** The TTS voice, or undefined for the plugin's own default. */
   voice: string | undefined;
@@ -37,7 +41,11 @@ export function languageForDigit(cfg: Pick<DealershipConfig, 'languages'>, digit
   return /^[1-9]$/.test(digit) && isLanguage(lang) ? lang : undefined;
 }
 
-export function resolveCallLanguage(cfg: DealershipConfig, language: Language = primaryLanguage(cfg), o: { dealership?: string } = {}): CallLanguage {
+/**
+ * Everything a call in `language` uses. `detect`: the call listens for the caller's language
+ * (core/i18n/language-detect.ts), so the STT runs multilingual whatever the current language.
+ */
+export function resolveCallLanguage(cfg: DealershipConfig, language: Language = primaryLanguage(cfg), o: { dealership?: string; detect?: boolean } = {}): CallLanguage {
   const m = MESSAGES[language];
   const overrides = cfg.agent?.lines?.[language] ?? {};
   const lines = Object.fromEntries(LINE_NAMES.map((n) => [n, overrides[n] ?? m.lines[n]])) as unknown as ScriptedLines;
@@ -48,6 +56,6 @@ export function resolveCallLanguage(cfg: DealershipConfig, language: Language = 
     .filter(Boolean);
   const greeting = [ownGreeting ?? m.greeting(o.dealership ?? cfg.name), ...offers].join(' ');
   const voice = cfg.agent?.voices?.[language] ?? (language === 'en' ? cfg.agent?.voice : undefined) ?? DEFAULT_VOICES[language];
-  const sttLanguage = language === 'en' ? (cfg.locale.startsWith('en') ? cfg.locale : 'en-US') : language;
+  const sttLanguage = o.detect ? MULTILINGUAL_STT : language === 'en' ? (cfg.locale.startsWith('en') ? cfg.locale : 'en-US') : language;
   return { language, sttLanguage, voice, lines, greeting };
 }

@@ -22,6 +22,8 @@ export interface DealershipConfig {
   timezone: string;
   locale: string;
   languages: string[];
+  /** With several `languages`: pick the call's language from the caller's speech too (core/i18n/language-detect.ts). Default true. */
+  languageDetection?: boolean;
   businessHours: Partial<Record<Weekday, Interval[]>>;
   holidays: string[];
   slotGranularityMin: number;

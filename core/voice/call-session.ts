@@ -20,6 +20,7 @@ import { OutboundAudio, type Pacer, type Segment } from './pacer.js';
 import type { ProviderGuards, VoiceSlot } from './providers.js';
 import { crmLogJobId, type CrmLogJob } from './post-call.js';
 import { looksUnfinished } from './end-of-turn.js';
+import type { CallLanguages } from './language-switch.js';
 import { SpeculativeTurn } from './speculative-turn.js';
 
 /** Tunables of the turn-taking and pacing; defaults suit phone calls. */
@@ -74,8 +75,8 @@ export interface JobsPort {
 }
 
 /**
- * What changes when a caller picks another language by keypad (core/i18n/call-language.ts resolves it):
- * voice, STT language, cached lines, prompt and greeting.
+ * What changes when a caller picks another language, by keypad or by speaking it (core/voice/language-switch.ts
+ * resolves it): voice, STT language, cached lines, prompt and greeting.
  */
 export interface CallSpeech {
   language: string;
@@ -95,8 +96,8 @@ export interface CallSessionInit {
   script: ScriptedLines;
   /** The language the call starts in (default `en`). */
   language?: string;
-  /** The language a keypad digit selects before the caller's first turn, if the tenant serves several. */
-  languageFor?: (digit: string) => CallLanguageSwitch | undefined;
+  /** The languages the caller may switch to (keypad before the first turn, or speaking one), if the tenant serves several. */
+  languages?: CallLanguages;
   identity: CallIdentity;
   systemPrompt: string;
   greeting: string;
@@ -307,7 +308,8 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
     this.withdrawPending();
     // The greeting's "para español, oprima dos": only before the caller's first turn, so digits of a ZIP
     // code or a phone number later in the call are never taken for a language choice.
-    if (this.turnCount === 0 && this.dtmf === '' && this.switchLanguage(digit)) return;
+    const chosen = this.turnCount === 0 && this.dtmf === '' ? this.o.languages?.forDigit(digit) : undefined;
+    if (chosen && this.switchToLanguage(chosen, 'dtmf')) return;
     this.dtmf += digit;
     if (this.dtmf.length > 32) this.dtmf = this.dtmf.slice(-32);
     const humanKey = this.o.tenant.humanDtmfKey;
@@ -425,6 +427,7 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
         }
         return;
       case 'final':
+        this.o.languages?.spoken?.observe(e.text, e.language);
         this.onFinal(e.text.trim(), e.speechFinal);
         return;
       case 'utterance_end':
@@ -583,6 +586,9 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
 
   private startTurn(text: string, speculative: boolean): void {
     this.clearSilence();
+    // The caller's words were in another of the tenant's languages: switch first, so they are answered in it.
+    const spoken = this.o.languages?.spoken?.take();
+    if (spoken) this.switchToLanguage(spoken, 'speech');
     // A turn end with the agent still talking (no SpeechStarted seen): the caller wins.
     if (this.agentHasFloor()) this.stopAgent();
     const timing: TurnTiming = { turn: 0, sttFinalAt: performance.now() };
@@ -666,31 +672,41 @@ export class CallSession extends EventEmitter<CallSessionEvents> implements Call
   // ------------------------------------------------------------------ language
 
   /**
-   * The caller chose another language: the agent stops talking, STT and TTS are reopened for the new language
-   * (a Deepgram socket's language and voice are fixed at open), the prompt and lines are swapped, and the
-   * greeting plays again in the new language. Returns false when the digit selects no other language.
+   * The call goes on in another language, chosen by keypad or heard in the caller's words: the agent stops
+   * talking, the TTS is reopened with the language's voice and the STT for its language (a Deepgram socket's
+   * voice and language are fixed at open; a multilingual STT stays as it is), and prompt and lines are swapped.
+   * By keypad the greeting plays again in the new language; by speech the caller asked something, and that
+   * turn, which goes to the model next, is the answer they hear (docs/languages.md). False when `language` is
+   * the current one or not served.
    */
-  private switchLanguage(digit: string): boolean {
-    const next = this.o.languageFor?.(digit);
+  private switchToLanguage(language: string, source: 'dtmf' | 'speech'): boolean {
+    const next = this.o.languages?.resolve(language);
     if (!next || next.language === this.speech.language) return false;
-    this.log.add('language', { from: this.speech.language, to: next.language, source: 'dtmf' });
-    this.lg.info({ from: this.speech.language, to: next.language }, 'caller chose another language');
+    this.log.add('language', { from: this.speech.language, to: next.language, source });
+    this.lg.info({ from: this.speech.language, to: next.language, source }, 'the call switches language');
     if (this.agentHasFloor()) this.stopAgent();
+    const reopenStt = next.sttLanguage !== this.speech.sttLanguage;
     this.speech = next;
-    this.conversation.switchLanguage({ systemPrompt: next.systemPrompt, lines: next.script, language: next.language, greeting: next.greeting });
-    const stt = this.stt;
-    this.stt = null;
-    if (stt) void stt.close();
-    this.openStt();
+    this.o.languages?.spoken?.switchedTo(next.language);
+    const greeting = source === 'dtmf' ? next.greeting : undefined;
+    this.conversation.switchLanguage({ systemPrompt: next.systemPrompt, lines: next.script, language: next.language, greeting });
+    if (reopenStt) {
+      const stt = this.stt;
+      this.stt = null;
+      if (stt) void stt.close();
+      this.openStt();
+    }
     const tts = this.tts;
     this.tts = null;
     if (tts) void tts.close();
     this.openTts();
-    const audio = this.o.lines.greeting(next.linesSlot, next.configKey);
-    if (audio) this.out.enqueueClip('greeting', next.greeting, audio);
-    else this.sendToTts(this.out.segment('line', next.greeting));
-    this.log.add('utterance', { role: 'agent', text: next.greeting, greeting: true });
-    this.emit('utterance', { role: 'agent', text: next.greeting });
+    if (greeting) {
+      const audio = this.o.lines.greeting(next.linesSlot, next.configKey);
+      if (audio) this.out.enqueueClip('greeting', greeting, audio);
+      else this.sendToTts(this.out.segment('line', greeting));
+      this.log.add('utterance', { role: 'agent', text: greeting, greeting: true });
+      this.emit('utterance', { role: 'agent', text: greeting });
+    }
     this.emit('language', { language: next.language });
     this.saveState();
     return true;

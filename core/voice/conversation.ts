@@ -130,15 +130,16 @@ export class Conversation {
   get busy(): boolean { return this.active !== null; }
 
   /**
-   * The caller picked another language: the system prompt and lines are replaced, the call identity carries
-   * the language (tools speak dates in it), and the new greeting is what the caller heard last.
+   * The call goes on in another language: the system prompt and lines are replaced and the call identity
+   * carries the language (tools speak dates in it). `greeting`, when the caller hears the greeting again (a
+   * keypad choice), is what they heard last; a switch heard in the caller's words has none.
    */
-  switchLanguage(o: { systemPrompt: string; lines: Pick<ScriptedLines, 'filler' | 'toolFallback'>; language: string; greeting: string }): void {
+  switchLanguage(o: { systemPrompt: string; lines: Pick<ScriptedLines, 'filler' | 'toolFallback'>; language: string; greeting?: string }): void {
     this.messages[0] = { role: 'system', content: o.systemPrompt };
     this.lines = o.lines;
     this._identity = { ...this._identity, language: o.language };
     this.o.onIdentity?.(this._identity);
-    this.noteAgentLine(o.greeting);
+    if (o.greeting) this.noteAgentLine(o.greeting);
   }
 
   /** Records a line the agent said outside the model (scripted), so the model sees it next time. */

@@ -12,7 +12,9 @@ import { CallSession, DEFAULT_VOICE_OPTIONS, type CallControl, type JobsPort, ty
 import type { WithTenant } from '../tenancy/with-tenant.js';
 import type { LlmStream, ToolRunResult, ToolRunner } from './conversation.js';
 import { LineCache } from './line-cache.js';
-import { languageForDigit, primaryLanguage, resolveCallLanguage, type CallLanguage } from '../i18n/call-language.js';
+import { primaryLanguage, resolveCallLanguage, type CallLanguage } from '../i18n/call-language.js';
+import { detectsSpokenLanguage } from '../i18n/language-detect.js';
+import { callLanguages } from './language-switch.js';
 import type { Language } from '../i18n/messages.js';
 import { sharedPacer, type Pacer } from './pacer.js';
 import { createCrmLogHandler, type CrmLogJob } from './post-call.js';
@@ -167,24 +169,22 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
     const [stt, tts, llm] = await Promise.all([
       this.o.registry.get(t.id, 'stt'), this.o.registry.get(t.id, 'tts'), this.o.registry.get(t.id, 'llm'),
     ]);
-    const lang = resolveCallLanguage(cfg, primaryLanguage(cfg));
+    // A reminder call has its own (English) script: it neither listens for nor offers another language.
+    const lang = resolveCallLanguage(cfg, primaryLanguage(cfg), { detect: !reminder && detectsSpokenLanguage(cfg) });
     const key = this.linesKey(t, lang);
     const slot = this.linesSlot(t.id, lang);
     if (!this.lines.ready(slot, key)) await this.prewarm(t.id, lang.language);
     if (cfg.languages.length > 1) {
-      // The other languages' lines, for a caller who picks one by keypad; synthesised in the background.
+      // The other languages' lines, for a caller who picks one by keypad or by speaking; synthesised in the background.
       void this.prewarm(t.id).catch((e: unknown) => this.o.logger.warn({ err: (e as Error).message }, 'line synthesis for other languages failed'));
     }
-    const languageFor = (digit: string) => {
-      const l = languageForDigit(cfg, digit);
-      if (!l) return undefined;
-      const r = resolveCallLanguage(cfg, l);
-      return {
-        language: l, sttLanguage: r.sttLanguage, voice: r.voice, linesSlot: this.linesSlot(t.id, r), configKey: this.linesKey(t, r),
-        script: r.lines, greeting: r.greeting,
-        systemPrompt: buildSystemPrompt(cfg, { now: new Date(), direction: start.direction, language: l }),
-      };
-    };
+    const languages = reminder ? undefined : callLanguages({
+      cfg, start: lang,
+      speechFor: (r) => ({
+        linesSlot: this.linesSlot(t.id, r), configKey: this.linesKey(t, r),
+        systemPrompt: buildSystemPrompt(cfg, { now: new Date(), direction: start.direction, language: r.language }),
+      }),
+    });
     const pluginIds = { stt: cfg.plugins.stt?.plugin ?? 'stt', tts: cfg.plugins.tts?.plugin ?? 'tts', llm: cfg.plugins.llm?.plugin ?? 'llm' };
     const llmBreaker = this.guards.breaker(t.id, 'llm', pluginIds.llm);
     const identity = newCallIdentity({ tenantId: t.id, callSid: start.callSid, callerPhone: reminder ? reminder.facts.phone : start.from, language: lang.language });
@@ -201,8 +201,7 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
       },
       script: lang.lines,
       language: lang.language,
-      // A reminder call has its own (English) script: no keypad language switch there.
-      languageFor: reminder ? undefined : languageFor,
+      languages,
       identity,
       // A reminder call's greeting names the customer, so it is spoken through TTS rather than the tenant's cached clip.
       systemPrompt: reminder ? buildReminderPrompt(cfg, { now, firstName: reminder.firstName }) : buildSystemPrompt(cfg, { now, direction: start.direction, language: lang.language }),

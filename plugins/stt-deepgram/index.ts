@@ -5,7 +5,10 @@ import { createDeepgramStt } from './stt.js';
 export interface SttDeepgramSettings {
   /** Deepgram model for English calls; `nova-2-phonecall` is tuned for 8 kHz phone audio (English only). */
   model?: string;
-  /** Model per other language (`{"es": "nova-2"}`); `nova-3` by default, which speaks Spanish and `multi`. */
+  /**
+   * Model per other language (`{"es": "nova-2"}`), and for `multi`, the multilingual mode a bilingual tenant's
+   * calls run in (finals then report their language); `nova-3` by default, which speaks Spanish and `multi`.
+   */
   languageModels?: Record<string, string>;
   /** Silence (ms) after which Deepgram marks `speech_final`; 100 by default (core's end-of-turn decision is the patient part). */
   endpointingMs?: number;
@@ -30,7 +33,7 @@ export default definePlugin<'stt', SttDeepgramSettings, DeepgramCredentials>({
   kind: 'stt',
   version: '1.0.0',
   apiVersion: API_VERSION,
-  description: 'Deepgram live speech-to-text over the listen v1 WebSocket (μ-law 8 kHz, interim results, endpointing, VAD events), and pre-recorded transcription of voicemails (REST /v1/listen).',
+  description: 'Deepgram live speech-to-text over the listen v1 WebSocket (μ-law 8 kHz, interim results, endpointing, VAD events, `multi` code-switching that reports the language of each final), and pre-recorded transcription of voicemails (REST /v1/listen).',
   settingsSchema: {
     type: 'object',
     additionalProperties: false,
@@ -39,7 +42,7 @@ export default definePlugin<'stt', SttDeepgramSettings, DeepgramCredentials>({
       model: { type: 'string', nullable: true, minLength: 1, maxLength: 64 },
       languageModels: {
         type: 'object', nullable: true, required: [],
-        propertyNames: { pattern: '^[a-z]{2,3}$' },
+        propertyNames: { pattern: '^([a-z]{2,3}|multi)$' },
         additionalProperties: { type: 'string', minLength: 1, maxLength: 64 },
       },
       endpointingMs: { type: 'integer', nullable: true, minimum: 10, maximum: 5000 },

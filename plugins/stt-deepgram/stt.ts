@@ -17,11 +17,36 @@ interface ResultsMessage {
   type: 'Results';
   is_final?: boolean;
   speech_final?: boolean;
-  channel?: { alternatives?: Array<{ transcript?: string }> };
+  channel?: { alternatives?: Array<ResultsAlternative> };
+}
+
+/**
+ * With `language=multi` (code-switching), each alternative carries `languages`, the BCP-47 tags it heard sorted
+ * by word count, most first, and each word its own `language` (developers.deepgram.com/docs/multilingual-code-switching;
+ * @deepgram/sdk `ListenV1Results`). Monolingual sessions send neither.
+ */
+interface ResultsAlternative {
+  transcript?: string;
+  languages?: unknown;
+  words?: Array<{ language?: unknown }>;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;
+}
+
+/**
+ * The dominant language of a multilingual result: the first of `languages`, else the most frequent word
+ * `language` (the same ordering, in case a result has word tags only). Undefined when Deepgram reported none.
+ */
+export function dominantLanguage(alt: ResultsAlternative | undefined): string | undefined {
+  const first = Array.isArray(alt?.languages) ? (alt.languages as unknown[])[0] : undefined;
+  if (typeof first === 'string' && first) return first;
+  const counts = new Map<string, number>();
+  for (const w of alt?.words ?? []) if (typeof w.language === 'string' && w.language) counts.set(w.language, (counts.get(w.language) ?? 0) + 1);
+  let best: string | undefined;
+  for (const [lang, n] of counts) if (best === undefined || n > counts.get(best)!) best = lang;
+  return best;
 }
 
 /** Maps one listen message to our event; Metadata and unknown types map to nothing. */
@@ -30,8 +55,12 @@ export function mapListenMessage(m: unknown): TranscriptEvent | undefined {
   switch (m.type) {
     case 'Results': {
       const r = m as unknown as ResultsMessage;
-      const text = r.channel?.alternatives?.[0]?.transcript ?? '';
-      if (r.is_final) return { type: 'final', text, speechFinal: r.speech_final === true };
+      const alt = r.channel?.alternatives?.[0];
+      const text = alt?.transcript ?? '';
+      if (r.is_final) {
+        const language = text ? dominantLanguage(alt) : undefined;
+        return { type: 'final', text, speechFinal: r.speech_final === true, ...(language ? { language } : {}) };
+      }
       return text ? { type: 'interim', text } : undefined;
     }
     case 'SpeechStarted':
@@ -72,7 +101,8 @@ function openError(e: unknown): PluginError {
 /**
  * The listen model for a call's language. `nova-2-phonecall` (the default, tuned for 8 kHz phone audio) is
  * English-only, so any other language gets `languageModels[base]` or `nova-3`, which takes `language=es`
- * and `language=multi` (code-switching). `settings.model` is the English model.
+ * and `language=multi` (code-switching; `languageModels.multi` overrides, e.g. `nova-2`, whose multi mode
+ * covers English and Spanish only). `settings.model` is the English model.
  */
 export function modelFor(language: string | undefined, settings: SttDeepgramSettings): string {
   const base = (language ?? 'en').toLowerCase().split('-')[0]!;

@@ -41,7 +41,7 @@ describe('E2E: a Spanish-speaking caller books in Spanish', function () {
   });
   after(async () => { await h?.close(); });
 
-  it('Spanish STT (nova-3, language=es), a Spanish Aura voice, the Spanish greeting, a Spanish prompt and a booking confirmed as "el martes … a las …"', async () => {
+  it('Spanish-capable STT (nova-3, multilingual on a bilingual line), a Spanish Aura voice, the Spanish greeting, a Spanish prompt and a booking confirmed as "el martes … a las …"', async () => {
     const tuesday = nextTuesday();
     const script = { offered: [] as Array<{ slot: string; time: string }>, vehicleId: null as string | null, when: '', prompt: '' };
     h.openai.respond((body): FakeTurn | undefined => {
@@ -92,8 +92,10 @@ describe('E2E: a Spanish-speaking caller books in Spanish', function () {
     }
 
     const listen = h.deepgram.listen.records[0]!;
-    assert.equal(listen.query.language, 'es');
+    // A bilingual line listens for the caller's language (docs/languages.md): nova-3 in its multilingual mode.
+    assert.equal(listen.query.language, 'multi');
     assert.equal(listen.query.model, 'nova-3', 'nova-2-phonecall is English-only');
+    assert.equal(h.deepgram.listen.sessions, 1, 'Spanish answers on a Spanish-first line switch nothing');
     assert.equal(h.deepgram.speak.records[0]!.query.model, 'aura-2-celeste-es', 'the live speak socket uses the Spanish voice');
     assert.match(script.prompt, /Responda siempre en español/);
     assert.match(script.prompt, /Usted contesta el teléfono de Sunnyvale Honda Service\. Hoy es \p{L}+ \d+ de \p{L}+ de \d{4}/u);
@@ -110,7 +112,8 @@ describe('E2E: a Spanish-speaking caller books in Spanish', function () {
   });
 
   it('a caller on an English-first line presses 2 during the greeting: Spanish STT and voice reopened, Spanish greeting and prompt, dates in Spanish', async () => {
-    await h.p.tenants.updateConfig(h.tenantId, { ...demoConfig(), languages: ['en', 'es'] });
+    // Keypad only (no speech detection): the STT runs per language, so the keypad choice reopens it for Spanish.
+    await h.p.tenants.updateConfig(h.tenantId, { ...demoConfig(), languages: ['en', 'es'], languageDetection: false });
     let request: ChatRequestBody | undefined;
     let slotsDay = '';
     h.openai.respond((body): FakeTurn | undefined => {
@@ -150,5 +153,33 @@ describe('E2E: a Spanish-speaking caller books in Spanish', function () {
       return trx('call_events').where({ call_id: c.id, kind: 'language' }).select('payload');
     });
     assert.deepEqual(events.map((e: { payload: unknown }) => e.payload), [{ from: 'en', to: 'es', source: 'dtmf' }]);
+  });
+
+  it('with speech detection on, pressing 2 switches through the same path: Spanish voice, prompt and greeting, the multilingual STT socket kept', async () => {
+    await h.p.tenants.updateConfig(h.tenantId, { ...demoConfig(), languages: ['en', 'es'] });
+    let request: ChatRequestBody | undefined;
+    h.openai.respond((body): FakeTurn => { request = body; return { text: 'Claro.' }; });
+    const listenBefore = h.deepgram.listen.sessions;
+    const speakBefore = h.deepgram.speak.sessions;
+    const { callSid, call } = await h.placeInboundCall({ from: '+14085550998', to: DEMO_NUMBER });
+    const session = await voiceSession(h.p, callSid);
+    await h.deepgram.listen.waitForSessions(listenBefore + 1);
+    await h.deepgram.speak.waitForSessions(speakBefore + 1);
+    call.dtmf('2');
+    await agentIdle(session, call);
+    await h.deepgram.speak.waitForSessions(speakBefore + 2);
+    assert.equal(h.deepgram.speak.records.at(-1)!.query.model, 'aura-2-celeste-es');
+    await callerSays({ h, session, call, transcript: 'Sí, para el martes.', ms: 800 });
+    await agentIdle(session, call, 30_000);
+    assert.match(String(request!.messages[0]!.content), /Responda siempre en español/);
+    assert.ok(request!.messages.some((m) => m.role === 'assistant' && String(m.content).startsWith(MESSAGES.es.greeting('Sunnyvale Honda Service'))), 'the keypad switch replays the greeting in Spanish');
+    assert.equal(h.deepgram.listen.sessions, listenBefore + 1, 'the multilingual socket hears Spanish as it is');
+    assert.equal(h.deepgram.listen.records[listenBefore]!.query.language, 'multi');
+    const events = await h.p.tenants.withTenant(h.tenantId, async (trx) => {
+      const c = await trx('calls').where({ call_sid: callSid }).first('id');
+      return trx('call_events').where({ call_id: c.id, kind: 'language' }).select('payload');
+    });
+    assert.deepEqual(events.map((e: { payload: unknown }) => e.payload), [{ from: 'en', to: 'es', source: 'dtmf' }]);
+    call.close();
   });
 });

@@ -1,6 +1,19 @@
 // Fake Deepgram (protocols.md §2): live STT on WS /v1/listen, TTS on WS /v1/speak and POST /v1/speak.
 // Transcripts are scripted, but *when* they arrive is driven by the audio itself (μ-law energy and
 // audio time), so the product's turn-taking is exercised exactly as with the real service.
+//
+// Multilingual code-switching (`language=multi` on /v1/listen):
+// - Documented (developers.deepgram.com/docs/multilingual-code-switching, and @deepgram/sdk 5.x
+//   `ListenV1Results`): streaming takes `language=multi` with nova-2 or nova-3; each alternative of a Results
+//   message carries `languages`, the BCP-47 tags heard, sorted by number of words, most first; each word carries
+//   its own `language`. The docs' streaming example shows them on an `is_final` result.
+// - Inferred: interim results carry them too (the fake sends them on both); monolingual sessions
+//   (`language=en-US`, `es`, none) send neither field (the SDK types mark both optional and the docs show them
+//   only for `multi`); `multi` with a model outside the nova-2/nova-3 families, `nova-2-phonecall` included
+//   (English-only), is refused with HTTP 400 on the upgrade.
+// - Fake-only: the language of a scripted utterance is its `language` field when given, else guessed per word
+//   from a small Spanish lexicon (accents, ¿ ¡ and common words); a word with no clue takes the utterance's
+//   majority, and an utterance with no clue at all is English.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -16,6 +29,11 @@ export interface ScriptedUtterance {
   speechFinal?: boolean;
   /** Default 0.98. */
   confidence?: number;
+  /**
+   * The language every word was spoken in, as a `language=multi` session reports it (`en`, `es`, …). Unset: the
+   * fake guesses per word (see the header). Ignored by monolingual sessions, which report no language.
+   */
+  language?: string;
 }
 
 export interface FakeDeepgramListenOptions {
@@ -242,6 +260,46 @@ function wordsOf(transcript: string): string[] {
   return transcript.split(/\s+/).filter(Boolean);
 }
 
+/** Words that give a Spanish phrase away; short and deliberately unambiguous (no "no", "a", "me"). */
+const SPANISH_WORDS = new Set([
+  'hola', 'quiero', 'quisiera', 'necesito', 'una', 'cita', 'para', 'el', 'la', 'los', 'las', 'de', 'del', 'mi', 'mis', 'su', 'por',
+  'favor', 'gracias', 'martes', 'lunes', 'miércoles', 'jueves', 'viernes', 'sábado', 'domingo', 'cambio', 'aceite', 'carro',
+  'coche', 'sí', 'tienen', 'tiene', 'algo', 'puedo', 'puede', 'hablar', 'español', 'primera', 'segunda', 'mañana', 'tarde',
+  'cero', 'uno', 'dos', 'tres', 'cuatro', 'cinco', 'seis', 'siete', 'ocho', 'nueve', 'que', 'qué', 'es', 'está', 'con', 'en',
+  'un', 'unos', 'y', 'lo', 'al', 'buenas', 'buenos', 'días', 'tardes', 'llantas', 'frenos', 'revisar', 'servicio', 'hay', 'cuándo', 'cuál', 'bien', 'muy',
+]);
+
+/** The fake's per-word language guess: `es` on a Spanish clue, `en` on a plain ASCII word, undefined for neither. */
+function guessWordLanguage(word: string): 'en' | 'es' | undefined {
+  const w = word.toLowerCase().replace(/[^\p{L}\p{N}']/gu, '');
+  if (!w || /^\d+$/.test(w)) return undefined;
+  if (/[¿¡]/.test(word) || /[áéíóúñü]/.test(w) || SPANISH_WORDS.has(w)) return 'es';
+  return /^[a-z']+$/.test(w) ? 'en' : undefined;
+}
+
+/** Per-word languages of an utterance, for a `language=multi` session. */
+function wordLanguages(words: string[], language: string | undefined): string[] {
+  if (language) return words.map(() => language);
+  const guessed = words.map(guessWordLanguage);
+  const es = guessed.filter((g) => g === 'es').length;
+  const en = guessed.filter((g) => g === 'en').length;
+  const majority = es > en ? 'es' : 'en';
+  // An ASCII word inside a mostly Spanish phrase ("Khani", "Honda") is most likely a name: it goes with the phrase.
+  return guessed.map((g) => (g === undefined || (g === 'en' && majority === 'es' && es >= 2 * en) ? majority : g));
+}
+
+/** `languages` as Deepgram sorts it: by number of words, most first. */
+function languagesByCount(perWord: string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const l of perWord) counts.set(l, (counts.get(l) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([l]) => l);
+}
+
+/** Models whose streaming accepts `language=multi` (nova-2 and nova-3 families, not the English-only phonecall). */
+function multilingualModel(model: string | undefined): boolean {
+  return /^nova-[23](-|$)/.test(model ?? '') && !/phonecall/.test(model ?? '');
+}
+
 // Deterministic chunk sizes keep test runs reproducible while still varying the message boundaries.
 function makeRng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -308,6 +366,7 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
     const speechFinalEnabled = query.endpointing !== 'false';
     const utteranceEndMs = numberParam(query, 'utterance_end_ms');
     const requestId = randomUUID();
+    const multi = query.language === 'multi';
     const rec: ListenSessionRecord = {
       id: listenRecords.length + 1,
       requestId,
@@ -348,6 +407,8 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
     const results = (o: { transcript: string; words: string[]; startMs: number; endMs: number; isFinal: boolean; speechFinal: boolean; fromFinalize: boolean; confidence: number }): Record<string, unknown> => {
       const dur = Math.max(0, o.endMs - o.startMs);
       const per = o.words.length ? dur / o.words.length : 0;
+      // The whole utterance decides each word's language, so an interim's words agree with the final's.
+      const langs = multi ? wordLanguages(wordsOf(current.transcript), current.language).slice(0, o.words.length) : [];
       return {
         type: 'Results',
         channel_index: [0, 1],
@@ -360,11 +421,13 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
           alternatives: [{
             transcript: o.transcript,
             confidence: o.transcript ? o.confidence : 0,
+            ...(multi ? { languages: languagesByCount(langs) } : {}),
             words: o.words.map((w, i) => ({
               word: w.toLowerCase().replace(/[^\p{L}\p{N}']/gu, ''),
               start: (o.startMs + i * per) / 1000,
               end: (o.startMs + (i + 1) * per) / 1000,
               confidence: o.confidence,
+              ...(multi ? { language: langs[i] } : {}),
               punctuated_word: w,
             })),
           }],
@@ -721,6 +784,9 @@ export async function startFakeDeepgram(opts: FakeDeepgramOptions = {}): Promise
     const forced = failNext[surface].shift() ?? refuse[surface];
     if (forced !== null) {
       return rejectUpgrade(socket, forced, JSON.stringify({ err_code: 'INTERNAL_SERVER_ERROR', err_msg: 'fake deepgram: upgrade refused', request_id: randomUUID() }));
+    }
+    if (surface === 'listen' && url.searchParams.get('language') === 'multi' && !multilingualModel(url.searchParams.get('model') ?? undefined)) {
+      return rejectUpgrade(socket, 400, JSON.stringify({ err_code: 'Bad Request', err_msg: `language=multi is not supported by model ${url.searchParams.get('model') ?? '(none)'}`, request_id: randomUUID() }));
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       sockets.add(ws);

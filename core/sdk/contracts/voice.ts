@@ -3,11 +3,18 @@ import type { CallOptions, VehicleInfo } from './common.js';
 /** Audio on the phone leg: 8 kHz μ-law, mono, no container. */
 export interface AudioFormat { encoding: 'mulaw'; sampleRateHz: 8000 }
 
-/** What a live STT session reports. `final.speechFinal` marks the end of the caller's turn. */
+/**
+ * What a live STT session reports. `final.speechFinal` marks the end of the caller's turn.
+ *
+ * `final.language` is the BCP-47 tag of the language the words were spoken in, when the vendor says so (a
+ * session opened with `language: "multi"`, e.g. Deepgram's code-switching mode): the dominant one when a final
+ * mixes languages. Leave it out when the vendor reports none; never echo the language the session was opened
+ * with, since core reads a reported language as evidence of what the caller speaks (docs/languages.md).
+ */
 export type TranscriptEvent =
   | { type: 'speech_started' }
   | { type: 'interim'; text: string }
-  | { type: 'final'; text: string; speechFinal: boolean }
+  | { type: 'final'; text: string; speechFinal: boolean; language?: string }
   | { type: 'utterance_end' }
   | { type: 'closed'; error?: Error };
 
@@ -38,6 +45,11 @@ export interface SttSession {
  * already aborted, and close the vendor socket when it aborts later.
  */
 export interface SttProvider {
+  /**
+   * `language`: BCP-47 (`en-US`, `es`), or `multi` for a session that hears several languages and reports each
+   * final's language; a vendor without such a mode should reject `multi` with an `invalid_request` PluginError
+   * and not declare `multi` in its `languages` capability.
+   */
   open(o: CallOptions & AudioFormat & { language?: string; onEvent: (e: TranscriptEvent) => void }): Promise<SttSession>;
   /**
    * Transcribes a whole recording (a voicemail) in one request. Optional: declare the `prerecorded`
