@@ -1,15 +1,5 @@
 import { API_VERSION, definePlugin } from '../../core/sdk/index.js';
-import { createOpenAiLlm } from './llm.js';
-
-/** Per-dealership options. The model can also come per call from the tenant's `agent.model`. */
-export interface LlmOpenAiSettings {
-  model?: string;
-  temperature?: number;
-  /** Per-request budget (ms) the SDK enforces; core's breaker has its own, shorter, first-token budget. */
-  requestTimeoutMs?: number;
-  /** API root (e.g. `https://api.openai.com/v1`); the platform's OPENAI_BASE_URL by default. */
-  baseUrl?: string;
-}
+import { createOpenAiLlm, type LlmOpenAiSettings } from './llm.js';
 
 /**
  * The OpenAI key: the dealership's own (credentialsRef), or the platform's OPENAI_API_KEY, which core supplies

@@ -1,7 +1,16 @@
 import OpenAI from 'openai';
 import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from 'openai/resources/chat/completions';
 import { findEgressRefusal, PluginError, toPluginError, type ChatMessage, type LlmDelta, type LlmProvider, type PluginContext, type ToolCall, type ToolSchema } from '../../core/sdk/index.js';
-import type { LlmOpenAiSettings } from './index.js';
+
+/** Per-dealership options. The model can also come per call from the tenant's `agent.model`. */
+export interface LlmOpenAiSettings {
+  model?: string;
+  temperature?: number;
+  /** Per-request budget (ms) the SDK enforces; core's breaker has its own, shorter, first-token budget. */
+  requestTimeoutMs?: number;
+  /** API root (e.g. `https://api.openai.com/v1`); the platform's OPENAI_BASE_URL by default. */
+  baseUrl?: string;
+}
 
 const PROVIDER = 'openai';
 type FinishReason = Extract<LlmDelta, { type: 'done' }>['finishReason'];

@@ -1,26 +1,5 @@
 import { API_VERSION, definePlugin } from '../../core/sdk/index.js';
-import { createDeepgramStt } from './stt.js';
-
-/** Per-dealership options; every field has a phone-call default. */
-export interface SttDeepgramSettings {
-  /** Deepgram model for English calls; `nova-2-phonecall` is tuned for 8 kHz phone audio (English only). */
-  model?: string;
-  /**
-   * Model per other language (`{"es": "nova-2"}`), and for `multi`, the multilingual mode a bilingual tenant's
-   * calls run in (finals then report their language); `nova-3` by default, which speaks Spanish and `multi`.
-   */
-  languageModels?: Record<string, string>;
-  /** Silence (ms) after which Deepgram marks `speech_final`; 100 by default (core's end-of-turn decision is the patient part). */
-  endpointingMs?: number;
-  /** Word gap (ms) after which `UtteranceEnd` is sent, the fallback end of turn. */
-  utteranceEndMs?: number;
-  /** BCP-47 language, e.g. `en-US`. */
-  language?: string;
-  /** Model for whole recordings (voicemail); `nova-3` by default (multilingual, language detection). */
-  prerecordedModel?: string;
-  /** API root (REST and WebSocket); the platform's DEEPGRAM_BASE_URL by default. */
-  baseUrl?: string;
-}
+import { createDeepgramStt, type SttDeepgramSettings } from './stt.js';
 
 /**
  * The Deepgram key: the dealership's own (credentialsRef), or the platform's DEEPGRAM_API_KEY, which core

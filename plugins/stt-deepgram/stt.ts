@@ -1,6 +1,26 @@
 import { DeepgramClient } from '@deepgram/sdk';
 import { PluginError, closeWithGrace, fromHttpStatus, toPluginError, type PluginContext, type SttProvider, type SttSession, type TranscriptEvent } from '../../core/sdk/index.js';
-import type { SttDeepgramSettings } from './index.js';
+
+/** Per-dealership options; every field has a phone-call default. */
+export interface SttDeepgramSettings {
+  /** Deepgram model for English calls; `nova-2-phonecall` is tuned for 8 kHz phone audio (English only). */
+  model?: string;
+  /**
+   * Model per other language (`{"es": "nova-2"}`), and for `multi`, the multilingual mode a bilingual tenant's
+   * calls run in (finals then report their language); `nova-3` by default, which speaks Spanish and `multi`.
+   */
+  languageModels?: Record<string, string>;
+  /** Silence (ms) after which Deepgram marks `speech_final`; 100 by default (core's end-of-turn decision is the patient part). */
+  endpointingMs?: number;
+  /** Word gap (ms) after which `UtteranceEnd` is sent, the fallback end of turn. */
+  utteranceEndMs?: number;
+  /** BCP-47 language, e.g. `en-US`. */
+  language?: string;
+  /** Model for whole recordings (voicemail); `nova-3` by default (multilingual, language detection). */
+  prerecordedModel?: string;
+  /** API root (REST and WebSocket); the platform's DEEPGRAM_BASE_URL by default. */
+  baseUrl?: string;
+}
 
 const PROVIDER = 'deepgram';
 /** Real Deepgram closes a socket after 10 s without audio or a text frame (NET-0001); docs advise 3–5 s. */

@@ -1,13 +1,5 @@
 import { API_VERSION, definePlugin } from '../../core/sdk/index.js';
-import { createDeepgramTts } from './tts.js';
-
-/** Per-dealership options. The tenant's `agent.voice` overrides `voice` per call. */
-export interface TtsDeepgramSettings {
-  /** An Aura voice model, e.g. `aura-asteria-en`. */
-  voice?: string;
-  /** API root (REST and WebSocket); the platform's DEEPGRAM_BASE_URL by default. */
-  baseUrl?: string;
-}
+import { createDeepgramTts, type TtsDeepgramSettings } from './tts.js';
 
 /**
  * The Deepgram key: the dealership's own (credentialsRef), or the platform's DEEPGRAM_API_KEY, which core

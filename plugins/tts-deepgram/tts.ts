@@ -1,6 +1,13 @@
 import { DeepgramClient } from '@deepgram/sdk';
 import { PluginError, closeWithGrace, toPluginError, type PluginContext, type TtsProvider, type TtsSession } from '../../core/sdk/index.js';
-import type { TtsDeepgramSettings } from './index.js';
+
+/** Per-dealership options. The tenant's `agent.voice` overrides `voice` per call. */
+export interface TtsDeepgramSettings {
+  /** An Aura voice model, e.g. `aura-asteria-en`. */
+  voice?: string;
+  /** API root (REST and WebSocket); the platform's DEEPGRAM_BASE_URL by default. */
+  baseUrl?: string;
+}
 
 const PROVIDER = 'deepgram';
 const DEFAULT_VOICE = 'aura-asteria-en';

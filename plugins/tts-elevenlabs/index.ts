@@ -1,22 +1,6 @@
 import type { JSONSchemaType } from 'ajv';
 import { API_VERSION, definePlugin } from '../../core/sdk/index.js';
-import { createElevenLabsTts } from './tts.js';
-
-/** Per-dealership options. The tenant's `agent.voices.<lang>` overrides `voiceId` per call. */
-export interface ElevenLabsSettings {
-  /** Voice id (default: the stock voice "Rachel"). */
-  voiceId?: string;
-  /** `eleven_flash_v2_5` (default; ~75 ms, Spanish included), `eleven_turbo_v2_5` or `eleven_multilingual_v2`. */
-  modelId?: string;
-  /** ISO 639-1 language for the v2.5 models, e.g. `es`. */
-  languageCode?: string;
-  stability?: number;
-  similarityBoost?: number;
-  /** 0.7–1.2. */
-  speed?: number;
-  /** API origin, `https://api.elevenlabs.io` by default (WebSocket derived from it). */
-  baseUrl?: string;
-}
+import { createElevenLabsTts, type ElevenLabsSettings } from './tts.js';
 
 export interface ElevenLabsCredentials { apiKey: string }
 
