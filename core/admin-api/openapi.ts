@@ -1,6 +1,7 @@
 import { ERROR_CODES } from '../errors.js';
 import { usageOpenApi } from './usage-routes.js';
 import { CREDENTIAL_NAME_PATTERN, PAGE, SLUG_PATTERN, TENANT_ID_PATTERN } from './validate.js';
+import { E164_PATTERN } from '../sdk/phone.js';
 
 type Obj = Record<string, unknown>;
 
@@ -18,7 +19,7 @@ const instantParam = (name: string, description: string): Obj => ({
   name, in: 'query', schema: { type: 'string', examples: ['2026-12-07T09:00:00-08:00', '2026-12-07T17:00:00Z', '2026-12-07'] },
   description: `${description} An ISO 8601 date-time with an offset, or a date (a day in the dealership's time zone).`,
 });
-const e164Param = { name: 'e164', in: 'path', required: true, schema: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, description: 'E.164 number; send `+` as-is or as %2B.' };
+const e164Param = { name: 'e164', in: 'path', required: true, schema: { type: 'string', pattern: E164_PATTERN }, description: 'E.164 number; send `+` as-is or as %2B.' };
 const limitParam = { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: PAGE.maxLimit, default: PAGE.defaultLimit } };
 const offsetParam = { name: 'offset', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 100000, default: 0 } };
 
@@ -178,7 +179,7 @@ export function openApiDocument(): Obj {
       '/tenants/{id}/customers': {
         get: op({
           id: 'listCustomers', summary: 'Customers (with vehicles) by exact phone or name prefix', tags: ['data'],
-          params: [tenantIdParam, { name: 'phone', in: 'query', schema: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' } }, { name: 'name', in: 'query', schema: { type: 'string', maxLength: 100 } }, limitParam, offsetParam],
+          params: [tenantIdParam, { name: 'phone', in: 'query', schema: { type: 'string', pattern: E164_PATTERN } }, { name: 'name', in: 'query', schema: { type: 'string', maxLength: 100 } }, limitParam, offsetParam],
           responses: { 200: ok('customers', paged(ref('Customer'))), ...tenantCommon },
         }),
       },
@@ -225,7 +226,7 @@ export function openApiDocument(): Obj {
             instantParam('from', 'Calls started at or after (a bare date: that day on the dealership\'s calendar).'),
             instantParam('to', 'Calls started before (a bare date: the end of that day).'),
             { name: 'outcome', in: 'query', schema: { type: 'string', pattern: '^[a-z_]{1,40}$' } },
-            { name: 'number', in: 'query', schema: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, description: 'The caller\'s E.164 number.' },
+            { name: 'number', in: 'query', schema: { type: 'string', pattern: E164_PATTERN }, description: 'The caller\'s E.164 number.' },
             { name: 'customer', in: 'query', schema: { type: 'string', maxLength: 64 }, description: 'Customer id.' }],
           responses: { 200: ok('calls', paged(ref('Call'))), ...tenantCommon },
         }),

@@ -32,6 +32,7 @@ import { limiter } from './rate-limit.js';
 import {
   bodyValidator, queryValidator, parseQueryInstants, CREDENTIAL_NAME_PATTERN, INSTANT_QUERY_SCHEMA, PAGE, SLUG_PATTERN, TENANT_ID_PATTERN,
 } from './validate.js';
+import { E164_PATTERN } from '../sdk/phone.js';
 
 export const ADMIN_BASE_PATH = '/admin/v1';
 const BODY_LIMIT = '100kb';
@@ -65,7 +66,7 @@ const pageProps = {
 const listQuery = queryValidator<{ limit: number; offset: number }>({ type: 'object', additionalProperties: false, properties: pageProps });
 const customersQuery = queryValidator<{ phone?: string; name?: string; limit: number; offset: number }>({
   type: 'object', additionalProperties: false,
-  properties: { phone: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, name: { type: 'string', minLength: 1, maxLength: 100 }, ...pageProps },
+  properties: { phone: { type: 'string', pattern: E164_PATTERN }, name: { type: 'string', minLength: 1, maxLength: 100 }, ...pageProps },
 });
 const appointmentsQuery = queryValidator<{ from?: string; to?: string; limit: number; offset: number }>({
   type: 'object', additionalProperties: false,
@@ -77,7 +78,7 @@ const callsQuery = queryValidator<{ before?: string; limit: number; from?: strin
     before: INSTANT_QUERY_SCHEMA, limit: pageProps.limit,
     // Console filters: a day range on the dealership's calendar, the outcome, the caller's number, the customer.
     from: INSTANT_QUERY_SCHEMA, to: INSTANT_QUERY_SCHEMA,
-    outcome: { type: 'string', pattern: '^[a-z_]{1,40}$' }, number: { type: 'string', pattern: '^\\+[1-9][0-9]{6,14}$' }, customer: { type: 'string', minLength: 1, maxLength: 64 },
+    outcome: { type: 'string', pattern: '^[a-z_]{1,40}$' }, number: { type: 'string', pattern: E164_PATTERN }, customer: { type: 'string', minLength: 1, maxLength: 64 },
   },
 });
 const remindersQuery = queryValidator<{ status?: string; from?: string; to?: string; limit: number; offset: number }>({

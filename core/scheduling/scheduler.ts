@@ -19,6 +19,7 @@ import {
 import {
   bookedBusy, toAppointment, UUID_RE, type Appointment, type AppointmentRow, type SyncState,
 } from './appointments.js';
+import { E164_RE } from '../sdk/phone.js';
 
 export type { Slot } from './availability.js';
 export type { Appointment, AppointmentStatus, SyncState } from './appointments.js';
@@ -270,7 +271,7 @@ export class Scheduler {
       if (typeof o.customer !== 'object' || o.customer === null) throw badField('customer', 'customer is required');
       customerId = text(o.customer.id, { field: 'customer.id', max: 200 })!;
       name = text(o.customer.name, { field: 'customer.name', max: 200 })!;
-      phone = text(o.customer.phone, { field: 'customer.phone', max: 16, optional: true, pattern: /^\+[1-9][0-9]{6,14}$/ });
+      phone = text(o.customer.phone, { field: 'customer.phone', max: 16, optional: true, pattern: E164_RE });
       vehicleId = text(o.vehicleId, { field: 'vehicleId', max: 200, optional: true });
       notes = text(o.notes, { field: 'notes', max: 2000, optional: true });
       callSid = text(o.callSid, { field: 'callSid', max: 64, optional: true, pattern: /^[A-Za-z0-9_-]+$/ });

@@ -13,4 +13,5 @@ export { EgressRefusedError, EGRESS_REFUSED_CODE, findEgressRefusal } from './eg
 export { normalizeVin, vinCheckDigit, isValidVin, type VinCheck } from './vin.js';
 export { checkManifest, missingMethods, REQUIRED_METHODS, PLUGIN_ID_PATTERN, type ManifestProblem } from './manifest-check.js';
 export { parseIsoInstant } from './time.js';
+export { E164_PATTERN, E164_RE, isE164 } from './phone.js';
 export { closeWithGrace } from './socket.js';

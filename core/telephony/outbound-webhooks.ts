@@ -11,6 +11,7 @@ import { issueOutboundTicket } from './outbound-ticket.js';
 import { signingAccountFor } from './signing-account.js';
 import { hangupTwiml, mediaUrl, streamTwiml } from './twiml.js';
 import { replayOnce } from './webhooks.js';
+import { E164_RE } from '../sdk/phone.js';
 
 /** What telephony needs from the reminder side (core/outbound), handed in by the composition root. */
 export interface OutboundCallHooks {
@@ -25,7 +26,6 @@ export interface OutboundCallHooks {
 const TENANT_ID = /^[0-9A-Za-z_-]{1,64}$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CALL_SID = /^CA[0-9a-fA-F]{32}$/;
-const E164 = /^\+[1-9][0-9]{6,14}$/;
 
 type Body = Record<string, string | undefined>;
 interface Route { tenantId: string; attemptId: string; attempt: { callSid: string | null; to: string; from: string | null } }
@@ -85,7 +85,7 @@ export function createOutboundRouter(o: { cfg: AppConfig; tenants: TenantService
     try {
       const twiml = await replayOnce(keys, `twov:${callSid}`, async () => {
         const to = r.attempt.to;
-        const from = b.From && E164.test(b.From) ? b.From : r.attempt.from;
+        const from = b.From && E164_RE.test(b.From) ? b.From : r.attempt.from;
         const callId = await tenants.withTenant(r.tenantId, async (trx) => {
           const ins = await trx('calls').insert({
             call_sid: callSid, direction: 'outbound', from_number: from, to_number: to,

@@ -11,6 +11,7 @@ import { isTerminal, statusRank, TERMINAL_RANK } from './call-state.js';
 import { signingAccountFor } from './signing-account.js';
 import { apologyTransferTwiml, apologyTwiml, hangupTwiml, mediaUrl, politeBusyTwiml, streamTwiml } from './twiml.js';
 import { recordTwiml, voicemailDoneTwiml, voicemailWhenClosed, type Voicemail } from './voicemail.js';
+import { E164_RE } from '../sdk/phone.js';
 
 /** What the signed voice webhook hands the media socket, under a one-time token. */
 export interface StreamTicket {
@@ -20,7 +21,6 @@ export interface StreamTicket {
 
 export const STREAM_TOKEN_TTL_SEC = 60;
 const DEDUPE_TTL_SEC = 24 * 3600;
-const E164 = /^\+[1-9][0-9]{6,14}$/;
 
 type Body = Record<string, string | undefined>;
 
@@ -72,7 +72,7 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
 
   /** The tenant a webhook is about, from server-side routing only (number table, call routes). */
   async function tenantOf(route: string, body: Body): Promise<Tenant | null> {
-    if (route === 'voice') return body.To && E164.test(body.To) ? tenants.resolveNumber(body.To) : null;
+    if (route === 'voice') return body.To && E164_RE.test(body.To) ? tenants.resolveNumber(body.To) : null;
     const callSid = body.CallSid ?? '';
     if (!/^CA[0-9a-fA-F]{32}$/.test(callSid)) return null;
     const r: { tenant_id: string } | undefined = await tenants.db('platform.call_routes').where({ call_sid: callSid }).first('tenant_id');
@@ -119,7 +119,7 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
     try {
       const callSid = b.CallSid ?? '';
       const to = b.To ?? '';
-      if (!/^CA[0-9a-fA-F]{32}$/.test(callSid) || !E164.test(to)) {
+      if (!/^CA[0-9a-fA-F]{32}$/.test(callSid) || !E164_RE.test(to)) {
         metrics.webhooks.inc({ route: 'voice', outcome: 'bad_params' });
         res.type('text/xml').send(apologyTwiml());
         return;
@@ -134,7 +134,7 @@ export function createTwilioRouter(o: { cfg: AppConfig; tenants: TenantService; 
           logger.info({ code: 'TEN_ERR_NUMBER_UNMAPPED', callSid, pii: { to } }, 'call to an unmapped or disabled number');
           return apologyTwiml();
         }
-        const from = b.From && E164.test(b.From) ? b.From : null;
+        const from = b.From && E164_RE.test(b.From) ? b.From : null;
         const row = await tenants.withTenant(tenant.id, async (trx) => {
           const ins = await trx('calls').insert({
             call_sid: callSid, direction: 'inbound', from_number: from, to_number: to,

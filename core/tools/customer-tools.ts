@@ -5,6 +5,7 @@ import { MAX_CANDIDATES, MAX_VERIFICATION_ATTEMPTS, type CallIdentity } from './
 import { customerProfile, defineTool, describeVehicle, forgetProfile, rememberProfile, sameName, speechLocale, ToolFailure, untrusted, type CompiledTool, type ToolContext } from './define.js';
 import { inZone, speakDate } from './time.js';
 import { VerificationGuard } from './verification-guard.js';
+import { E164_PATTERN } from '../sdk/phone.js';
 
 const NAME = { type: 'string', minLength: 1, maxLength: 100, pattern: "^[\\p{L}\\p{M}' .-]+$" } as const;
 const VIN_INPUT = { type: 'string', minLength: 1, maxLength: 32, pattern: '^[A-Za-z0-9 .-]+$' } as const;
@@ -283,7 +284,7 @@ const createCustomer = defineTool({
   params: {
     first_name: { ...NAME, description: 'First name.' },
     last_name: { ...NAME, description: 'Last name.' },
-    phone: { type: 'string', nullable: true, maxLength: 16, pattern: '^\\+[1-9][0-9]{6,14}$', description: 'E.164 callback number if different from the number they are calling from, else null.' },
+    phone: { type: 'string', nullable: true, maxLength: 16, pattern: E164_PATTERN, description: 'E.164 callback number if different from the number they are calling from, else null.' },
     zip: { type: 'string', nullable: true, maxLength: 5, pattern: '^[0-9]{5}$', description: '5-digit ZIP code, or null.' },
   },
   async run(ctx, args) {

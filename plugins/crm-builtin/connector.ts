@@ -1,10 +1,9 @@
 import {
-  normalizeVin, isValidVin, PluginError, parseIsoInstant,
+  normalizeVin, isValidVin, isE164, PluginError, parseIsoInstant,
   type BuiltinCrmData, type CallOptions, type CrmConnector, type Customer, type PluginContext, type ServiceRecord, type Vehicle,
 } from '../../core/sdk/index.js';
 import { PROVIDER, clampLimit, invalid, isUuid, mapDbError } from './db.js';
 
-const E164_RE = /^\+[1-9][0-9]{6,14}$/;
 const ZIP_RE = /^[A-Za-z0-9][A-Za-z0-9 -]{1,9}$/;
 const EMAIL_RE = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,63}$/;
 const SUMMARY_MAX = 8000;
@@ -59,7 +58,7 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
       const limit = clampLimit(o.limit, { dflt: 10, max: 50 });
       if (o.phone === undefined && o.name === undefined && o.lastName === undefined) throw invalid('findCustomers needs a phone, a name or a lastName');
       if (o.firstName !== undefined && o.lastName === undefined) throw invalid('firstName only narrows a lastName search');
-      if (o.phone !== undefined && !E164_RE.test(o.phone)) throw invalid('phone must be E.164');
+      if (o.phone !== undefined && !isE164(o.phone)) throw invalid('phone must be E.164');
       let namePrefix: string | undefined;
       if (o.name !== undefined) {
         namePrefix = o.name.trim().replace(/\s+/g, ' ').toLowerCase();
@@ -84,7 +83,7 @@ export function createBuiltinCrm(ctx: PluginContext): CrmConnector {
     async createCustomer(o): Promise<Customer> {
       const firstName = personName(o.firstName, 'firstName');
       const lastName = personName(o.lastName, 'lastName');
-      if (o.phone !== undefined && !E164_RE.test(o.phone)) throw invalid('phone must be E.164');
+      if (o.phone !== undefined && !isE164(o.phone)) throw invalid('phone must be E.164');
       const email = optionalText(o.email, { field: 'email', max: 254 });
       if (email !== null && !EMAIL_RE.test(email)) throw invalid('email is not valid');
       const zip = optionalText(o.zip, { field: 'zip', max: 10 });

@@ -1,5 +1,5 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js';
-import type { Customer, Vehicle } from '../../core/sdk/index.js';
+import { isE164, type Customer, type Vehicle } from '../../core/sdk/index.js';
 import { isObject } from './client.js';
 import type { VehicleSchema } from './schema.js';
 
@@ -9,7 +9,7 @@ export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 export interface SplitPhone { e164: string; national: string; callingCode: string; country?: string }
 
 export function splitE164(e164: string): SplitPhone | null {
-  if (!/^\+[1-9][0-9]{6,14}$/.test(e164)) return null;
+  if (!isE164(e164)) return null;
   const p = parsePhoneNumberFromString(e164);
   if (!p || p.number !== e164) return null;
   return { e164, national: p.nationalNumber, callingCode: `+${p.countryCallingCode}`, country: p.country };

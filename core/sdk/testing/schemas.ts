@@ -2,7 +2,9 @@ import type { JSONSchemaType } from 'ajv';
 import type { BusyInterval, Customer, ServiceRecord, Vehicle, VehicleInfo } from '../contracts/common.js';
 
 /** E.164: `+`, country code, up to 15 digits. */
-export const E164_PATTERN = '^\\+[1-9][0-9]{6,14}$';
+import { E164_PATTERN } from '../phone.js';
+
+export { E164_PATTERN };
 
 // `additionalProperties: false` is the point: a vendor field that leaks into a DTO fails conformance.
 
