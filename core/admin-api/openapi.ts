@@ -2,6 +2,7 @@ import { ERROR_CODES } from '../errors.js';
 import { usageOpenApi } from './usage-routes.js';
 import { CREDENTIAL_NAME_PATTERN, PAGE, SLUG_PATTERN, TENANT_ID_PATTERN } from './validate.js';
 import { E164_PATTERN } from '../sdk/phone.js';
+import { PLUGIN_KINDS } from '../sdk/define-plugin.js';
 
 type Obj = Record<string, unknown>;
 
@@ -131,7 +132,7 @@ export function openApiDocument(): Obj {
       '/tenants/{id}/plugins/{slot}/test': {
         post: op({
           id: 'testPlugin', summary: "Run the slot plugin's testConnection()", tags: ['plugins'],
-          params: [tenantIdParam, { name: 'slot', in: 'path', required: true, schema: { type: 'string', enum: ['crm', 'calendar', 'stt', 'llm', 'tts', 'telephony', 'notify', 'vehicle'] } }],
+          params: [tenantIdParam, { name: 'slot', in: 'path', required: true, schema: { type: 'string', enum: [...PLUGIN_KINDS] } }],
           responses: { 200: ok('result', { type: 'object', properties: { slot: { type: 'string' }, result: {} } }), ...tenantCommon },
         }),
       },

@@ -4,6 +4,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import * as addFormatsModule from 'ajv-formats';
 import { ServiceLaneError } from '../errors.js';
 import { packagePath } from '../paths.js';
+import { PLUGIN_KINDS, type PluginKind } from '../sdk/define-plugin.js';
 
 // ajv-formats is CJS (`exports.default = formatsPlugin`); under NodeNext the callable sits on `.default`.
 const addFormats = addFormatsModule.default.default;
@@ -13,8 +14,9 @@ export interface Interval { open: string; close: string }
 export interface ServiceType { id: string; name: string; durationMin: number; resourceKinds?: ('bay' | 'advisor')[] }
 export interface Resource { id: string; name: string; kind: 'bay' | 'advisor' }
 export interface PluginSlot { plugin: string; settings?: Record<string, unknown>; credentialsRef?: string; fallback?: string }
-export type SlotName = 'crm' | 'calendar' | 'stt' | 'llm' | 'tts' | 'telephony' | 'notify' | 'vehicle';
-export const SLOT_NAMES: readonly SlotName[] = ['crm', 'calendar', 'stt', 'llm', 'tts', 'telephony', 'notify', 'vehicle'];
+/** A tenant config has one slot per plugin kind, named after it: the SDK's list is the one list. */
+export type SlotName = PluginKind;
+export const SLOT_NAMES: readonly SlotName[] = PLUGIN_KINDS;
 
 /** The typed form of tenants/schema/dealership.schema.json (defaults applied by ajv). */
 export interface DealershipConfig {
