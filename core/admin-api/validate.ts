@@ -1,17 +1,12 @@
-import { Ajv, type ValidateFunction } from 'ajv';
-import * as addFormatsModule from 'ajv-formats';
+import type { ValidateFunction } from 'ajv';
 import { DateTime } from 'luxon';
 import { ServiceLaneError } from '../errors.js';
+import { createAjv } from '../sdk/json-schema.js';
 import { formatAjvErrors } from '../tenancy/config.js';
 
-// ajv-formats is CJS (`exports.default = formatsPlugin`); under NodeNext the callable sits on `.default`.
-const addFormats = addFormatsModule.default.default;
-
 // Bodies are validated as sent; query strings need coercion ("20" → 20) but nothing else.
-const bodyAjv = new Ajv({ allErrors: true, strict: true });
-const queryAjv = new Ajv({ allErrors: true, strict: true, coerceTypes: true, useDefaults: true });
-addFormats(bodyAjv);
-addFormats(queryAjv);
+const bodyAjv = createAjv({ allErrors: true, strict: true });
+const queryAjv = createAjv({ allErrors: true, strict: true, coerceTypes: true, useDefaults: true });
 
 export type JsonSchema = Record<string, unknown>;
 

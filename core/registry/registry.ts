@@ -1,5 +1,5 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import * as addFormatsModule from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { createAjv } from '../sdk/json-schema.js';
 import {
   checkManifest, missingMethods, type AnyPluginManifest, type CallOptions, type PluginContext, type PluginKind, type TenantData,
 } from '../sdk/index.js';
@@ -19,9 +19,6 @@ import { CAPABILITY_RULES, hasCapability } from './capability-rules.js';
 import { createTenantPluginStore } from './plugin-store.js';
 import type { PlatformDefaults, PluginPlatformDefaults } from './platform-defaults.js';
 import type { PluginConfigIssue, PluginLoadError, PluginSummary, SlotKinds, SlotStatus, TestConnectionResult } from './types.js';
-
-// ajv-formats is CJS (`exports.default = formatsPlugin`); under NodeNext the callable sits on `.default`.
-const addFormats = addFormatsModule.default.default;
 
 export interface PluginRegistryOptions {
   tenants: TenantService;
@@ -105,7 +102,7 @@ function issueError(slot: SlotName, i: SlotIssue, all: SlotIssue[]): ServiceLane
  * and aborts its `ctx.signal`. A broken slot only disables that slot of that tenant.
  */
 export class PluginRegistry {
-  private readonly ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+  private readonly ajv = createAjv({ allErrors: true, useDefaults: true, strict: false });
   private readonly loaded = new Map<string, Loaded>();
   private readonly errors: PluginLoadError[] = [];
   private readonly entries = new Map<string, Entry>();
@@ -116,7 +113,6 @@ export class PluginRegistry {
   private closed = false;
 
   constructor(private readonly o: PluginRegistryOptions) {
-    addFormats(this.ajv);
     for (const m of o.manifests ?? firstPartyPlugins) this.register(m, 'first-party');
   }
 

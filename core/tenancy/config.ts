@@ -1,13 +1,10 @@
 import fs from 'node:fs';
 import crypto from 'node:crypto';
-import { Ajv, type ErrorObject } from 'ajv';
-import * as addFormatsModule from 'ajv-formats';
+import type { ErrorObject } from 'ajv';
 import { ServiceLaneError } from '../errors.js';
 import { packagePath } from '../paths.js';
 import { PLUGIN_KINDS, type PluginKind } from '../sdk/define-plugin.js';
-
-// ajv-formats is CJS (`exports.default = formatsPlugin`); under NodeNext the callable sits on `.default`.
-const addFormats = addFormatsModule.default.default;
+import { createAjv } from '../sdk/json-schema.js';
 
 export type Weekday = 'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun';
 export interface Interval { open: string; close: string }
@@ -63,8 +60,7 @@ const schema = JSON.parse(fs.readFileSync(schemaPath, 'utf8')) as Record<string,
 const ianaZones = new Set(Intl.supportedValuesOf('timeZone'));
 ianaZones.add('UTC');
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
-addFormats(ajv);
+const ajv = createAjv({ allErrors: true, useDefaults: true, strict: true });
 ajv.addFormat('iana-timezone', { type: 'string', validate: (s: string) => ianaZones.has(s) });
 const validateFn = ajv.compile(schema);
 

@@ -1,16 +1,12 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import * as addFormatsModule from 'ajv-formats';
-
-// ajv-formats is CJS (`exports.default = formatsPlugin`); under NodeNext the callable sits on `.default`.
-const addFormats = addFormatsModule.default.default;
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { createAjv } from '../sdk/json-schema.js';
 
 /**
  * One ajv for every tool. `removeAdditional` stays off: an unexpected property (`tenant_id`, `customer_id`)
  * is a sign the model was steered, so it is rejected rather than silently dropped. `coerceTypes` is off
  * too: "12" is not a year.
  */
-const ajv = new Ajv({ allErrors: true, strict: true });
-addFormats(ajv, ['date']);
+const ajv = createAjv({ allErrors: true, strict: true }, ['date']);
 
 export function compileArgs(schema: Record<string, unknown>): ValidateFunction {
   return ajv.compile(schema);

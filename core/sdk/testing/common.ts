@@ -1,17 +1,13 @@
 import assert from 'node:assert/strict';
-import { Ajv, type AnySchema, type ValidateFunction } from 'ajv';
-import * as addFormatsModule from 'ajv-formats';
+import type { AnySchema, ValidateFunction } from 'ajv';
 import type { AnyPluginManifest, PluginKind, PluginKinds } from '../define-plugin.js';
 import { isPluginError } from '../errors.js';
+import { createAjv } from '../json-schema.js';
 import { checkManifest, missingMethods } from '../manifest-check.js';
 import { createTestContext, type LoggedLine, type TestContext } from './context.js';
 import { FAULT_EXPECTATIONS, type ConformanceHarness, type FaultHooks, type HarnessSetup, type VendorFault } from './harness.js';
 
-// ajv-formats is CJS (`exports.default = formatsPlugin`); under NodeNext the callable sits on `.default`.
-const addFormats = addFormatsModule.default.default;
-
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-addFormats(ajv);
+const ajv = createAjv({ allErrors: true, useDefaults: true, strict: false });
 const compiled = new WeakMap<object, ValidateFunction>();
 
 /** Compiles (once) and returns an ajv validator with the same options the registry uses. */
