@@ -139,7 +139,10 @@ export class PluginRegistry {
         continue;
       }
       const m = (mod as { default?: unknown }).default ?? mod;
-      this.register(m, `package:${name}`);
+      if (this.register(m, `package:${name}`)) {
+        const { id, version, apiVersion } = m as AnyPluginManifest;
+        this.o.logger.info({ source: `package:${name}`, plugin: id, version, apiVersion }, 'plugin package loaded');
+      }
     }
   }
 

@@ -12,7 +12,7 @@
  * platform's egress policy and timeouts apply to it like to any first-party plugin.
  */
 import { Buffer } from 'node:buffer';
-import { createHmac, randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 import { PluginError, definePlugin, fromHttpStatus, toPluginError } from '@servicelane/sdk';
 
 /** @typedef {import('./index.js').WebhookSettings} WebhookSettings */
@@ -38,12 +38,11 @@ export function sign(o) {
  * One signed POST. Resolves with the delivery id; rejects with a PluginError whose category says whether core may
  * try again (a 429 or 5xx: the receiver did not take it; a 4xx: it never will).
  * @param {PluginContext} ctx
- * @param {{ settings: WebhookSettings; secret: string; payload: unknown; signal?: AbortSignal }} o
+ * @param {{ settings: WebhookSettings; secret: string; id: string; payload: unknown; signal?: AbortSignal }} o
  * @returns {Promise<string>}
  */
 async function deliver(ctx, o) {
-  // A fresh id per attempt: core retries `send` only when the receiver certainly did not accept the message.
-  const id = `msg_${randomUUID().replaceAll('-', '')}`;
+  const id = o.id;
   const timestampSec = Math.floor(ctx.clock.now() / 1000);
   const body = JSON.stringify(o.payload);
   let res;
@@ -70,6 +69,20 @@ async function deliver(ctx, o) {
 }
 
 /**
+ * The `webhook-id` of a message: the same for the same message, so a resend is recognisable. Core retries `send`
+ * after a timeout, when the receiver may in fact have taken the message; Standard Webhooks receivers de-duplicate
+ * on this id, so the retry reaches them as a resend, not as a second message.
+ * @param {string} tenantId
+ * @param {NotifyMessage} m
+ * @returns {string}
+ */
+function messageId(tenantId, m) {
+  const h = createHash('sha256');
+  for (const part of [tenantId, m.to, m.subject, m.text, m.html ?? '', m.replyTo ?? '', m.calendar?.method ?? '', m.calendar?.ics ?? '']) h.update(`${part.length}:${part}`);
+  return `msg_${h.digest('hex').slice(0, 32)}`;
+}
+
+/**
  * @param {PluginContext} ctx
  * @param {{ settings: WebhookSettings; credentials: WebhookCredentials }} config
  * @returns {NotifyProvider}
@@ -85,9 +98,9 @@ function createWebhookNotifier(ctx, { settings, credentials }) {
       if (o.replyTo !== undefined) message.replyTo = o.replyTo;
       if (o.calendar !== undefined) message.calendar = o.calendar;
       const payload = { type: 'notification.created', timestamp: new Date(ctx.clock.now()).toISOString(), data: message };
-      const messageId = await deliver(ctx, { settings, secret: credentials.signingSecret, payload, signal: o.signal });
-      ctx.logger.info({ messageId, pii: { to: o.to } }, 'notification delivered to the webhook endpoint');
-      return { messageId };
+      const id = await deliver(ctx, { settings, secret: credentials.signingSecret, id: messageId(ctx.tenantId, message), payload, signal: o.signal });
+      ctx.logger.info({ messageId: id, pii: { to: o.to } }, 'notification delivered to the webhook endpoint');
+      return { messageId: id };
     },
   };
 }
@@ -126,7 +139,7 @@ export default definePlugin(/** @type {import('@servicelane/sdk').PluginManifest
   /** A signed `ping` event: proves the URL answers and the receiver accepts the secret, without a real message. */
   async testConnection(ctx, { settings, credentials }) {
     try {
-      await deliver(ctx, { settings, secret: credentials.signingSecret, payload: { type: 'ping', timestamp: new Date(ctx.clock.now()).toISOString(), data: {} } });
+      await deliver(ctx, { settings, secret: credentials.signingSecret, id: `msg_${randomUUID().replaceAll('-', '')}`, payload: { type: 'ping', timestamp: new Date(ctx.clock.now()).toISOString(), data: {} } });
       return { ok: true };
     } catch (e) {
       const err = toPluginError(e, PROVIDER);

@@ -101,6 +101,20 @@ describe('a third-party plugin package (examples/notify-webhook) loaded through 
     });
   });
 
+  it('sends a resend of the same message (a retry after a timeout) under the same webhook-id, which the receiver takes once', async () => {
+    const tenant = await tp.p.tenants.create({ name: 'Resend Motors', config: { ...demoConfig(), plugins: { ...(demoConfig().plugins as object), notify: { plugin: 'notify-webhook', settings: { url: fake.url }, credentialsRef: 'webhook' } } } });
+    await tp.p.tenants.putCredential(tenant.id, 'webhook', { signingSecret: SECRET });
+    const notify = await tp.p.registry.get(tenant.id, 'notify') as NotifyProvider;
+    const before = fake.deliveries.length;
+    const msg = { to: 'advisor@resend-motors.example', subject: 'Callback requested', text: 'Caller asked about tyres.' };
+    const first = await notify.send(msg);
+    const again = await notify.send(msg);
+    const other = await notify.send({ ...msg, text: 'Caller asked about brakes.' });
+    assert.equal(again.messageId, first.messageId);
+    assert.notEqual(other.messageId, first.messageId);
+    assert.deepEqual(fake.deliveries.slice(before).map((d) => d.id), [first.messageId, other.messageId]);
+  });
+
   it('reports a receiver that refuses the signature as a failed connection test naming the secret', async () => {
     const tenant = await tp.p.tenants.create({ name: 'Wrong Secret Motors', config: { ...demoConfig(), plugins: { ...(demoConfig().plugins as object), notify: { plugin: 'notify-webhook', settings: { url: fake.url }, credentialsRef: 'webhook' } } } });
     await tp.p.tenants.putCredential(tenant.id, 'webhook', { signingSecret: newWebhookSecret() });
