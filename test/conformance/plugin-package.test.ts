@@ -3,6 +3,7 @@
 // nothing but `@servicelane/sdk` and Node built-ins.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isPluginError, PluginError, type AnyPluginManifest, type NotifyProvider } from '../../core/sdk/index.js';
@@ -11,6 +12,7 @@ import { demoConfig } from '../../core/tenancy/seed.js';
 import { parseDealershipConfig } from '../../core/tenancy/config.js';
 import { startFakeWebhookReceiver, newWebhookSecret, type FakeWebhookReceiver } from '../fakes/webhook.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { testRegistry } from '../helpers/registry.js';
 import { describePluginConformance } from './suites.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -125,6 +127,34 @@ describe('a third-party plugin package (examples/notify-webhook) loaded through 
     assert.equal(fake.refused, refusedBefore + 1);
     const notify = await tp.p.registry.get(tenant.id, 'notify') as NotifyProvider;
     await assert.rejects(notify.send({ to: 'advisor@example.com', subject: 's', text: 't' }), (e: unknown) => isPluginError(e) && e.category === 'auth');
+  });
+
+  it('refuses, with a coded load error and without stopping, a package folder with no name and a package written for another apiVersion', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sl-pkg-'));
+    try {
+      const nameless = path.join(root, 'nameless');
+      fs.mkdirSync(nameless);
+      fs.writeFileSync(path.join(nameless, 'package.json'), JSON.stringify({ type: 'module', exports: './index.js' }));
+      fs.writeFileSync(path.join(nameless, 'index.js'), 'export default {};');
+      const future = path.join(root, 'future');
+      fs.mkdirSync(future);
+      fs.writeFileSync(path.join(future, 'package.json'), JSON.stringify({ name: '@acme/servicelane-notify-future', type: 'module', exports: { '.': './main.js' } }));
+      fs.writeFileSync(path.join(future, 'main.js'), `import { definePlugin } from '@servicelane/sdk';
+export default definePlugin({ id: 'notify-future', kind: 'notify', version: '2.0.0', apiVersion: 2, settingsSchema: { type: 'object' }, capabilities: {}, create: () => ({ send: async () => ({ messageId: 'x' }) }) });`);
+      const registry = testRegistry(tp, { manifests: [] });
+      try {
+        await registry.loadPackages([nameless, future, PACKAGE_DIR]);
+        assert.deepEqual(registry.loadErrors().map((e) => ({ source: e.source, code: e.code })), [
+          { source: `package:${nameless}`, code: 'PLG_ERR_SHAPE' },
+          { source: `package:${future}`, code: 'PLG_ERR_API_VERSION' },
+        ]);
+        assert.deepEqual(registry.list().map((p) => p.id), ['notify-webhook'], 'the good package after them still loads');
+      } finally {
+        await registry.close();
+      }
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('refuses a tenant config whose settings break the package\'s own schema, with the registry\'s coded error', () => {
