@@ -30,6 +30,28 @@ export default tseslint.config(
     },
   },
   {
+    // Core must not know the plugins: only the composition root lists them (DESIGN §2, docs/plugins.md).
+    files: ['core/**/*.ts'],
+    ignores: ['core/app.ts', 'core/main.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{ regex: '^(\\.\\./)+plugins/', message: 'Only the composition root (core/app.ts) imports plugins/; the registry receives manifests.' }],
+      }],
+    },
+  },
+  {
+    // Example plugin packages stand for a third party's code: the SDK by its package name and Node built-ins, nothing else.
+    files: ['examples/**/*.js'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          regex: '^(?!@servicelane/sdk$|node:|\\./)',
+          message: 'A plugin package imports only @servicelane/sdk and node: built-ins (docs/plugins.md, "Writing a plugin package").',
+        }],
+      }],
+    },
+  },
+  {
     // The console's view layer renders API JSON straight into markup; the server owns and validates its shape.
     files: ['web/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

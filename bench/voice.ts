@@ -1,12 +1,14 @@
 /**
- * `npm run bench -- voice [--calls 10|100|300] [--llm-delay 300] [--tts-delay 150] [--token-ms 30] [--pause-calls 20] [--workers 2] [--spread-ms 2000] [--baseline 3] [--lead-ms 80] [--frame-ms 20] [--state redis|postgres] [--leak-check] [--debug]`
+ * `npm run bench -- voice [--calls 10|100|300] [--llm-delay 300] [--tts-delay 150] [--tts deepgram|elevenlabs|both] [--token-ms 30] [--pause-calls 20] [--workers 2] [--spread-ms 2000] [--baseline 3] [--lead-ms 80] [--frame-ms 20] [--state redis|postgres] [--leak-check] [--debug]`
  *
  * The real platform (HTTP webhooks, media WebSocket, VoiceService, provider plugins, Postgres, Redis) in this
  * process; the fakes (OpenAI, Deepgram listen/speak, Twilio REST) and the fake Twilio callers in a child
  * process, so RSS and CPU measured here are the platform's own. Every call: signed voice webhook → media stream
  * → greeting → a question → a long answer the caller talks over (barge-in) → a follow-up → a long answer with a
  * "mhm" backchannel → hang-up. Injected delays: the fake OpenAI's first token (--llm-delay) and the fake
- * Deepgram speak first byte (--tts-delay).
+ * Deepgram speak first byte (--tts-delay). --tts elevenlabs runs the tenant on tts-elevenlabs against the ElevenLabs
+ * fake with the same first-byte delay and pacing; --tts both runs the bench once per plugin and prints both
+ * (bench/lib/voice-tts.ts).
  *
  * All calls arrive together; before each utterance a caller thinks for a random 0..--spread-ms (0 makes every
  * caller speak in the same instant, a thundering herd no real line sees).
@@ -39,6 +41,7 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { compareTts, selectTts, startTtsFake, TTS_CHOICES } from './lib/voice-tts.js';
 
 const argv = process.argv.slice(2);
 function flag(name: string, dflt: string): string {
@@ -111,7 +114,7 @@ interface ProcStats { cpuPct: number; loopDelayP99Ms: number; loopDelayMaxMs: nu
 interface FakeSummary extends ProcStats { longRequests: number; longAborted: number; followUps: number; followUpsTruncated: number; openListen: number; openSpeak: number; llmRequests: number }
 
 type ToParent =
-  | { type: 'ready'; openaiUrl: string; deepgramUrl: string; twilioUrl: string }
+  | { type: 'ready'; openaiUrl: string; deepgramUrl: string; twilioUrl: string; ttsUrl?: string }
   | { type: 'summary'; fakes: FakeSummary }
   | { type: 'result'; results: ClientResult[]; callers: ProcStats };
 interface RunSpec { calls: number; concurrent: boolean; baseUrl: string; mediaUrl: string; publicBaseUrl: string; accountSid: string; authToken: string; to: string; pause: boolean }
@@ -151,6 +154,7 @@ async function fakesProcess(): Promise<void> {
   const tokenMs = Number(flag('token-ms', '30'));
   const ai = await startFakeOpenAI({ apiKey: OPENAI_KEY, firstTokenDelayMs: llmDelay, chunkDelayMs: tokenMs, tokens: true });
   const dg = await startFakeDeepgram({ apiKey: DEEPGRAM_KEY, speak: { msPerChar: MS_PER_CHAR, firstByteDelayMs: ttsDelay } });
+  const ttsFake = await startTtsFake({ tts: flag('tts', 'deepgram'), ttsDelayMs: ttsDelay, msPerChar: MS_PER_CHAR });
   const tw = await startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN });
   const mon = procMonitor();
 
@@ -179,7 +183,7 @@ async function fakesProcess(): Promise<void> {
   process.on('message', (msg: ToChild) => {
     void (async () => {
       if (msg.type === 'stop') {
-        await Promise.all([ai.close(), dg.close(), tw.close()]);
+        await Promise.all([ai.close(), dg.close(), tw.close(), ttsFake?.close()]);
         process.exit(0);
       }
       if (msg.type === 'reset') {
@@ -194,18 +198,19 @@ async function fakesProcess(): Promise<void> {
       }
       if (msg.type === 'summary') {
         const deadline = Date.now() + 15_000;
-        while ((dg.listen.openSessions > 0 || dg.speak.openSessions > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        const openSpeak = () => dg.speak.openSessions + (ttsFake?.openSessions() ?? 0);
+        while ((dg.listen.openSessions > 0 || openSpeak() > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
         const fakes: FakeSummary = {
           ...mon.stop(),
           longRequests, longAborted: longIdx.filter((i) => ai.requests[i]?.abortedByClient).length,
           followUps, followUpsTruncated: followUpTruncated.filter(Boolean).length,
-          openListen: dg.listen.openSessions, openSpeak: dg.speak.openSessions, llmRequests: ai.requests.length,
+          openListen: dg.listen.openSessions, openSpeak: openSpeak(), llmRequests: ai.requests.length,
         };
         process.send!({ type: 'summary', fakes } satisfies ToParent);
       }
     })();
   });
-  process.send!({ type: 'ready', openaiUrl: ai.url, deepgramUrl: dg.url, twilioUrl: tw.url } satisfies ToParent);
+  process.send!({ type: 'ready', openaiUrl: ai.url, deepgramUrl: dg.url, twilioUrl: tw.url, ttsUrl: ttsFake?.url } satisfies ToParent);
 }
 
 // ------------------------------------------------------------------------------------------ callers (child 2)
@@ -447,8 +452,9 @@ async function platform(): Promise<void> {
   const STATE = flag('state', 'redis');
   const SPREAD = Number(flag('spread-ms', '2000'));
   const DEBUG = argv.includes('--debug');
-  if (![CALLS, SPREAD, BASELINE, LLM_DELAY, TTS_DELAY, TOKEN_MS, PAUSE_CALLS, WORKERS].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE)) {
-    process.stderr.write('usage: npm run bench -- voice [--calls N] [--baseline N] [--llm-delay ms] [--tts-delay ms] [--token-ms ms] [--pause-calls N] [--workers N] [--state redis|postgres]\n');
+  const TTS = flag('tts', 'deepgram');
+  if (![CALLS, SPREAD, BASELINE, LLM_DELAY, TTS_DELAY, TOKEN_MS, PAUSE_CALLS, WORKERS].every((n) => Number.isInteger(n) && n >= 0) || CALLS < 1 || !['redis', 'postgres'].includes(STATE) || !TTS_CHOICES.includes(TTS)) {
+    process.stderr.write('usage: npm run bench -- voice [--calls N] [--baseline N] [--llm-delay ms] [--tts-delay ms] [--tts deepgram|elevenlabs|both] [--token-ms ms] [--pause-calls N] [--workers N] [--state redis|postgres]\n');
     process.exit(64);
   }
   const { buildPlatform, createHttpApp, listen } = await import('../core/app.js');
@@ -463,7 +469,7 @@ async function platform(): Promise<void> {
   const { requireServices } = await import('./lib/needs.js');
   await requireServices({ bench: 'voice', postgres: true, redis: STATE === 'redis', hint: { redis: 'or run with --state postgres' } });
   const self = fileURLToPath(import.meta.url);
-  const common = ['--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY), '--token-ms', String(TOKEN_MS), '--spread-ms', String(SPREAD)];
+  const common = ['--tts', TTS, '--llm-delay', String(LLM_DELAY), '--tts-delay', String(TTS_DELAY), '--token-ms', String(TOKEN_MS), '--spread-ms', String(SPREAD)];
   const fakesChild = fork(self, ['--role', 'fakes', ...common], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const callersChild = fork(self, ['--role', 'callers', ...common], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   type Child = typeof fakesChild;
@@ -494,6 +500,7 @@ async function platform(): Promise<void> {
   const server = await listen(p, createHttpApp(p));
   const port = (server.address() as AddressInfo).port;
   const { tenantId } = await seedDemo(p);
+  await selectTts({ p, tenantId, tts: TTS, url: ready.ttsUrl });
   if (WORKERS > 1) {
     await clusterBench();
     return;
@@ -589,7 +596,7 @@ async function platform(): Promise<void> {
     await p.close();
     await tdb.drop();
     say(JSON.stringify({
-      bench: 'voice', workers: WORKERS, calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, tokenMs: TOKEN_MS, floorMs: FLOOR, state: STATE, spreadMs: SPREAD,
+      bench: 'voice', tts: TTS, workers: WORKERS, calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, tokenMs: TOKEN_MS, floorMs: FLOOR, state: STATE, spreadMs: SPREAD,
       ...load,
       pauseSet: pauseSet ? { calls: PAUSE_CALLS, requests: PAUSE_CALLS * PAUSE_PAIRS.length, completed: pauseSet.completed, cutOffs: pauseSet.cutOffs, doubleReplies: pauseSet.doubleReplies, callerTurnMs: pauseSet.callerTurnMs } : null,
     }));
@@ -795,7 +802,7 @@ async function platform(): Promise<void> {
   await tdb.drop();
   const ratio = (a: number | null, b: number | null) => (a === null || b === null || b <= 0 ? null : r2(a / b));
   say(JSON.stringify({
-    bench: 'voice', calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, state: STATE, spreadMs: SPREAD,
+    bench: 'voice', tts: TTS, calls: CALLS, llmDelayMs: LLM_DELAY, ttsDelayMs: TTS_DELAY, state: STATE, spreadMs: SPREAD,
     tokenMs: TOKEN_MS, floorMs: FLOOR,
     callerTurnMs: load.callerTurnMs, excessOverFloorMs: load.excessOverFloorMs, callerTurnByKindMs: load.callerTurnByKindMs,
     callerTurnRatioVsFloor: { p50: ratio(load.callerTurnMs.p50, FLOOR), p99: ratio(load.callerTurnMs.p99, FLOOR) },
@@ -829,4 +836,5 @@ async function platform(): Promise<void> {
 const role = flag('role', 'platform');
 if (role === 'fakes') await fakesProcess();
 else if (role === 'callers') await callersProcess();
+else if (flag('tts', 'deepgram') === 'both') await compareTts({ self: fileURLToPath(import.meta.url), argv, say });
 else await platform();

@@ -17,6 +17,7 @@ import { isServiceLaneError, ServiceLaneError } from './errors.js';
 import { PluginRegistry } from './registry/registry.js';
 import { platformDefaults } from './registry/platform-defaults.js';
 import { createTenantData } from './repos/index.js';
+import { firstPartyPlugins } from '../plugins/index.js';
 import { parseEgressAllow } from './sdk/egress.js';
 import { Jobs } from './jobs/jobs.js';
 import { enqueueCalendarSync, registerCalendarSync } from './scheduling/calendar-sync.js';
@@ -159,6 +160,8 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
 
   const registry = new PluginRegistry({
     tenants, state, logger,
+    // The composition root is the one module that knows every first-party plugin; the registry only gets the list.
+    manifests: firstPartyPlugins,
     // Each plugin gets only its own platform keys and endpoints; no plugin sees the JWT secret or CREDENTIALS_KEY.
     platformDefaults: platformDefaults(cfg),
     egress: { httpsOnly: cfg.production, allow: parseEgressAllow(cfg.pluginEgressAllow).allow },

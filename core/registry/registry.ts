@@ -14,9 +14,9 @@ import {
   breakerOf, DEFAULT_BREAKER, FALLBACK_METHODS, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_RETRY, fallbackInstance, isRequestResponseKind, toCoreError,
   withTimeout, wrapInstance, type BreakerOptions, type BreakerState, type RetryPolicy,
 } from '../resilience/index.js';
-import { firstPartyPlugins } from '../../plugins/index.js';
 import { CAPABILITY_RULES, hasCapability } from './capability-rules.js';
 import { createTenantPluginStore } from './plugin-store.js';
+import { packageEntry, provideSdkSpecifier } from './plugin-packages.js';
 import type { PlatformDefaults, PluginPlatformDefaults } from './platform-defaults.js';
 import type { PluginConfigIssue, PluginLoadError, PluginSummary, SlotKinds, SlotStatus, TestConnectionResult } from './types.js';
 
@@ -36,8 +36,12 @@ export interface PluginRegistryOptions {
    * registered as first-party (a package can't claim it). Every other plugin's ctx has no `tenantData`.
    */
   tenantData?: { pluginIds: readonly string[]; forTenant(tenantId: string): TenantData };
-  /** Defaults to plugins/index.ts `firstPartyPlugins`. */
-  manifests?: AnyPluginManifest[];
+  /**
+   * The first-party manifests, registered with source `first-party`. The composition root (core/app.ts) passes
+   * plugins/index.ts; the registry itself knows no plugin, so core never stands on a vendor SDK. Packages from
+   * PLUGIN_PACKAGES come later through `loadPackages`.
+   */
+  manifests: readonly AnyPluginManifest[];
   /** Resilience defaults for request/response kinds; tests shrink them. */
   resilience?: {
     timeoutMs?: Partial<Record<PluginKind, number>>;
@@ -113,26 +117,32 @@ export class PluginRegistry {
   private closed = false;
 
   constructor(private readonly o: PluginRegistryOptions) {
-    for (const m of o.manifests ?? firstPartyPlugins) this.register(m, 'first-party');
+    for (const m of o.manifests) this.register(m, 'first-party');
   }
 
   // ---- loading ---------------------------------------------------------------------------------
 
   /**
-   * Imports third-party plugin packages (platform config `PLUGIN_PACKAGES`); each must default-export a
-   * manifest. A package that fails to import or load is reported in `loadErrors()`, never thrown.
+   * Imports third-party plugin packages (platform config `PLUGIN_PACKAGES`: package names, or absolute paths of
+   * package folders); each must default-export a manifest. A package that fails to import or load is reported in
+   * `loadErrors()`, never thrown. Packages import the SDK as `@servicelane/sdk`, which resolves to the SDK this
+   * process runs (plugin-packages.ts).
    */
   async loadPackages(names: string[]): Promise<void> {
+    if (names.length) provideSdkSpecifier();
     for (const name of names) {
       let mod: unknown;
       try {
-        mod = await import(name);
+        mod = await import(packageEntry(name));
       } catch (e) {
         this.refuse({ source: `package:${name}`, code: 'PLG_ERR_SHAPE', message: `plugin package "${name}" could not be imported`, details: { reason: (e as Error).message } });
         continue;
       }
       const m = (mod as { default?: unknown }).default ?? mod;
-      this.register(m, `package:${name}`);
+      if (this.register(m, `package:${name}`)) {
+        const { id, version, apiVersion } = m as AnyPluginManifest;
+        this.o.logger.info({ source: `package:${name}`, plugin: id, version, apiVersion }, 'plugin package loaded');
+      }
     }
   }
 

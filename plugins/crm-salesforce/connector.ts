@@ -1,5 +1,6 @@
 import { PluginError, type CrmConnector, type Customer, type PluginContext, type PluginConfig, type ServiceRecord, type Vehicle } from '../../core/sdk/index.js';
 import { PROVIDER, SalesforceClient, isObject, soqlLikePrefix, soqlString, type SalesforceCredentials } from './client.js';
+import { resolveServiceHistory, serviceHistorySoql, toServiceRecord, type SalesforceServiceHistoryMapping } from './service-history.js';
 
 /** Where vehicles live: a custom object (default `Vehicle__c`) or `Asset`, with the field names of that org. */
 export interface SalesforceVehicleMapping {
@@ -14,6 +15,8 @@ export interface SalesforceVehicleMapping {
 
 export interface SalesforceSettings {
   vehicles?: SalesforceVehicleMapping;
+  /** Where service history lives (WorkOrder by default); see service-history.ts. */
+  serviceHistory?: SalesforceServiceHistoryMapping;
   /** Share of the org's daily API limit (Sforce-Limit-Info) above which call logging pauses (default 0.9). */
   apiUsageCeiling?: number;
   timeoutMs?: number;
@@ -63,7 +66,8 @@ const OUTCOME_DISPOSITION: Record<string, string> = {
 
 /**
  * Salesforce as the dealership's CRM. Object model: customers are Contacts; vehicles are records of the
- * configured object (custom `Vehicle__c` by default, or `Asset`) linked by a Contact lookup; a call is a
+ * configured object (custom `Vehicle__c` by default, or `Asset`) linked by a Contact lookup; service history is
+ * the completed records of the configured object (`WorkOrder` by default, or a custom one); a call is a
  * completed Task (`TaskSubtype` Call, `CallType` Inbound, duration, disposition) whose `CallObject` holds our
  * call id, which makes logging idempotent.
  */
@@ -72,6 +76,7 @@ export function createSalesforceCrm(ctx: PluginContext, config: PluginConfig<Sal
   const client = new SalesforceClient(ctx, { credentials: config.credentials, timeoutMs: settings.timeoutMs ?? 4000 });
   const vm = { ...DEFAULT_VEHICLES, ...settings.vehicles };
   const ceiling = settings.apiUsageCeiling ?? 0.9;
+  const history = resolveServiceHistory(settings.serviceHistory);
 
   /** SOQL, following nextRecordsUrl until `limit` rows or the end; a page budget overrun throws (never a partial list). */
   async function query(soql: string, o: { limit: number; signal?: AbortSignal; op: string }): Promise<Array<Record<string, unknown>>> {
@@ -170,8 +175,11 @@ export function createSalesforceCrm(ctx: PluginContext, config: PluginConfig<Sal
 
     async getServiceHistory(o): Promise<ServiceRecord[]> {
       o.signal?.throwIfAborted();
-      // Service history has no standard home in Salesforce (Automotive Cloud aside); not mapped yet.
-      return [];
+      // An unknown id shape is "no such customer" (as getCustomer answers), not a query Salesforce would refuse.
+      if (!history || !ID.test(o.customerId) || (o.vehicleId !== undefined && !ID.test(o.vehicleId))) return [];
+      const limit = Math.min(Math.max(o.limit ?? 10, 1), 50);
+      const rows = await query(serviceHistorySoql(history, { customerId: o.customerId, vehicleId: o.vehicleId, limit }), { limit, signal: o.signal, op: 'service history' });
+      return rows.map((r) => toServiceRecord(history, r)).filter((r): r is ServiceRecord => r !== null);
     },
 
     async logInteraction(o) {

@@ -2,8 +2,9 @@ import type { JSONSchemaType } from 'ajv';
 import { API_VERSION, definePlugin, isPluginError } from '../../core/sdk/index.js';
 import { SalesforceClient, type SalesforceCredentials } from './client.js';
 import { createSalesforceCrm, type SalesforceSettings } from './connector.js';
+import { serviceHistoryProblems, type SalesforceServiceHistoryMapping } from './service-history.js';
 
-export type { SalesforceCredentials, SalesforceSettings };
+export type { SalesforceCredentials, SalesforceServiceHistoryMapping, SalesforceSettings };
 
 const API_NAME = { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_]{0,79}$', nullable: true } as const;
 
@@ -15,6 +16,15 @@ const settingsSchema: JSONSchemaType<SalesforceSettings> = {
       type: 'object', nullable: true, additionalProperties: false, required: [],
       properties: {
         object: API_NAME, contactField: API_NAME, vinField: API_NAME, yearField: API_NAME, makeField: API_NAME, modelField: API_NAME, mileageField: API_NAME,
+      },
+    },
+    serviceHistory: {
+      type: 'object', nullable: true, additionalProperties: false, required: [],
+      properties: {
+        object: API_NAME, contactField: API_NAME, vehicleField: API_NAME, dateField: API_NAME, typeField: API_NAME,
+        descriptionField: API_NAME, mileageField: API_NAME, statusField: API_NAME,
+        // A picklist value, quoted by the connector; the length cap is Salesforce's for picklist values.
+        completedStatus: { type: 'string', minLength: 1, maxLength: 255, nullable: true },
       },
     },
     apiUsageCeiling: { type: 'number', minimum: 0.1, maximum: 1, nullable: true },
@@ -43,7 +53,8 @@ export default definePlugin<'crm', SalesforceSettings, SalesforceCredentials>({
   description: 'Salesforce over its REST API (OAuth refresh-token or client-credentials): Contacts, a vehicle object, calls as Task records.',
   settingsSchema,
   credentialsSchema,
-  capabilities: { vehicles: true, serviceHistory: false, interactions: true, createCustomers: true },
+  capabilities: { vehicles: true, serviceHistory: true, interactions: true, createCustomers: true },
+  validate: (settings) => serviceHistoryProblems(settings.serviceHistory),
   async testConnection(ctx, { settings, credentials }) {
     const client = new SalesforceClient(ctx, { credentials, timeoutMs: settings.timeoutMs ?? 4000 });
     try {

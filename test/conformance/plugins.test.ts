@@ -4,12 +4,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type { Knex } from 'knex';
 import { firstPartyPlugins } from '../../plugins/index.js';
-import type { AnyPluginManifest, PluginKind } from '../../core/sdk/index.js';
-import {
-  describeCalendarProvider, describeCrmConnector, describeLlmProvider, describeNotifyProvider, describeSttProvider,
-  describeTelephonyProvider, describeTtsProvider, describeVehicleDecoder,
-  type ConformanceHarness, type FaultHooks, type VendorFault,
-} from '../../core/sdk/testing/index.js';
+import type { FaultHooks, VendorFault } from '../../core/sdk/testing/index.js';
+import { describePluginConformance, type AnyHarness } from './suites.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createTenantData } from '../../core/repos/index.js';
 import { startFakeTwenty } from '../fakes/twenty.js';
@@ -89,10 +85,7 @@ const TWILIO_TOKEN = 'conformance-auth-token-0123';
 const OPENAI_KEY = 'sk-conformance';
 const DEEPGRAM_KEY = 'dg-conformance';
 
-// Fixture types differ per kind; the table is keyed by plugin id and each entry is used with its kind's suite.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyHarness = ConformanceHarness<any>;
-
+// Keyed by plugin id; each entry is used with its kind's suite.
 const HARNESSES: Record<string, AnyHarness> = {
   'crm-builtin': {
     settings: {}, credentials: {},
@@ -272,17 +265,6 @@ const HARNESSES: Record<string, AnyHarness> = {
   },
 };
 
-const SUITES: Record<PluginKind, (m: AnyPluginManifest, h: AnyHarness) => void> = {
-  crm: describeCrmConnector,
-  calendar: describeCalendarProvider,
-  vehicle: describeVehicleDecoder,
-  llm: describeLlmProvider,
-  stt: describeSttProvider,
-  tts: describeTtsProvider,
-  telephony: describeTelephonyProvider,
-  notify: describeNotifyProvider,
-};
-
 describe('first-party plugin conformance', () => {
   after(async () => {
     if (platform) await (await platform).close();
@@ -300,6 +282,6 @@ describe('first-party plugin conformance', () => {
 
   for (const m of firstPartyPlugins) {
     const h = HARNESSES[m.id];
-    if (h) SUITES[m.kind](m, h);
+    if (h) describePluginConformance(m, h);
   }
 });

@@ -261,7 +261,10 @@ describe('the image, built and started without Docker (e2e, slow)', function () 
     const port = await freePort();
     const argv = stepsOf(runtime, 'CMD').at(-1)!.argv;
     // tini (the ENTRYPOINT) execs this argv as its only child; here the test is the parent that signals it.
-    child = spawn(argv[0]!, argv.slice(1), { cwd: runtimeDir(), env: runtimeEnv({ DATABASE_URL: db.url, PORT: String(port), ...secrets }), stdio: ['ignore', 'pipe', 'pipe'] });
+    // A third-party package from outside the image (as a mounted folder would be): under plain node, from dist/,
+    // it must find `@servicelane/sdk` (the registry provides it) and load without an error line (checked at SIGTERM).
+    const pluginPackage = path.join(ROOT, 'examples/notify-webhook');
+    child = spawn(argv[0]!, argv.slice(1), { cwd: runtimeDir(), env: runtimeEnv({ DATABASE_URL: db.url, PORT: String(port), PLUGIN_PACKAGES: pluginPackage, ...secrets }), stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => { output += d.toString(); });
     child.stderr!.on('data', (d: Buffer) => { output += d.toString(); });
     const ready = await waitReady({ child, url: `http://127.0.0.1:${port}/readyz`, ms: 120_000, output: () => output });
@@ -270,6 +273,7 @@ describe('the image, built and started without Docker (e2e, slow)', function () 
     assert.equal(body.migrations.done, true);
     assert.equal(body.draining, false);
     assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    assert.match(output, /"plugin":"notify-webhook"[^\n]*"msg":"plugin package loaded"/, 'the example plugin package loaded from the compiled registry');
   });
 
   it('exits 0 on SIGTERM with a final log line and leaves no process behind', async () => {

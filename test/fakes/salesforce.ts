@@ -25,7 +25,7 @@ import {
 } from './http-util.js';
 
 export const SF_API_VERSION = 'v62.0';
-const PREFIX: Record<string, string> = { Contact: '003', Lead: '00Q', Task: '00T', Event: '00U', Asset: '02i', Vehicle__c: 'a0V' };
+const PREFIX: Record<string, string> = { Contact: '003', Lead: '00Q', Task: '00T', Event: '00U', Asset: '02i', WorkOrder: '0WO', Vehicle__c: 'a0V', Service_Record__c: 'a0S' };
 const PAGE = 2000;
 
 export type SfRecord = Record<string, unknown> & { Id: string };

@@ -6,6 +6,7 @@ import crmSalesforce, { type SalesforceSettings } from '../../plugins/crm-salesf
 import { startFakeSalesforce, type FakeSalesforce, type FakeSalesforceOptions } from '../fakes/salesforce.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
 import { createPluginTestContext, type TestPluginContext } from '../helpers/plugin-context.js';
+import { validatorFor } from '../../core/sdk/testing/index.js';
 
 const demo = JSON.parse(fs.readFileSync(new URL('../../tenants/examples/demo-dealership.json', import.meta.url), 'utf8')) as unknown;
 
@@ -105,6 +106,52 @@ describe('crm-salesforce plugin', () => {
     await crm.findCustomers({ lastName: 'García' }); // reads go on, and carry the usage header
     await rejectsWith(crm.logInteraction({ ...call, callId: 'CAffffffffffffffffffffffffffffffff' }), 'rate_limit');
     assert.equal((fake.records.get('Task') ?? []).length, 1, 'no task written past the ceiling');
+  });
+
+  it('reads completed WorkOrders as service history, newest first, for the customer or one of their vehicles', async () => {
+    const { fake, crm } = await setup({ settings: { vehicles: { object: 'Asset', contactField: 'ContactId', vinField: 'SerialNumber' } } });
+    const ana = fake.seed('Contact', { FirstName: 'Ana', LastName: 'García' });
+    const bob = fake.seed('Contact', { FirstName: 'Bob', LastName: 'Lee' });
+    const civic = fake.seed('Asset', { ContactId: ana.Id, Name: '2019 Honda Civic', SerialNumber: '2HGFC2F59KH000001' });
+    const crv = fake.seed('Asset', { ContactId: ana.Id, Name: '2021 Honda CR-V', SerialNumber: '7FARW2H51ME000002' });
+    const oil = fake.seed('WorkOrder', { ContactId: ana.Id, AssetId: civic.Id, Status: 'Completed', EndDate: '2026-01-15T18:30:00.000+0000', Subject: 'Oil change', Description: 'Synthetic 0W-20, filter' });
+    const brakes = fake.seed('WorkOrder', { ContactId: ana.Id, AssetId: crv.Id, Status: 'Completed', EndDate: '2026-02-20T16:00:00.000-0800', Subject: 'Brake pads, front' });
+    fake.seed('WorkOrder', { ContactId: ana.Id, AssetId: civic.Id, Status: 'New', StartDate: '2026-04-01T16:00:00.000+0000', Subject: 'Tire rotation (booked)' });
+    fake.seed('WorkOrder', { ContactId: bob.Id, Status: 'Completed', EndDate: '2026-02-01T16:00:00.000+0000', Subject: 'Alignment' });
+
+    assert.deepEqual(await crm.getServiceHistory({ customerId: ana.Id }), [
+      { id: brakes.Id, vehicleId: crv.Id, performedAt: '2026-02-21T00:00:00.000Z', serviceType: 'Brake pads, front' },
+      { id: oil.Id, vehicleId: civic.Id, performedAt: '2026-01-15T18:30:00.000Z', serviceType: 'Oil change', description: 'Synthetic 0W-20, filter' },
+    ]);
+    assert.deepEqual((await crm.getServiceHistory({ customerId: ana.Id, vehicleId: civic.Id })).map((r) => r.id), [oil.Id]);
+    assert.deepEqual((await crm.getServiceHistory({ customerId: ana.Id, limit: 1 })).map((r) => r.id), [brakes.Id]);
+    const soql = fake.requests.filter((r) => r.path.startsWith('/services/data/v62.0/query')).map((r) => new URL(r.path, fake.url).searchParams.get('q')).at(-1);
+    assert.equal(soql, `SELECT Id, ContactId, AssetId, EndDate, Subject, Description FROM WorkOrder WHERE ContactId = '${ana.Id}' AND Status = 'Completed' ORDER BY EndDate DESC LIMIT 1`);
+    const before = fake.requests.length;
+    assert.deepEqual(await crm.getServiceHistory({ customerId: "003' OR Name LIKE '%" }), [], 'a malformed id is no customer');
+    assert.equal(fake.requests.length, before, 'and never reaches SOQL');
+  });
+
+  it('maps service history from a custom object through settings, a bare Date reading as that calendar day', async () => {
+    const { fake, crm } = await setup({ settings: { serviceHistory: { object: 'Service_Record__c', contactField: 'Contact__c', vehicleField: 'Vehicle__c', dateField: 'Service_Date__c', typeField: 'Service_Type__c', mileageField: 'Odometer__c' } } });
+    const ana = fake.seed('Contact', { FirstName: 'Ana', LastName: 'García' });
+    const car = fake.seed('Vehicle__c', { Contact__c: ana.Id, VIN__c: '2HGFC2F59KH000001' });
+    const visit = fake.seed('Service_Record__c', { Contact__c: ana.Id, Vehicle__c: car.Id, Service_Date__c: '2025-11-14', Service_Type__c: '30k service', Odometer__c: 30_412 });
+    fake.seed('Service_Record__c', { Contact__c: ana.Id, Vehicle__c: car.Id, Service_Date__c: null, Service_Type__c: 'Quote only' });
+    assert.deepEqual(await crm.getServiceHistory({ customerId: ana.Id }), [
+      { id: visit.Id, vehicleId: car.Id, performedAt: '2025-11-14T12:00:00.000Z', serviceType: '30k service', mileage: 30_412 },
+    ]);
+  });
+
+  it('refuses a custom service-history object without its contact, date and type fields, and a mapping that is not an API name', () => {
+    assert.deepEqual(crmSalesforce.validate!({ serviceHistory: { object: 'Service_Record__c', contactField: 'Contact__c' } }), [
+      'serviceHistory.dateField is required when serviceHistory.object is a custom object (Service_Record__c)',
+      'serviceHistory.typeField is required when serviceHistory.object is a custom object (Service_Record__c)',
+    ]);
+    assert.deepEqual(crmSalesforce.validate!({ serviceHistory: { statusField: 'Status__c' } }), [], 'WorkOrder keeps its defaults');
+    const valid = validatorFor(crmSalesforce.settingsSchema);
+    assert.equal(valid({ serviceHistory: { object: "WorkOrder WHERE Name != ''" } }), false);
+    assert.equal(valid({ serviceHistory: { object: 'Service_Record__c', contactField: 'Contact__c', dateField: 'Service_Date__c', typeField: 'Service_Type__c' } }), true);
   });
 
   it('reads vehicles from a configured Asset mapping', async () => {

@@ -5,16 +5,13 @@ import { Jobs } from '../../core/jobs/jobs.js';
 import { calendarSyncJobId, registerCalendarSync } from '../../core/scheduling/calendar-sync.js';
 import { silentLogger } from '../../core/observability/logger.js';
 import { metrics } from '../../core/observability/metrics.js';
-import { PluginRegistry } from '../../core/registry/registry.js';
-import { platformDefaults } from '../../core/registry/platform-defaults.js';
-import { createTenantData } from '../../core/repos/index.js';
-import { parseEgressAllow } from '../../core/sdk/egress.js';
 import { Scheduler } from '../../core/scheduling/scheduler.js';
 import type { AppointmentRow } from '../../core/scheduling/appointments.js';
 import { eventIdFor } from '../../plugins/calendar-google/index.js';
 import { startFakeGoogle, type FakeGoogle } from '../fakes/google.js';
 import { uniquePrefix } from '../helpers/db.js';
 import { startTestPlatform, type TestPlatform } from '../helpers/platform.js';
+import { testRegistry } from '../helpers/registry.js';
 
 const demo = JSON.parse(fs.readFileSync(new URL('../../tenants/examples/demo-dealership.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 const NOW = new Date('2027-03-01T12:00:00Z');
@@ -40,10 +37,7 @@ async function counterTotal(c: { get(): Promise<{ values: { value: number }[] }>
 async function buildStack(t: TestPlatform, o: { attempts?: number } = {}) {
   // The platform's own worker shares the Postgres backend's queue; stop it so only this stack consumes.
   await t.p.jobs.close();
-  const registry = new PluginRegistry({
-    tenants: t.p.tenants, state: t.p.state, logger: silentLogger, platformDefaults: platformDefaults(t.cfg),
-    egress: { httpsOnly: false, allow: parseEgressAllow(t.cfg.pluginEgressAllow).allow },
-    tenantData: { pluginIds: ['crm-builtin', 'calendar-builtin'], forTenant: (id) => createTenantData((fn) => t.p.tenants.withTenant(id, fn)) },
+  const registry = testRegistry(t, {
     resilience: { retry: false, breaker: { errorThresholdPercentage: 50, resetTimeoutMs: 200, volumeThreshold: 2 } },
   });
   const jobs = new Jobs({ cfg: t.cfg, databaseUrl: t.p.databaseUrl, logger: silentLogger, prefix: uniquePrefix() });
