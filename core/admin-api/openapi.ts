@@ -24,7 +24,12 @@ export function rolesFor(action: Action): string[] {
 export function generateOpenApi(routes: readonly RouteDef[]): Obj {
   const paths: Record<string, Obj> = {};
   const components: Obj = {};
+  const ids = new Set<string>();
   for (const r of routes) {
+    // Reached when the document is generated (a test does so), never by a request: two definitions of one
+    // operation would otherwise silently hide one of them from the document.
+    if (paths[openApiPath(r.path)]?.[r.method] || ids.has(r.operationId)) throw new Error(`route ${r.method.toUpperCase()} ${r.path} (${r.operationId}) is defined twice`);
+    ids.add(r.operationId);
     const op = operation(r);
     if (r.body?.component) components[r.body.component] = r.body.schema;
     (paths[openApiPath(r.path)] ??= {})[r.method] = op;
