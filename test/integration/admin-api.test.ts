@@ -412,6 +412,54 @@ describe('admin API (integration)', function () {
       assert.deepEqual([...new Set(mounted)].sort(), [...documented].sort());
     });
 
+    it('authorises every mounted route by the action and roles its OpenAPI operation names', async () => {
+      type Op = { 'x-action'?: string; 'x-roles'?: string[]; security?: unknown[] };
+      const doc = openApiDocument() as { paths: Record<string, Record<string, Op>> };
+      const other = (await create({ name: 'Action Target', config: demoConfig() })).body.id as string;
+      const mine = (await create({ name: 'Action Prober', config: demoConfig() })).body.id as string;
+      const viewer = token('tenant_viewer', mine);
+      const sample = (tenant: string): Record<string, string> => ({
+        id: tenant, e164: '%2B14155550199', name: 'probe', slot: 'stt', appointmentId: '00000000-0000-4000-8000-000000000000', callId: '00000000-0000-4000-8000-000000000000',
+      });
+      const call = (method: string, url: string) => (request(app) as unknown as Record<string, (u: string) => request.Test>)[method]!(url).set('Authorization', `Bearer ${viewer}`);
+      const lastRefusal = async () => (await tp.p.db('platform.audit_log').where({ action: 'forbidden', actor: 'test-tenant_viewer' }).orderBy('id', 'desc').first()) as { target: string; details: { attempted: string } } | undefined;
+      let checked = 0;
+      for (const [path, ops] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(ops)) {
+          const name = `${method.toUpperCase()} ${path}`;
+          if (op.security?.length === 0) { assert.equal(op['x-action'], undefined, name); continue; }
+          assert.ok(op['x-action'] && op['x-roles']?.length, `${name} names its action and roles`);
+          const url = (tenant: string) => `${A}${path.replace(/\{(\w+)\}/g, (_m, p: string) => sample(tenant)[p]!)}`;
+          // Another tenant's data: refused for every route that acts on a tenant, and the audit row names the
+          // action the router checked, which must be the documented one.
+          const foreign = await call(method, url(other));
+          if (path.includes('{id}') || !op['x-roles']!.includes('tenant_viewer')) {
+            assert.equal(foreign.status, 403, name);
+            assert.equal(foreign.body.error.code, 'ADM_ERR_FORBIDDEN', name);
+            const row = await lastRefusal();
+            assert.equal(row?.target, `${method.toUpperCase()} ${url(other)}`, name);
+            assert.equal(row?.details.attempted, op['x-action'], `${name} is authorised by ${op['x-action']}`);
+          }
+          // Its own tenant: a viewer is let through exactly when the document lists its role (reads only, so
+          // nothing changes; a refusal still names the documented action).
+          if (path.includes('{id}') && method === 'get') {
+            const own = await call(method, url(mine));
+            assert.equal(own.status === 403, !op['x-roles']!.includes('tenant_viewer'), `${name} for its own viewer: ${own.status}`);
+          } else if (path.includes('{id}') && !op['x-roles']!.includes('tenant_viewer')) {
+            const own = await call(method, url(mine));
+            assert.equal(own.status, 403, name);
+            assert.equal((await lastRefusal())?.details.attempted, op['x-action'], name);
+          }
+          checked++;
+        }
+      }
+      assert.ok(checked >= 27, `checked ${checked} operations`);
+      // The one route every role may call: the documented action only widens what it lists.
+      const list = await call('get', `${A}/tenants`);
+      assert.equal(list.status, 200);
+      assert.deepEqual(list.body.items.map((t: { id: string }) => t.id), [mine]);
+    });
+
     it('sends security headers and no X-Powered-By', async () => {
       const res = await request(app).get(`${A}/tenants`).set('Authorization', `Bearer ${platformToken}`);
       assert.equal(res.headers['x-content-type-options'], 'nosniff');
