@@ -231,7 +231,8 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
 
   const telephony: Telephony = new Telephony({
     cfg, tenants, registry, state, logger,
-    startCall: (start, link) => voice.startCall(start, link),
+    // Through the platform object, not the local: a test harness may swap `p.voice` for an instrumented one.
+    startCall: (start, link) => platform.voice.startCall(start, link),
     isDraining: () => platform.draining,
     admission: usage,
     outboundHooks: outbound,
