@@ -24,7 +24,9 @@
  *   end a request ("for", "and", "the", a bare number, "um"); cutOffs = replies that started before the caller
  *   finished, doubleReplies = more than one reply to one request; both must be 0;
  * - playback gaps: ms of silence inside a reply at the caller (callerUnderruns / callerUnderrunMs);
- * - cpuSecPerCall, rssPerCallMB; greeting; barge-in;
+ * - cpuSecPerCall (the platform process over the run, less the bench's memory probe, per call), cpuSecPerCallAboveIdle
+ *   (less also what the idle platform burns per second anyway, measured for 3 s before the runs: at 10 calls that
+ *   fixed cost is a large share), rssPerCallMB; greeting; barge-in;
  * - overhead per turn: first audio out − STT final − injected LLM and TTS delays (platform + loopback), p50/p99;
  * - barge-in: agent audio the caller hears after starting to talk over it (ms of audio played after the first
  *   speech frame, at the fake Twilio's playback), whether the LLM stream was aborted, whether the next request
@@ -611,6 +613,8 @@ async function platform(): Promise<void> {
     let measuring = false;
     /** The forced-GC memory probe stalls this process; underruns it causes are the bench's, not the platform's. */
     let probe: [number, number] | undefined;
+    /** CPU the probe's forced full GCs took: the bench's own work, set aside from the platform's. */
+    let probeCpuUs = 0;
     const sampler = setInterval(() => {
       activePeak = Math.max(activePeak, p.voice.active);
       // Once every call is up (sockets open, greeting playing, before the first turn): what N live calls hold.
@@ -618,7 +622,10 @@ async function platform(): Promise<void> {
         measuring = true;
         setTimeout(() => {
           const t0 = performance.timeOrigin + performance.now();
+          const c0 = process.cpuUsage();
           live = retained();
+          const c = process.cpuUsage(c0);
+          probeCpuUs = c.user + c.system;
           probe = [t0, performance.timeOrigin + performance.now()];
         }, 2000);
       }
@@ -649,10 +656,11 @@ async function platform(): Promise<void> {
     }
     const gcs: Array<{ kind: number; ms: number }> = [];
     let lastTick = performance.now();
-    const stallTimer = setInterval(() => { const n = performance.now(); if (n - lastTick > 30) stalls.push(Math.round(n - lastTick)); lastTick = n; }, 5);
+    // --debug only: a 5 ms timer and a GC observer are work in the measured process, not the platform's.
+    const stallTimer = DEBUG ? setInterval(() => { const n = performance.now(); if (n - lastTick > 30) stalls.push(Math.round(n - lastTick)); lastTick = n; }, 5) : undefined;
     const { PerformanceObserver } = await import('node:perf_hooks');
     const gcObs = new PerformanceObserver((list) => { for (const e of list.getEntries()) gcs.push({ kind: ((e as { detail?: { kind?: number } }).detail)?.kind ?? 0, ms: e.duration }); });
-    gcObs.observe({ entryTypes: ['gc'] });
+    if (DEBUG) gcObs.observe({ entryTypes: ['gc'] });
     fakesChild.send({ type: 'reset', script: pause ? 'pause' : 'main' } satisfies ToChild);
     const result = fromChild(callersChild, 'result');
     callersChild.send({ type: 'run', spec: {
@@ -665,7 +673,7 @@ async function platform(): Promise<void> {
     const { fakes } = await summary;
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
-    clearInterval(stallTimer);
+    if (stallTimer) clearInterval(stallTimer);
     gcObs.disconnect();
     hook?.disable();
     if (DEBUG) {
@@ -717,7 +725,10 @@ async function platform(): Promise<void> {
       turnsCommitted: server.reduce((n, c) => n + c.turns.length, 0),
       /** Pause set: caller turns the platform took (and billed) on half a request. */
       partialTurns: server.reduce((n, c) => n + c.callerTexts.filter((t) => !PAUSE_PAIRS.some(([a, b]) => t === `${a} ${b}`)).length, 0),
-      cpuSecPerCall: Math.round((cpu.user + cpu.system) / Math.max(1, calls) / 1000) / 1000,
+      // The platform process's CPU over the run, less the bench's own memory probe: what N calls cost here.
+      cpuSecPerCall: Math.round((cpu.user + cpu.system - probeCpuUs) / Math.max(1, calls) / 1000) / 1000,
+      // The same less what the idle platform burns in that wall time anyway (job pollers, timers): the calls' own share.
+      cpuSecPerCallAboveIdle: idleCpuPct === null ? null : Math.round((cpu.user + cpu.system - probeCpuUs - idleCpuPct / 100 * wallMs * 1000) / Math.max(1, calls) / 1000) / 1000,
       overheadMs: dist(overhead),
       overheadLegsMs: { sttFinalToFirstToken: dist(legs.llm), firstTokenToClause: dist(legs.clause), clauseToTtsFirstByte: dist(legs.tts), ttsFirstByteToAudioOut: dist(legs.out) },
       turnsPerCall: r2(server.reduce((n, c) => n + c.turns.length, 0) / Math.max(1, server.length)),
@@ -767,10 +778,20 @@ async function platform(): Promise<void> {
 
   say(`voice bench: ${CALLS} concurrent calls, LLM first token ${LLM_DELAY} ms then a token every ${TOKEN_MS} ms, TTS first byte ${TTS_DELAY} ms, state ${STATE}`);
   say(`floor F = ${REFERENCE_ENDPOINTING_MS} ms reference endpointing + ${LLM_DELAY} ms LLM first token + ${TTS_DELAY} ms TTS first byte = ${FLOOR} ms`);
+  // The idle platform's own CPU rate (pollers, timers, the metrics), so per-call CPU can be told from per-second CPU.
+  let idleCpuPct: number | null = null;
+  {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, 3000));
+    const c = process.cpuUsage(c0);
+    idleCpuPct = r2((c.user + c.system) / 1000 / (performance.now() - t0) * 100);
+  }
+  say(`idle platform: ${idleCpuPct}% of a core`);
   const baseline = await run(BASELINE, false);
   say(`baseline (${BASELINE} single calls): caller turn p50 ${baseline.callerTurnMs.p50} ms p99 ${baseline.callerTurnMs.p99} ms (excess over F ${baseline.excessOverFloorMs.p50} / ${baseline.excessOverFloorMs.p99})`);
   const load = await run(CALLS, true);
-  say(`${CALLS} calls: caller turn p50 ${load.callerTurnMs.p50} p99 ${load.callerTurnMs.p99} ms, excess over F ${load.excessOverFloorMs.p50} / ${load.excessOverFloorMs.p99} ms; playback gaps ${load.callerUnderruns} (${load.callerUnderrunMs} ms); barge-in heard ${load.bargeIn.heardAfterSpeechMs.p50}/${load.bargeIn.heardAfterSpeechMs.p99} ms; greeting ${load.greetingFirstAudioMs.p50}/${load.greetingFirstAudioMs.p99} ms; ${load.cpuSecPerCall} CPU-s/call; ${load.rssPerCallMB} MB/call`);
+  say(`${CALLS} calls: caller turn p50 ${load.callerTurnMs.p50} p99 ${load.callerTurnMs.p99} ms, excess over F ${load.excessOverFloorMs.p50} / ${load.excessOverFloorMs.p99} ms; playback gaps ${load.callerUnderruns} (${load.callerUnderrunMs} ms); barge-in heard ${load.bargeIn.heardAfterSpeechMs.p50}/${load.bargeIn.heardAfterSpeechMs.p99} ms; greeting ${load.greetingFirstAudioMs.p50}/${load.greetingFirstAudioMs.p99} ms; ${load.cpuSecPerCall} CPU-s/call (${load.cpuSecPerCallAboveIdle} above idle); ${load.rssPerCallMB} MB/call`);
   const pauseSet = PAUSE_CALLS > 0 ? await run(PAUSE_CALLS, true, true) : undefined;
   if (pauseSet) say(`pause set (${PAUSE_CALLS} calls x ${PAUSE_PAIRS.length} requests): cut-offs ${pauseSet.cutOffs}, double replies ${pauseSet.doubleReplies}, turns taken on half a request ${pauseSet.partialTurns}, reply after the caller finished p50 ${pauseSet.callerTurnMs.p50} p99 ${pauseSet.callerTurnMs.p99} ms`);
 
@@ -807,7 +828,7 @@ async function platform(): Promise<void> {
     callerTurnMs: load.callerTurnMs, excessOverFloorMs: load.excessOverFloorMs, callerTurnByKindMs: load.callerTurnByKindMs,
     callerTurnRatioVsFloor: { p50: ratio(load.callerTurnMs.p50, FLOOR), p99: ratio(load.callerTurnMs.p99, FLOOR) },
     playbackGaps: { turns: load.callerUnderruns, ms: load.callerUnderrunMs },
-    cpuSecPerCall: load.cpuSecPerCall,
+    cpuSecPerCall: load.cpuSecPerCall, cpuSecPerCallAboveIdle: load.cpuSecPerCallAboveIdle, idleCpuPct,
     pauseSet: pauseSet ? {
       calls: PAUSE_CALLS, requests: PAUSE_CALLS * PAUSE_PAIRS.length, completed: pauseSet.completed, failed: pauseSet.failed, errors: pauseSet.errors,
       cutOffs: pauseSet.cutOffs, doubleReplies: pauseSet.doubleReplies, partialTurns: pauseSet.partialTurns, turnsCommitted: pauseSet.turnsCommitted, callerTurnMs: pauseSet.callerTurnMs,

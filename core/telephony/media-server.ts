@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { StateStore } from '../state/store.js';
 import type { CallHandler, CallStart, MediaLink } from './media-link.js';
+import { MediaFrameEncoder } from './media-frames.js';
 import type { StreamTicket } from './webhooks.js';
 
 export const MEDIA_PATH = '/twilio/media';
@@ -17,6 +18,8 @@ const START_TIMEOUT_MS = 5_000;
  */
 export const IDLE_TIMEOUT_MS = 60_000;
 const MAX_MALFORMED = 20;
+/** Twilio reads every message as JSON text; a Buffer must still go out in a text frame. */
+const TEXT_FRAME = { binary: false } as const;
 /** Twilio sends 50 frames/s; anything far above that is abuse, not audio. */
 const MAX_FRAMES_PER_SEC = 400;
 const MAX_EARLY_FRAMES = 50;
@@ -166,12 +169,14 @@ class MediaConnection {
       this.streamKey = streamKey;
       this.streamSid = streamSid;
       const ws = this.ws;
-      const prefix = `{"event":"media","streamSid":${JSON.stringify(streamSid)},"media":{"payload":"`;
+      // The hot path out (50 messages a second per speaking call): envelopes built once per stream (media-frames.ts).
+      const frames = new MediaFrameEncoder(streamSid);
+      const clear = JSON.stringify({ event: 'clear', streamSid });
       const link: MediaLink = {
         streamSid,
-        sendAudio: (mulaw) => { if (ws.readyState === ws.OPEN) ws.send(prefix + mulaw.toString('base64') + '"}}'); },
+        sendAudio: (mulaw) => { if (ws.readyState === ws.OPEN) ws.send(frames.encode(mulaw, ws.bufferedAmount === 0), TEXT_FRAME); },
         sendMark: (name) => { if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ event: 'mark', streamSid, mark: { name } })); },
-        clear: () => { if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ event: 'clear', streamSid })); },
+        clear: () => { if (ws.readyState === ws.OPEN) ws.send(clear); },
         close: () => ws.close(1000, 'done'),
         get bufferedAmount() { return ws.bufferedAmount; },
       };
