@@ -79,7 +79,7 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     assert.equal(call.from, DEMO_NUMBER);
     assert.equal(call.params.Url, `${base}/voice`);
     assert.equal(call.params.StatusCallback, `${base}/status`);
-    assert.deepEqual(call.params.StatusCallbackEvent, ['initiated', 'ringing', 'answered', 'completed']);
+    assert.deepEqual(call.params.StatusCallbackEvent, ['ringing', 'answered', 'completed']);
     assert.equal(call.params.MachineDetection, 'DetectMessageEnd');
     assert.equal(call.params.AsyncAmd, 'true');
     assert.equal(call.params.AsyncAmdStatusCallback, `${base}/amd`);
