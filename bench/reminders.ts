@@ -138,6 +138,11 @@ try {
   let rssPeak = rssBase;
   const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss); }, 100);
   const calls0 = twilio.calls.size;
+  // Load-independent figures beside the CPS (the host is often shared): database statements and this process's
+  // CPU time (worker, API callbacks and the fake Twilio together) per call.
+  let queries = 0;
+  p.db.on('query', () => { queries++; });
+  const cpu0 = process.cpuUsage();
   const tDrain = performance.now();
   for (const d of due) await enqueueReminder(p.jobs, { data: d, now: new Date() });
   const deadline = Date.now() + (DUE / CPS) * 1000 * 3 + 60_000;
@@ -145,6 +150,8 @@ try {
   await sleep(2000);
   clearInterval(sampler);
   const drainMs = performance.now() - tDrain;
+  const cpu = process.cpuUsage(cpu0);
+  const drainQueries = queries;
   const created = [...twilio.calls.values()].slice(calls0);
   const times = created.map((c) => c.dateCreated.getTime()).sort((a, b) => a - b);
   const achievedCps = created.length > 1 ? (created.length - 1) / ((times.at(-1)! - times[0]!) / 1000) : 0;
@@ -163,6 +170,8 @@ try {
     for (const r of rows) outcomes.set(r.outcome, (outcomes.get(r.outcome) ?? 0) + Number(r.n));
   }
   log(`drain attempt outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  const perCall = (x: number) => (created.length ? r2(x / created.length) : 0);
+  log(`drain per call: ${perCall(drainQueries)} database statements, ${perCall((cpu.user + cpu.system) / 1000)} ms CPU of this process`);
   log(`drain: ${created.length} calls in ${Math.round(drainMs)} ms, ${r2(achievedCps)} CPS (limit ${CPS}), ${duplicates} duplicates, ${lost} lost, RSS ${Math.round(rssBase / 1e6)} → ${Math.round(rssPeak / 1e6)} MB`);
   log(JSON.stringify({
     bench: 'reminders',
@@ -173,6 +182,7 @@ try {
     drain: {
       due: DUE, calls: created.length, cpsLimit: CPS, achievedCps: r2(achievedCps), cpsRatio: r2(achievedCps / CPS), duplicates, lost, drainMs: Math.round(drainMs),
       rssBaselineMb: Math.round(rssBase / 1e6), rssPeakMb: Math.round(rssPeak / 1e6),
+      dbStatementsPerCall: perCall(drainQueries), cpuMsPerCall: perCall((cpu.user + cpu.system) / 1000),
     },
   }));
 } finally {
