@@ -30,7 +30,13 @@ import { reminderPolicy } from './reminder-schedule.js';
 /** The call a dial left live (its SID), or null. */
 type LiveCall = { callSid: string } | null;
 
-export interface DialJob { tenantId: string; attemptId: string; /** Re-queue count while the tenant is at its concurrency cap. */ n: number }
+export interface DialJob {
+  tenantId: string; attemptId: string;
+  /** Re-queue count while the tenant is at its concurrency cap. */
+  n: number;
+  /** Set when the drain's sweep re-queued a dial whose job was lost: its lease bucket, so each sweep is a new job id. */
+  sweep?: number;
+}
 
 /** Outcomes after which the reminder is tried again (per the tenant's retry policy); anything else is final. */
 const RETRYABLE = new Set(['no_answer', 'busy', 'failed']);
@@ -107,8 +113,19 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     return { callSid: null };
   }
 
+  /**
+   * The drain's sweep (reminder-drain.ts): an attempt that is due with no call for a lease has lost its dial job (the
+   * queue lost it, or the worker died between committing the attempt and queueing the dial). Queued again under a
+   * new id per sweep; running it is safe even if the old job was only late: the intent (dial_key) is the guard, so
+   * a second run finds the SID, or reconciles with the provider's call list before ever dialling.
+   */
+  redial(o: { tenantId: string; attemptId: string; sweep: number }): Promise<string> {
+    return this.enqueue({ tenantId: o.tenantId, attemptId: o.attemptId, n: 0, sweep: o.sweep }, 0);
+  }
+
   private enqueue(d: DialJob, delayMs: number): Promise<string> {
-    return this.o.jobs.enqueue('outbound-calls', d, { jobId: `dial-${d.tenantId}-${d.attemptId}-${d.n}`, delayMs, attempts: 8, backoffMs: 5_000 });
+    const id = `dial-${d.tenantId}-${d.attemptId}-${d.sweep !== undefined ? `s${d.sweep}-` : ''}${d.n}`;
+    return this.o.jobs.enqueue('outbound-calls', d, { jobId: id, delayMs, attempts: 8, backoffMs: 5_000 });
   }
 
   private async telephony(tenantId: string): Promise<TelephonyProvider | null> {
