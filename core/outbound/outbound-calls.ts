@@ -14,6 +14,8 @@ import { LEGAL_WINDOW, nextAllowedTime, type CallWindowPolicy } from './call-win
 import type { OutboundLimits } from './call-limits.js';
 import type { OutboundDialer } from './reminder-job.js';
 import { reminderPolicy } from './reminder-schedule.js';
+import { primaryLanguage } from '../i18n/call-language.js';
+import { REMINDER_LINES } from '../i18n/reminder-lines.js';
 
 /**
  * Placing reminder calls, exactly once per attempt, and turning Twilio's callbacks into outcomes and retries
@@ -389,21 +391,25 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     if (outcome === 'voicemail') {
       // After the beep (DetectMessageEnd): the short message, then hang up. No appointment details: whoever plays
       // the mailbox back may not be the customer.
-      await tel.sayAndHangUp({ callSid: o.callSid, text: this.voicemail(tenant, await this.callerId(tenant.id)) });
+      const lines = REMINDER_LINES[primaryLanguage(tenant.config)];
+      await tel.sayAndHangUp({ callSid: o.callSid, text: this.voicemail(tenant, await this.callerId(tenant.id)), language: lines.sayLanguage });
     } else {
       await tel.hangUp({ callSid: o.callSid });
     }
   }
 
-  /** The cached voicemail line of a tenant: its name, that it is a reminder, its number. Nothing about the customer. */
+  /**
+   * The cached voicemail line of a tenant, in its first language: its name, that it is a reminder, its number.
+   * Nothing about the customer.
+   */
   voicemail(tenant: Tenant, callbackNumber: string | null): string {
-    const name = tenant.config?.name ?? 'your dealership';
-    const key = `${tenant.id}|${name}|${callbackNumber ?? ''}`;
+    const language = tenant.config ? primaryLanguage(tenant.config) : 'en';
+    const name = tenant.config?.name ?? (language === 'es' ? 'su agencia' : 'your dealership');
+    const key = `${tenant.id}|${language}|${name}|${callbackNumber ?? ''}`;
     let text = this.voicemailText.get(key);
     if (!text) {
       const spoken = callbackNumber ? parsePhoneNumberFromString(callbackNumber)?.formatNational() ?? callbackNumber : null;
-      text = `Hello, this is ${name} with a reminder about your upcoming service appointment.`
-        + (spoken ? ` Please call us back at ${spoken}.` : ' Please give us a call back.') + ' Thank you, goodbye.';
+      text = REMINDER_LINES[language].voicemail({ dealership: name, callback: spoken });
       if (this.voicemailText.size > 1000) this.voicemailText.clear();
       this.voicemailText.set(key, text);
     }

@@ -100,13 +100,30 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     const call = callsTo(a.phone)[0]!;
     assert.equal(call.status, 'completed');
     const twiml = String(call.updates.find((u) => u.Twiml)?.Twiml ?? '');
-    assert.match(twiml, /<Say>Hello, this is Sunnyvale Honda Service with a reminder about your upcoming service appointment\. Please call us back at \(408\) 555-0123\. Thank you, goodbye\.<\/Say><Hangup\/><\/Response>$/);
+    assert.match(twiml, /<Say language="en-US">Hello, this is Sunnyvale Honda Service with a reminder about your upcoming service appointment\. Please call us back at \(408\) 555-0123\. Thank you, goodbye\.<\/Say><Hangup\/><\/Response>$/);
     // Nothing about the customer, the vehicle, the service or the time.
     for (const secret of ['Dana', 'Whitfield', 'oil', 'Oil', 'March', '10:00', a.phone, '2001']) assert.ok(!twiml.includes(secret), `voicemail leaks ${secret}`);
     const [rem] = await reminders(a.id);
     assert.equal(rem!.outcome, 'voicemail');
     assert.equal(rem!.status, 'due', 'no retry after a message was left');
     assert.equal(callsTo(a.phone).length, 1);
+  });
+
+  it('(c) a Spanish dealership (languages[0] es): the voicemail is left in Spanish, with Twilio\'s Spanish voice, still without PII', async () => {
+    const cfg = (await h.p.tenants.get(h.tenantId)).config!;
+    await h.p.tenants.updateConfig(h.tenantId, { ...cfg, languages: ['es', 'en'] });
+    try {
+      const a = await book();
+      scenario = { answer: 'machine', answeredBy: 'machine_end_beep' };
+      await runDue(a.id);
+      const [att] = await until('the voicemail outcome', async () => { const x = await attempts(a.id); return x[0]?.call_status === 'completed' ? x : null; });
+      assert.equal(att!.outcome, 'voicemail');
+      const twiml = String(callsTo(a.phone)[0]!.updates.find((u) => u.Twiml)?.Twiml ?? '');
+      assert.match(twiml, /<Say language="es-MX">Hola, le llamamos de Sunnyvale Honda Service para recordarle su próxima cita de servicio\. Por favor, devuélvanos la llamada al \(408\) 555-0123\. Gracias, adiós\.<\/Say><Hangup\/><\/Response>$/);
+      for (const secret of ['Dana', 'Whitfield', 'oil', 'aceite', 'marzo', a.phone]) assert.ok(!twiml.includes(secret), `voicemail leaks ${secret}`);
+    } finally {
+      await h.p.tenants.updateConfig(h.tenantId, cfg);
+    }
   });
 
   it('(c) voicemail disabled: a machine is hung up on without a message, outcome no_answer (retried like one)', async () => {
