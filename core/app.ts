@@ -215,6 +215,7 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   const drain = new ReminderDrain({
     tenants, logger, clock: reminderClock, timings: opts.reminders?.timings,
     enqueue: (data) => enqueueReminder(jobs, { data, now: reminderClock() }),
+    redial: (o) => outbound.redial(o),
   });
   const reminders = { runner, drain };
   if (jobs.runsWorkers) drain.start();

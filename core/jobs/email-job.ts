@@ -14,7 +14,7 @@ import type { JobInfo, Jobs } from './jobs.js';
  * Exactly-once as far as our side can make it: the job runs under a per-appointment advisory lock and first
  * looks for the version's `appointment_emails` row, so a duplicate or repeated job sends nothing; the row is
  * written in the same transaction as the send's success. The window left is a crash between the provider's
- * 200 and our commit (SES and SMTP take no idempotency key); the next attempt then sends again.
+ * 200 and our commit (SES v2 SendEmail and SMTP take no idempotency key: docs/email.md); the next attempt then sends again.
  */
 
 export type EmailOutcome = 'sent' | 'no_address' | 'superseded' | 'duplicate' | 'missing' | 'tenant_gone' | 'disabled' | 'rejected' | 'failed';

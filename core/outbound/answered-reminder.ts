@@ -61,10 +61,25 @@ export async function openAttempt(trx: Knex.Transaction, o: { attemptId: string;
   };
 }
 
-/** Writes the attempt's outcome unless one was written already; true when this call wrote it. */
+/**
+ * Writes the attempt's outcome unless one was written already; true when this call wrote it.
+ *
+ * The attempt is the source of truth; `reminders.outcome` is its copy for the reminder's latest attempt, kept in
+ * step in this same statement: the final status callback copies whatever the attempt says when it arrives
+ * (outbound-calls.ts applyOutcome), and when the conversation's outcome lands after it (the stream ends after
+ * Twilio's `completed`), this write moves the copy along. A reminder still waiting for a retry has no copy to move.
+ */
 export async function recordAttemptOutcome(trx: Knex.Transaction, o: { attemptId: string; outcome: ReminderCallOutcome }): Promise<boolean> {
-  const n = await trx('reminder_attempts').where({ id: o.attemptId }).whereNull('outcome_at')
-    .update({ outcome: o.outcome, outcome_at: trx.fn.now() });
+  const n = ((await trx.raw(
+    `with a as (
+       update reminder_attempts set outcome = ?, outcome_at = now() where id = ? and outcome_at is null
+       returning reminder_id, attempt, outcome),
+     r as (
+       update reminders r set outcome = a.outcome, updated_at = now() from a
+        where r.id = a.reminder_id and r.outcome is not null
+          and not exists (select 1 from reminder_attempts later where later.reminder_id = a.reminder_id and later.attempt > a.attempt))
+     select count(*)::int as n from a`,
+    [o.outcome, o.attemptId])).rows[0] as { n: number }).n;
   // Counted on commit, so a rolled-back write counts nothing.
   if (n > 0) void trx.executionPromise.then(() => metrics.reminderCallOutcomes.inc({ outcome: o.outcome }), () => undefined);
   return n > 0;

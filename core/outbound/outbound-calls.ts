@@ -14,6 +14,8 @@ import { LEGAL_WINDOW, nextAllowedTime, type CallWindowPolicy } from './call-win
 import type { OutboundLimits } from './call-limits.js';
 import type { OutboundDialer } from './reminder-job.js';
 import { reminderPolicy } from './reminder-schedule.js';
+import { primaryLanguage } from '../i18n/call-language.js';
+import { REMINDER_LINES } from '../i18n/reminder-lines.js';
 
 /**
  * Placing reminder calls, exactly once per attempt, and turning Twilio's callbacks into outcomes and retries
@@ -27,7 +29,16 @@ import { reminderPolicy } from './reminder-schedule.js';
  * does it write a new intent and dial. Status callbacks carry the attempt in their server-issued URL, so a call
  * whose SID was never recorded is still tied to its attempt by its first callback.
  */
-export interface DialJob { tenantId: string; attemptId: string; /** Re-queue count while the tenant is at its concurrency cap. */ n: number }
+/** The call a dial left live (its SID), or null. */
+type LiveCall = { callSid: string } | null;
+
+export interface DialJob {
+  tenantId: string; attemptId: string;
+  /** Re-queue count while the tenant is at its concurrency cap. */
+  n: number;
+  /** Set when the drain's sweep re-queued a dial whose job was lost: its lease bucket, so each sweep is a new job id. */
+  sweep?: number;
+}
 
 /** Outcomes after which the reminder is tried again (per the tenant's retry policy); anything else is final. */
 const RETRYABLE = new Set(['no_answer', 'busy', 'failed']);
@@ -38,7 +49,24 @@ interface AttemptFacts {
   id: string; reminder_id: string; appointment_id: string; attempt: number; outcome: string; call_sid: string | null;
   dial_started_at: Date | null; dial_tries: number; call_status_rank: number; ended_at: Date | null; amd_result: string | null;
   due_at: Date; rem_starts_at: Date; ignore_window: boolean; appt_status: string | null; appt_starts_at: Date | null; customer_phone: string | null;
+  /** Whether the customer's number opted out of reminders. */
+  opted_out: boolean;
+  /** The number the tenant calls from (its first number), read with the attempt so a dial costs one round trip less. */
+  caller_id: string | null;
 }
+
+/**
+ * Everything a dial or a callback needs about an attempt, in one statement ($1 tenant id, $2 attempt id). Each
+ * reminder call reads this a few times (the dial, each status callback), so it is one round trip, not four.
+ */
+const ATTEMPT_FACTS = `
+  select a.id, a.reminder_id, a.appointment_id, a.attempt, a.outcome, a.call_sid, a.dial_started_at, a.dial_tries,
+         a.call_status_rank, a.ended_at, a.amd_result, r.due_at, r.starts_at as rem_starts_at, r.ignore_window,
+         p.status as appt_status, p.starts_at as appt_starts_at, p.customer_phone,
+         exists (select 1 from reminder_opt_outs o where o.phone = p.customer_phone) as opted_out,
+         (select n.e164 from platform.phone_numbers n where n.tenant_id = ? order by n.e164 limit 1) as caller_id
+    from reminder_attempts a join reminders r on r.id = a.reminder_id left join appointments p on p.id = a.appointment_id
+   where a.id = ?`;
 
 export interface OutboundCallsOptions {
   tenants: TenantService;
@@ -87,8 +115,19 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     return { callSid: null };
   }
 
+  /**
+   * The drain's sweep (reminder-drain.ts): an attempt that is due with no call for a lease has lost its dial job (the
+   * queue lost it, or the worker died between committing the attempt and queueing the dial). Queued again under a
+   * new id per sweep; running it is safe even if the old job was only late: the intent (dial_key) is the guard, so
+   * a second run finds the SID, or reconciles with the provider's call list before ever dialling.
+   */
+  redial(o: { tenantId: string; attemptId: string; sweep: number }): Promise<string> {
+    return this.enqueue({ tenantId: o.tenantId, attemptId: o.attemptId, n: 0, sweep: o.sweep }, 0);
+  }
+
   private enqueue(d: DialJob, delayMs: number): Promise<string> {
-    return this.o.jobs.enqueue('outbound-calls', d, { jobId: `dial-${d.tenantId}-${d.attemptId}-${d.n}`, delayMs, attempts: 8, backoffMs: 5_000 });
+    const id = `dial-${d.tenantId}-${d.attemptId}-${d.sweep !== undefined ? `s${d.sweep}-` : ''}${d.n}`;
+    return this.o.jobs.enqueue('outbound-calls', d, { jobId: id, delayMs, attempts: 8, backoffMs: 5_000 });
   }
 
   private async telephony(tenantId: string): Promise<TelephonyProvider | null> {
@@ -99,12 +138,8 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     return (await this.o.tenants.listNumbers(tenantId))[0]?.e164 ?? null;
   }
 
-  private facts(trx: Knex.Transaction, attemptId: string, lock: boolean): Promise<AttemptFacts | undefined> {
-    const q = trx('reminder_attempts as a').join('reminders as r', 'r.id', 'a.reminder_id').leftJoin('appointments as p', 'p.id', 'a.appointment_id')
-      .where('a.id', attemptId)
-      .first('a.id', 'a.reminder_id', 'a.appointment_id', 'a.attempt', 'a.outcome', 'a.call_sid', 'a.dial_started_at', 'a.dial_tries', 'a.call_status_rank',
-        'a.ended_at', 'a.amd_result', 'r.due_at', 'r.starts_at as rem_starts_at', 'r.ignore_window', 'p.status as appt_status', 'p.starts_at as appt_starts_at', 'p.customer_phone');
-    return (lock ? q.forUpdate('a') : q) as Promise<AttemptFacts | undefined>;
+  private async facts(trx: Knex.Transaction, tenantId: string, attemptId: string, lock: boolean): Promise<AttemptFacts | undefined> {
+    return (await trx.raw(lock ? `${ATTEMPT_FACTS} for update of a` : ATTEMPT_FACTS, [tenantId, attemptId])).rows[0] as AttemptFacts | undefined;
   }
 
   private windowPolicy(tenant: Tenant, ignoreWindow: boolean): CallWindowPolicy {
@@ -136,48 +171,47 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
       await this.enqueue({ ...d, n: d.n + 1 }, Math.min(permit.retryAfterSec, 3600) * 1000);
       return;
     }
-    let keepSlot = false;
+    let live: LiveCall = null;
     try {
-      keepSlot = await this.dialHoldingSlot(tenant, d);
+      live = await this.dialHoldingSlot(tenant, d);
     } finally {
-      if (!keepSlot) await this.o.limits.releaseLiveSlot({ tenantId: tenant.id, attemptId: d.attemptId });
-      if (permit?.allowed) await this.settlePermit(tenant.id, d.attemptId, keepSlot, permit);
+      if (!live) await this.o.limits.releaseLiveSlot({ tenantId: tenant.id, attemptId: d.attemptId });
+      if (permit?.allowed) await this.settlePermit(tenant.id, d.attemptId, live, permit);
     }
   }
 
   /** A live call takes the usage lease over (its voice session renews and ends it); otherwise it is freed now. */
-  private async settlePermit(tenantId: string, attemptId: string, live: boolean, permit: Extract<OutboundPermit, { allowed: true }>): Promise<void> {
-    const sid = live ? await this.o.tenants.withTenant(tenantId, (trx) => trx('reminder_attempts').where({ id: attemptId }).first('call_sid')) as { call_sid: string | null } | undefined : undefined;
-    await (sid?.call_sid ? permit.bind(sid.call_sid) : permit.release())
+  private async settlePermit(tenantId: string, attemptId: string, live: LiveCall, permit: Extract<OutboundPermit, { allowed: true }>): Promise<void> {
+    await (live ? permit.bind(live.callSid) : permit.release())
       .catch((e: Error) => this.o.logger.warn({ tenantId, attemptId, err: e.message }, 'usage lease not settled; it expires by itself'));
   }
 
-  /** Returns whether a live call holds the slot now. */
-  private async dialHoldingSlot(tenant: Tenant, d: DialJob): Promise<boolean> {
+  /** The live call that now holds the tenant's slot, or null when none does (nothing placed, or it already ended). */
+  private async dialHoldingSlot(tenant: Tenant, d: DialJob): Promise<LiveCall> {
     const log = this.o.logger.child({ tenantId: tenant.id, attemptId: d.attemptId });
     const tel = await this.telephony(tenant.id);
-    const from = await this.callerId(tenant.id);
     const now = this.clock();
-    type Plan = { kind: 'done'; live: boolean } | { kind: 'dial'; to: string; due: Date } | { kind: 'reconcile'; to: string; since: Date };
+    type Plan = { kind: 'done'; live: LiveCall } | { kind: 'dial'; to: string; from: string; due: Date } | { kind: 'reconcile'; to: string; from: string | null; since: Date };
     const plan = await this.o.tenants.withTenant(tenant.id, async (trx): Promise<Plan> => {
-      const f = await this.facts(trx, d.attemptId, true);
-      if (!f) return { kind: 'done', live: false };
-      if (f.call_sid) return { kind: 'done', live: !f.ended_at };
-      if (f.outcome !== 'due') return { kind: 'done', live: false };
+      const f = await this.facts(trx, tenant.id, d.attemptId, true);
+      if (!f) return { kind: 'done', live: null };
+      if (f.call_sid) return { kind: 'done', live: f.ended_at ? null : { callSid: f.call_sid } };
+      if (f.outcome !== 'due') return { kind: 'done', live: null };
+      const from = f.caller_id;
       const finish = async (outcome: string, error?: string): Promise<Plan> => {
         await trx('reminder_attempts').where({ id: f.id }).update({ outcome, ...(error ? { dial_error: error } : {}), ended_at: trx.fn.now() });
         await trx('reminders').where({ id: f.reminder_id }).update({ outcome, updated_at: trx.fn.now() });
         metrics.reminderAttemptOutcomes.inc({ outcome, retry: 'no' });
-        return { kind: 'done', live: false };
+        return { kind: 'done', live: null };
       };
       // An intent without a SID: a call may exist. Reconcile before anything else (the re-checks below must not
       // drop a call that was already placed from the record).
-      if (f.dial_started_at) return { kind: 'reconcile', to: f.customer_phone ?? '', since: f.dial_started_at };
+      if (f.dial_started_at) return { kind: 'reconcile', to: f.customer_phone ?? '', from, since: f.dial_started_at };
       // Re-checked here, right before the call: the appointment may have changed while the job waited.
       if (f.appt_status !== 'booked') return finish('skipped_appointment_cancelled');
       if (!f.appt_starts_at || f.appt_starts_at.getTime() !== f.rem_starts_at.getTime()) return finish('skipped_appointment_moved');
       if (!f.customer_phone) return finish('skipped_no_phone');
-      if (await trx('reminder_opt_outs').where({ phone: f.customer_phone }).first('phone')) return finish('skipped_opted_out');
+      if (f.opted_out) return finish('skipped_opted_out');
       if (!tel) return finish('failed', 'tenant has no telephony plugin');
       if (!from) return finish('failed', 'OUT_ERR_NO_CALLER_ID: tenant has no phone number to call from');
       const next = nextAllowedTime({ due: now, policy: this.windowPolicy(tenant, f.ignore_window) });
@@ -186,7 +220,7 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
         if (next && next.getTime() < (f.appt_starts_at?.getTime() ?? 0)) {
           await trx('reminder_attempts').where({ id: f.id }).update({ outcome: 'deferred', ended_at: trx.fn.now() });
           await trx('reminders').where({ id: f.reminder_id }).update({ status: 'scheduled', due_at: next, queued_until: null, window_deferrals: trx.raw('window_deferrals + 1'), updated_at: trx.fn.now() });
-          return { kind: 'done', live: false };
+          return { kind: 'done', live: null };
         }
         return finish('skipped_window_after_appointment');
       }
@@ -194,9 +228,10 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
       await trx('reminder_attempts').where({ id: f.id }).update({
         dial_key: `${f.reminder_id}-${f.attempt}`, dial_started_at: now, dial_tries: f.dial_tries + 1,
       });
-      return { kind: 'dial', to: f.customer_phone, due: f.due_at };
+      return { kind: 'dial', to: f.customer_phone, from, due: f.due_at };
     });
     if (plan.kind === 'done') return plan.live;
+    const from = plan.from;
     if (!tel || !from) throw new Error('telephony plugin or caller id vanished between the intent and the call'); // retried by the job
 
     if (plan.kind === 'reconcile') {
@@ -208,7 +243,7 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
         await this.recordSid(tenant.id, d.attemptId, mine.callSid);
         metrics.reminderCallsPlaced.inc({ event: 'reconciled' });
         log.info({ callSid: mine.callSid }, 'reminder call found at the provider after a lost answer; not placed again');
-        return !isTerminal(mine.status);
+        return isTerminal(mine.status) ? null : { callSid: mine.callSid };
       }
       if (now.getTime() - plan.since.getTime() < (this.o.reconcileGraceMs ?? 60_000)) {
         // Too early to know: the job's retry looks again.
@@ -218,24 +253,26 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
       const again = await this.o.tenants.withTenant(tenant.id, async (trx) => {
         const n = await trx('reminder_attempts').where({ id: d.attemptId, dial_started_at: plan.since }).whereNull('call_sid')
           .update({ dial_started_at: now, dial_tries: trx.raw('dial_tries + 1') });
-        const f = await this.facts(trx, d.attemptId, false);
+        const f = await this.facts(trx, tenant.id, d.attemptId, false);
         return n === 1 && f ? { to: plan.to, due: f.due_at } : null;
       });
-      if (!again) return false;
+      if (!again) return null;
       log.warn({ since: plan.since.toISOString() }, 'no call found for an old reminder intent; placing it now');
       return this.create({ tenant, attemptId: d.attemptId, tel, from, to: again.to, due: again.due });
     }
     return this.create({ tenant, attemptId: d.attemptId, tel, from, to: plan.to, due: plan.due });
   }
 
-  private async create(o: { tenant: Tenant; attemptId: string; tel: TelephonyProvider; from: string; to: string; due: Date }): Promise<boolean> {
+  /** Places the call in the account's next turn; the SID comes back from here, so nothing reads it again. */
+  private async create(o: { tenant: Tenant; attemptId: string; tel: TelephonyProvider; from: string; to: string; due: Date }): Promise<LiveCall> {
     const base = `${this.o.publicBaseUrl.replace(/\/$/, '')}/twilio/outbound/${o.tenant.id}/${o.attemptId}`;
     const ownAccount = o.tenant.config?.plugins.telephony?.credentialsRef ? `tenant-${o.tenant.id}` : this.o.platformAccount;
     let callSid: string;
     try {
       ({ result: { callSid } } = await this.o.limits.withCallTurn({ account: ownAccount, cps: this.o.cps }, () => o.tel.placeCall({
         to: o.to, from: o.from, url: `${base}/voice`, statusCallbackUrl: `${base}/status`, amdCallbackUrl: `${base}/amd`,
-        statusCallbackEvents: ['initiated', 'ringing', 'answered', 'completed'], machineDetection: true, timeoutSec: this.o.ringTimeoutSec ?? 25,
+        // No `initiated`: the REST answer already told us the call exists; each callback costs a request and a write.
+        statusCallbackEvents: ['ringing', 'answered', 'completed'], machineDetection: true, timeoutSec: this.o.ringTimeoutSec ?? 25,
       })));
     } catch (e) {
       if (isPluginError(e) && !e.retryable) {
@@ -243,7 +280,7 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
         metrics.reminderCallsPlaced.inc({ event: 'dial_failed' });
         this.o.logger.warn({ tenantId: o.tenant.id, attemptId: o.attemptId, err: e.message }, 'reminder call refused by the provider');
         await this.applyOutcome({ tenantId: o.tenant.id, attemptId: o.attemptId, callSid: null, status: 'failed', error: e.message });
-        return false;
+        return null;
       }
       // Maybe created, maybe not: the intent stays, and the job's retry reconciles.
       throw e;
@@ -252,21 +289,23 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     metrics.reminderCallsPlaced.inc({ event: 'placed' });
     metrics.reminderQueueLag.observe(Math.max(0, this.clock().getTime() - o.due.getTime()) / 1000);
     this.o.logger.info({ tenantId: o.tenant.id, attemptId: o.attemptId, callSid }, 'reminder call placed');
-    return true;
+    return { callSid };
   }
 
+  /** The SID on the attempt and the call's route to its tenant (for the media stream), in one statement. */
   private async recordSid(tenantId: string, attemptId: string, callSid: string): Promise<void> {
-    await this.o.tenants.withTenant(tenantId, (trx) => trx('reminder_attempts').where({ id: attemptId }).whereNull('call_sid')
-      .update({ call_sid: callSid, placed_at: trx.fn.now() }));
-    await this.o.tenants.db('platform.call_routes').insert({ call_sid: callSid, tenant_id: tenantId }).onConflict('call_sid').ignore();
+    await this.o.tenants.withTenant(tenantId, (trx) => trx.raw(
+      `with sid as (update reminder_attempts set call_sid = ?, placed_at = now() where id = ? and call_sid is null)
+       insert into platform.call_routes (call_sid, tenant_id) values (?, ?) on conflict (call_sid) do nothing`,
+      [callSid, attemptId, callSid, tenantId]));
   }
 
   // ---- callbacks (OutboundCallHooks), called by core/telephony/outbound-webhooks.ts after the signature check
 
   async attempt(o: { tenantId: string; attemptId: string }): Promise<{ callSid: string | null; to: string; from: string | null } | null> {
-    const f = await this.o.tenants.withTenant(o.tenantId, (trx) => this.facts(trx, o.attemptId, false));
+    const f = await this.o.tenants.withTenant(o.tenantId, (trx) => this.facts(trx, o.tenantId, o.attemptId, false));
     if (!f) return null;
-    return { callSid: f.call_sid, to: f.customer_phone ?? '', from: await this.callerId(o.tenantId) };
+    return { callSid: f.call_sid, to: f.customer_phone ?? '', from: f.caller_id };
   }
 
   async onStatus(o: { tenantId: string; attemptId: string; callSid: string; status: string }): Promise<void> {
@@ -283,8 +322,19 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     const tenant = await this.o.tenants.find(o.tenantId);
     const rank = statusRank(o.status);
     if (!tenant || rank === null) return;
+    if (!isTerminal(o.status)) {
+      // Ringing, answered: only the call's progress moves (monotonic), in one statement; nothing else is decided.
+      await this.o.tenants.withTenant(tenant.id, (trx) => trx.raw(
+        `update reminder_attempts
+            set call_sid = coalesce(call_sid, ?::text), placed_at = case when call_sid is null and ?::text is not null then now() else placed_at end,
+                call_status = case when call_status_rank < ? then ? else call_status end, call_status_rank = greatest(call_status_rank, ?),
+                dial_error = coalesce(?, dial_error)
+          where id = ? and (call_sid is null or ?::text is null or call_sid = ?::text)`,
+        [o.callSid, o.callSid, rank, o.status, rank, o.error, o.attemptId, o.callSid, o.callSid]));
+      return;
+    }
     const settled = await this.o.tenants.withTenant(tenant.id, async (trx) => {
-      const f = await this.facts(trx, o.attemptId, true);
+      const f = await this.facts(trx, tenant.id, o.attemptId, true);
       if (!f || (o.callSid && f.call_sid && f.call_sid !== o.callSid)) return null;
       const patch: Record<string, unknown> = {};
       if (o.callSid && !f.call_sid) Object.assign(patch, { call_sid: o.callSid, placed_at: trx.fn.now() });
@@ -341,21 +391,25 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     if (outcome === 'voicemail') {
       // After the beep (DetectMessageEnd): the short message, then hang up. No appointment details: whoever plays
       // the mailbox back may not be the customer.
-      await tel.sayAndHangUp({ callSid: o.callSid, text: this.voicemail(tenant, await this.callerId(tenant.id)) });
+      const lines = REMINDER_LINES[primaryLanguage(tenant.config)];
+      await tel.sayAndHangUp({ callSid: o.callSid, text: this.voicemail(tenant, await this.callerId(tenant.id)), language: lines.sayLanguage });
     } else {
       await tel.hangUp({ callSid: o.callSid });
     }
   }
 
-  /** The cached voicemail line of a tenant: its name, that it is a reminder, its number. Nothing about the customer. */
+  /**
+   * The cached voicemail line of a tenant, in its first language: its name, that it is a reminder, its number.
+   * Nothing about the customer.
+   */
   voicemail(tenant: Tenant, callbackNumber: string | null): string {
-    const name = tenant.config?.name ?? 'your dealership';
-    const key = `${tenant.id}|${name}|${callbackNumber ?? ''}`;
+    const language = tenant.config ? primaryLanguage(tenant.config) : 'en';
+    const name = tenant.config?.name ?? (language === 'es' ? 'su agencia' : 'your dealership');
+    const key = `${tenant.id}|${language}|${name}|${callbackNumber ?? ''}`;
     let text = this.voicemailText.get(key);
     if (!text) {
       const spoken = callbackNumber ? parsePhoneNumberFromString(callbackNumber)?.formatNational() ?? callbackNumber : null;
-      text = `Hello, this is ${name} with a reminder about your upcoming service appointment.`
-        + (spoken ? ` Please call us back at ${spoken}.` : ' Please give us a call back.') + ' Thank you, goodbye.';
+      text = REMINDER_LINES[language].voicemail({ dealership: name, callback: spoken });
       if (this.voicemailText.size > 1000) this.voicemailText.clear();
       this.voicemailText.set(key, text);
     }

@@ -46,6 +46,8 @@ export class ReminderDrain {
     logger: Logger;
     /** Queues one run (enqueueReminder); throws when the queue is down. */
     enqueue: (data: ReminderJobData) => Promise<unknown>;
+    /** Queues the dial of an attempt whose dial job was lost (OutboundCalls.redial); absent: no sweep. */
+    redial?: (o: { tenantId: string; attemptId: string; sweep: number }) => Promise<unknown>;
     clock?: () => Date;
     timings?: ReminderDrainTimings;
   }) {
@@ -85,6 +87,32 @@ export class ReminderDrain {
   }
 
   private async drainTenant(tenantId: string): Promise<number> {
+    const queued = await this.queueDue(tenantId);
+    if (this.o.redial) await this.sweepDials(tenantId);
+    return queued;
+  }
+
+  /**
+   * Attempts due for a whole lease without a call (outcome `due`, no SID, not ended, no intent or an intent that old):
+   * their dial job is gone (Redis lost it, or the worker died after the attempt committed and before the dial was
+   * queued). Their dial is queued again; the dial's own intent and reconciliation keep it to one call.
+   */
+  private async sweepDials(tenantId: string): Promise<void> {
+    const now = this.clock();
+    const stale = new Date(now.getTime() - this.t.leaseMs);
+    const ids = await this.o.tenants.withTenant(tenantId, (trx) => trx('reminder_attempts')
+      .where({ outcome: 'due' }).whereNull('call_sid').whereNull('ended_at')
+      .where(trx.raw('coalesce(dial_started_at, started_at)'), '<=', stale)
+      .orderBy('started_at').limit(this.t.batch).pluck('id')) as string[];
+    const sweep = Math.floor(now.getTime() / this.t.leaseMs);
+    for (const attemptId of ids) {
+      await this.o.redial!({ tenantId, attemptId, sweep });
+      metrics.reminders.inc({ event: 'dial_requeued' });
+    }
+    if (ids.length) this.o.logger.warn({ tenantId, attempts: ids.length }, 'reminder attempts without a call for a lease: dial queued again');
+  }
+
+  private async queueDue(tenantId: string): Promise<number> {
     const now = this.clock();
     const rows = await this.o.tenants.withTenant(tenantId, async (trx) => (await trx.raw(
       `update reminders set queued_until = greatest(due_at, ?::timestamptz) + make_interval(secs => ?)

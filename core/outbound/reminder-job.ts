@@ -51,8 +51,40 @@ export type ReminderRunResult =
 /** The transaction's decision; a due call carries what the dialer needs, which the caller's result does not show. */
 type Decision = Exclude<ReminderRunResult, { outcome: 'due' }> | { outcome: 'due'; attempt: number; attemptId: string; to: string; appointmentId: string };
 
-interface ReminderRow { id: string; appointment_id: string; hours_before: number; starts_at: Date; due_at: Date; status: string; ignore_window: boolean }
-interface AppointmentFacts { id: string; status: string; starts_at: Date; customer_phone: string | null }
+interface ReminderFacts {
+  id: string; appointment_id: string; hours_before: number; starts_at: Date; due_at: Date; status: string; ignore_window: boolean;
+  appt_id: string | null; appt_status: string | null; appt_starts_at: Date | null; customer_phone: string | null;
+  confirmed: boolean; closer: boolean; opted_out: boolean; next_attempt: number;
+}
+
+/** The run's one read ($1 now, $2 reminder id); the subqueries answer only when the appointment exists. */
+const READ_REMINDER = `
+  select r.id, r.appointment_id, r.hours_before, r.starts_at, r.due_at, r.status, r.ignore_window,
+         p.id as appt_id, p.status as appt_status, p.starts_at as appt_starts_at, p.customer_phone,
+         exists (select 1 from reminder_attempts a join reminders ar on ar.id = a.reminder_id
+                  where a.appointment_id = p.id and a.outcome = 'confirmed' and ar.starts_at = p.starts_at) as confirmed,
+         exists (select 1 from reminders c
+                  where c.appointment_id = p.id and c.starts_at = p.starts_at and c.status in ('scheduled', 'due')
+                    and c.hours_before < r.hours_before and c.due_at <= ?::timestamptz) as closer,
+         exists (select 1 from reminder_opt_outs o where o.phone = p.customer_phone) as opted_out,
+         coalesce((select max(attempt) from reminder_attempts x where x.reminder_id = r.id), 0) + 1 as next_attempt
+    from reminders r left join appointments p on p.id = r.appointment_id
+   where r.id = ?
+     for update of r`;
+
+/** The attempt row and the reminder's new status, in one statement; returns the attempt's id. */
+async function writeAttempt(trx: Knex.Transaction, o: {
+  rem: ReminderFacts; attempt: number; now: Date; outcome: string; status: 'due' | 'skipped'; skipReason: string | null;
+}): Promise<string> {
+  const r = await trx.raw(
+    `with ins as (
+       insert into reminder_attempts (reminder_id, appointment_id, attempt, scheduled_at, started_at, outcome)
+       values (?, ?, ?, ?, ?, ?) returning id),
+     upd as (update reminders set status = ?, skip_reason = coalesce(?, skip_reason), updated_at = now() where id = ?)
+     select id from ins`,
+    [o.rem.id, o.rem.appointment_id, o.attempt, o.rem.due_at, o.now, o.outcome, o.status, o.skipReason, o.rem.id]);
+  return (r.rows[0] as { id: string }).id;
+}
 
 export interface ReminderRunnerOptions {
   tenants: TenantService;
@@ -84,8 +116,10 @@ export class ReminderRunner {
     }
     const now = this.clock();
     const result = await this.o.tenants.withTenant(tenant.id, async (trx): Promise<Decision> => {
-      const rem = await trx('reminders').where({ id: data.reminderId }).forUpdate()
-        .first('id', 'appointment_id', 'hours_before', 'starts_at', 'due_at', 'status', 'ignore_window') as ReminderRow | undefined;
+      // Every fact the checks below need, in one round trip (this runs once per reminder, thousands an hour in a
+      // burst): the row (locked), its appointment, and whether the appointment was already confirmed for this
+      // start, a closer reminder of it is already due, the number opted out, and the attempt number to write.
+      const rem = (await trx.raw(READ_REMINDER, [now, data.reminderId])).rows[0] as ReminderFacts | undefined;
       // Superseded, cancelled, already run, or moved by the window to a time a newer job owns.
       if (!rem || rem.status !== 'scheduled' || rem.due_at.getTime() !== data.dueAtMs) return { outcome: 'stale' };
       const skip = (reason: ReminderSkipReason): Promise<Decision> => this.skip(trx, { rem, reason, now });
@@ -95,24 +129,19 @@ export class ReminderRunner {
       const policy = reminderPolicy(tenant.config);
       if (!policy.enabled) return skip('reminders_disabled');
 
-      const appt = await trx('appointments').where({ id: rem.appointment_id })
-        .first('id', 'status', 'starts_at', 'customer_phone') as AppointmentFacts | undefined;
+      const appt = rem.appt_id ? { id: rem.appt_id, status: rem.appt_status!, starts_at: rem.appt_starts_at!, customer_phone: rem.customer_phone } : null;
       if (!appt) return skip('appointment_missing');
       if (appt.status === 'cancelled') return skip('appointment_cancelled');
       if (appt.status !== 'booked') return skip('appointment_closed');
       // The scheduler supersedes on every move it makes; a writer that bypassed it is caught here.
       if (appt.starts_at.getTime() !== rem.starts_at.getTime()) return skip('appointment_moved');
       if (appt.starts_at.getTime() <= now.getTime()) return skip('appointment_passed');
-      const confirmed = await trx('reminder_attempts as a').join('reminders as r', 'r.id', 'a.reminder_id')
-        .where({ 'a.appointment_id': appt.id, 'a.outcome': 'confirmed' }).where('r.starts_at', appt.starts_at).first('a.id');
-      if (confirmed) return skip('already_confirmed');
+      if (rem.confirmed) return skip('already_confirmed');
       // Run late (a worker outage): when a closer reminder of the same appointment is already due, two calls in a
       // row would be wrong; the closer one is the one that rings.
-      const closer = await trx('reminders').where({ appointment_id: appt.id, starts_at: appt.starts_at })
-        .whereIn('status', ['scheduled', 'due']).where('hours_before', '<', rem.hours_before).where('due_at', '<=', now).first('id');
-      if (closer) return skip('overtaken');
+      if (rem.closer) return skip('overtaken');
       if (!appt.customer_phone) return skip('no_phone');
-      if (await trx('reminder_opt_outs').where({ phone: appt.customer_phone }).first('phone')) return skip('opted_out');
+      if (rem.opted_out) return skip('opted_out');
 
       // The callee's zone is not derived from the number (see call-window.ts): the dealership's zone stands in.
       // A platform admin's "send now, ignore the window" drops the dealership's window and closed days, never the legal hours.
@@ -130,12 +159,9 @@ export class ReminderRunner {
         return { outcome: 'deferred', dueAt: next.toISOString() };
       }
 
-      const attempt = await this.nextAttempt(trx, rem.id);
-      const [row] = await trx('reminder_attempts').insert({
-        reminder_id: rem.id, appointment_id: appt.id, attempt, scheduled_at: rem.due_at, started_at: now, outcome: 'due',
-      }).returning('id') as { id: string }[];
-      await trx('reminders').where({ id: rem.id }).update({ status: 'due', updated_at: trx.fn.now() });
-      return { outcome: 'due', attempt, attemptId: row!.id, to: appt.customer_phone, appointmentId: appt.id };
+      const attempt = rem.next_attempt;
+      const id = await writeAttempt(trx, { rem, attempt, now, outcome: 'due', status: 'due', skipReason: null });
+      return { outcome: 'due', attempt, attemptId: id, to: appt.customer_phone, appointmentId: appt.id };
     });
 
     if (result.outcome === 'skipped') {
@@ -169,17 +195,9 @@ export class ReminderRunner {
     return { outcome: 'due', attempt: due.attempt, attemptId: due.attemptId, callSid: placed.callSid };
   }
 
-  private async nextAttempt(trx: Knex.Transaction, reminderId: string): Promise<number> {
-    const r = await trx('reminder_attempts').where({ reminder_id: reminderId }).max('attempt as n').first() as { n: number | null } | undefined;
-    return (r?.n ?? 0) + 1;
-  }
-
-  private async skip(trx: Knex.Transaction, o: { rem: ReminderRow; reason: ReminderSkipReason; now: Date }): Promise<{ outcome: 'skipped'; reason: ReminderSkipReason; attempt: number }> {
-    const attempt = await this.nextAttempt(trx, o.rem.id);
-    await trx('reminder_attempts').insert({
-      reminder_id: o.rem.id, appointment_id: o.rem.appointment_id, attempt, scheduled_at: o.rem.due_at, started_at: o.now, outcome: `skipped_${o.reason}`,
-    });
-    await trx('reminders').where({ id: o.rem.id }).update({ status: 'skipped', skip_reason: o.reason, updated_at: trx.fn.now() });
+  private async skip(trx: Knex.Transaction, o: { rem: ReminderFacts; reason: ReminderSkipReason; now: Date }): Promise<{ outcome: 'skipped'; reason: ReminderSkipReason; attempt: number }> {
+    const attempt = o.rem.next_attempt;
+    await writeAttempt(trx, { rem: o.rem, attempt, now: o.now, outcome: `skipped_${o.reason}`, status: 'skipped', skipReason: o.reason });
     return { outcome: 'skipped', reason: o.reason, attempt };
   }
 }

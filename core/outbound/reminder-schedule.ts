@@ -59,22 +59,33 @@ export async function syncAppointmentReminders(trx: Knex.Transaction, o: {
       .update({ status: 'cancelled', updated_at: trx.fn.now() });
     return out;
   }
-  out.superseded = await trx('reminders').where({ appointment_id: a.id, status: 'scheduled' }).whereNot('starts_at', a.starts_at)
-    .update({ status: 'superseded', updated_at: trx.fn.now() });
   const policy = reminderPolicy(o.config);
-  if (!policy.enabled) return out;
-  const rows = policy.hoursBefore
-    .map((h) => ({ h, due: new Date(a.starts_at.getTime() - h * HOUR_MS) }))
-    .filter((r) => r.due.getTime() > o.now.getTime());
-  if (rows.length === 0) return out;
-  // The partial unique index (live rows only) makes a repeat a no-op, and keeps superseded history beside it.
+  const rows = policy.enabled
+    ? policy.hoursBefore.map((h) => ({ h, due: new Date(a.starts_at.getTime() - h * HOUR_MS) })).filter((r) => r.due.getTime() > o.now.getTime())
+    : [];
+  if (rows.length === 0) {
+    out.superseded = await trx('reminders').where({ appointment_id: a.id, status: 'scheduled' }).whereNot('starts_at', a.starts_at)
+      .update({ status: 'superseded', updated_at: trx.fn.now() });
+    return out;
+  }
+  // One statement, one round trip inside the booking's transaction: the old start's rows superseded, the new ones
+  // inserted. Both parts see the same snapshot; they never touch the same rows (a superseded row has another
+  // start, so it cannot conflict with a new one). The partial unique index (live rows only) makes a repeat a no-op,
+  // and keeps superseded history beside it.
   const res = await trx.raw(
-    `insert into reminders (appointment_id, hours_before, starts_at, due_at)
-     select ?::uuid, x.h, ?::timestamptz, x.due from unnest(?::int[], ?::timestamptz[]) as x(h, due)
-     on conflict (appointment_id, hours_before, starts_at) where status in ('scheduled', 'due', 'skipped') and kind = 'scheduled' do nothing
-     returning id`,
-    [a.id, a.starts_at, rows.map((r) => r.h), rows.map((r) => r.due)]);
-  out.scheduled = (res.rows as unknown[]).length;
+    `with sup as (
+       update reminders set status = 'superseded', updated_at = now()
+        where appointment_id = ?::uuid and status = 'scheduled' and starts_at <> ?::timestamptz returning 1),
+     ins as (
+       insert into reminders (appointment_id, hours_before, starts_at, due_at)
+       select ?::uuid, x.h, ?::timestamptz, x.due from unnest(?::int[], ?::timestamptz[]) as x(h, due)
+       on conflict (appointment_id, hours_before, starts_at) where status in ('scheduled', 'due', 'skipped') and kind = 'scheduled' do nothing
+       returning 1)
+     select (select count(*) from sup)::int as superseded, (select count(*) from ins)::int as scheduled`,
+    [a.id, a.starts_at, a.id, a.starts_at, rows.map((r) => r.h), rows.map((r) => r.due)]);
+  const counts = res.rows[0] as { superseded: number; scheduled: number };
+  out.superseded = counts.superseded;
+  out.scheduled = counts.scheduled;
   return out;
 }
 

@@ -113,6 +113,21 @@ export class PostgresStateStore implements StateStore {
       return { ok: true as const };
     });
   }
+  async reserveTurn(key: string, intervalMs: number): Promise<number> {
+    // µs on the database's clock; the row lock of the upsert orders concurrent bookers. A value another op wrote, or
+    // a turn long past, counts as "free now".
+    const us = Math.max(1, Math.round(intervalMs * 1000));
+    const r = await this.db.raw(
+      `with c as (select (extract(epoch from clock_timestamp()) * 1000000)::bigint as now)
+       insert into ${T} as s (key, value, expires_at)
+       select ?, (c.now + ?)::text, to_timestamp((c.now + ? + 1000000) / 1000000.0) from c
+       on conflict (key) do update set
+         value = (greatest(case when s.value ~ '^[0-9]{1,18}$' then s.value::bigint else 0 end, (select now from c)) + ?)::text,
+         expires_at = to_timestamp((greatest(case when s.value ~ '^[0-9]{1,18}$' then s.value::bigint else 0 end, (select now from c)) + ? + 1000000) / 1000000.0)
+       returning (s.value::bigint - ? - (select now from c)) as wait_us`,
+      [this.k(key), us, us, us, us, us]);
+    return Math.max(0, Number((r.rows[0] as { wait_us: string }).wait_us)) / 1000;
+  }
   async releaseSlot(key: string, holder: string): Promise<void> {
     await this.db.raw(`update ${T} set value = (value::jsonb - ?::text)::text where key = ? and value like '{%'`, [holder, this.k(key)]);
   }

@@ -11,6 +11,8 @@ declare module 'ioredis' {
     docCreate(key: string, doc: string, ttlSec: string): Result<number, Context>;
     /** [1, 0] reserved | [0, msUntilTheEarliestSlotFrees] full */
     slotAcquire(key: string, holder: string, limit: string, ttlMs: string): Result<[number, number], Context>;
+    /** µs to wait for the booked turn */
+    turnReserve(key: string, intervalUs: string): Result<number, Context>;
   }
 }
 
@@ -44,6 +46,15 @@ end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, math.max(1, tonumber(first[2]) - now)}`;
 
+// The next free turn (µs, Redis's clock) is the key's value; it lives a second past that turn.
+const TURN = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local at = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0'))
+local nxt = at + tonumber(ARGV[1])
+redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.floor((nxt - now) / 1000) + 1000)
+return at - now`;
+
 /**
  * Redis adapter. Scripts are called on their own, never inside multi(), where NOSCRIPT would not recover.
  * `enableOfflineQueue: false` makes commands fail fast when Redis is gone, so a live call keeps going from
@@ -69,6 +80,7 @@ export class RedisStateStore implements StateStore {
     this.redis.defineCommand('docCas', { numberOfKeys: 1, lua: CAS });
     this.redis.defineCommand('docCreate', { numberOfKeys: 1, lua: CREATE });
     this.redis.defineCommand('slotAcquire', { numberOfKeys: 1, lua: SLOT });
+    this.redis.defineCommand('turnReserve', { numberOfKeys: 1, lua: TURN });
   }
 
   /** Waits for the first connection (offline queue is off, so early commands would fail). */
@@ -116,6 +128,9 @@ export class RedisStateStore implements StateStore {
     return ok === 1 ? { ok: true } : { ok: false, retryAfterMs: wait };
   }
   async releaseSlot(key: string, holder: string): Promise<void> { await this.redis.zrem(key, holder); }
+  async reserveTurn(key: string, intervalMs: number): Promise<number> {
+    return (await this.redis.turnReserve(key, String(Math.max(1, Math.round(intervalMs * 1000))))) / 1000;
+  }
   async publish(channel: string, message: string): Promise<void> { await this.redis.publish(this.prefix + channel, message); }
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
     const full = this.prefix + channel;

@@ -33,6 +33,13 @@ export interface StateStore {
   acquireSlot(o: SlotRequest): Promise<SlotResult>;
   /** Gives a slot back before its expiry (idempotent). */
   releaseSlot(key: string, holder: string): Promise<void>;
+  /**
+   * Books the next turn of an evenly spaced schedule under `key`, atomically and on the store's own clock: turns are
+   * `intervalMs` apart (fractions allowed), each at the later of now and the previous turn + intervalMs. Returns how
+   * long the caller must wait for its turn (0 when it is now). Unlike polling a slot, a turn is never lost to a
+   * late timer or a round trip: the schedule advances by the interval, not by when a waiter came back to ask.
+   */
+  reserveTurn(key: string, intervalMs: number): Promise<number>;
   publish(channel: string, message: string): Promise<void>;
   /**
    * Subscribes on one dedicated connection per store. When that connection drops, the adapter reconnects with

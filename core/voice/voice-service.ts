@@ -204,8 +204,8 @@ export class VoiceService extends EventEmitter<{ call: [CallSession] }> {
       languages,
       identity,
       // A reminder call's greeting names the customer, so it is spoken through TTS rather than the tenant's cached clip.
-      systemPrompt: reminder ? buildReminderPrompt(cfg, { now, firstName: reminder.firstName }) : buildSystemPrompt(cfg, { now, direction: start.direction, language: lang.language }),
-      greeting: reminder ? reminderGreeting({ dealership: cfg.name, firstName: reminder.firstName }) : lang.greeting,
+      systemPrompt: reminder ? buildReminderPrompt(cfg, { now, firstName: reminder.firstName, language: lang.language }) : buildSystemPrompt(cfg, { now, direction: start.direction, language: lang.language }),
+      greeting: reminder ? reminderGreeting({ dealership: cfg.name, firstName: reminder.firstName, language: lang.language }) : lang.greeting,
       greetingVia: reminder ? 'tts' : 'cached',
       model: cfg.agent?.model,
       providers: {

@@ -104,10 +104,11 @@ function createTwilioTelephony(ctx: PluginContext, o: { creds: Credentials | und
           .map((c) => ({ callSid: c.sid, to: c.to, from: c.from, status: String(c.status), createdAt: c.dateCreated, answeredBy: c.answeredBy ?? null }));
       } catch (e) { throw mapTwilioErrorOrRefusal(e); }
     },
-    async sayAndHangUp({ callSid, text, signal }) {
+    async sayAndHangUp({ callSid, text, language, signal }) {
       signal?.throwIfAborted();
       const vr = new twilio.twiml.VoiceResponse();
-      vr.say(text);
+      // Without `language` Twilio reads Spanish text with an English voice.
+      if (language) vr.say({ language: language as never }, text); else vr.say(text);
       vr.hangup();
       try { await api().calls(callSid).update({ twiml: vr.toString() }); } catch (e) {
         const pe = mapTwilioErrorOrRefusal(e);

@@ -311,6 +311,39 @@ describe('E2E: a person answers a reminder call', function () {
     await tx((trx) => trx('reminder_opt_outs').where({ phone: LISA.phone }).del());
   });
 
+  it('(c) a Spanish dealership (languages[0] es): greeting and persona in Spanish, still no detail before the callee is confirmed', async () => {
+    const cfg = (await h.p.tenants.get(h.tenantId)).config!;
+    await h.p.tenants.updateConfig(h.tenantId, { ...cfg, languages: ['es', 'en'] });
+    try {
+      const booked = await bookLisa();
+      const { attemptId } = await dueAttempt(booked.id);
+      h.openai.respond((body): FakeTurn | undefined => {
+        const last = body.messages[body.messages.length - 1]!;
+        if (last.role === 'user' && String(last.content ?? '').toLowerCase().includes('equivocado')) {
+          return { text: 'Disculpe la molestia. Que tenga buen día, adiós.', toolCalls: [{ name: 'callee_not_available', arguments: { reason: 'wrong_person' } }] };
+        }
+        return undefined;
+      });
+      const { callSid, call } = await answer({ attemptId });
+      const session = await voiceSession(h.p, callSid);
+      await agentIdle(session, call);
+      const greeting = ttsTexts()[0]!;
+      assert.equal(greeting, 'Hola, le habla el asistente de servicio de Sunnyvale Honda Service, para recordarle una próxima visita de servicio. ¿Podría hablar con Lisa?');
+      await say(session, call, 'Aquí no hay ninguna Lisa, tiene el número equivocado.');
+      await call.waitForClose(15_000);
+      await session.done;
+      const system = String(h.openai.requests.at(-1)!.body.messages[0]!.content);
+      assert.match(system, /^Usted es el asesor de citas de servicio de Sunnyvale Honda Service/);
+      assert.match(system, /Responda siempre en español/);
+      assert.equal(system.includes('You are'), false, 'no English persona left in the prompt');
+      assert.equal((await attemptRow(attemptId)).outcome, 'wrong_person');
+      assertNoDetails('the LLM requests', h.openai.requests.map((r) => JSON.stringify(r.body)), booked);
+      assertNoDetails('the TTS text', ttsTexts(), booked);
+    } finally {
+      await h.p.tenants.updateConfig(h.tenantId, cfg);
+    }
+  });
+
   it('wrong person: nothing about the visit is said, the call ends politely, outcome wrong_person, appointment untouched', async () => {
     const booked = await bookLisa();
     const { attemptId } = await dueAttempt(booked.id);

@@ -13,6 +13,8 @@ import type { StreamTicket } from '../../core/telephony/webhooks.js';
 import { sleep } from '../helpers/process.js';
 import request from 'supertest';
 import { signDevToken } from '../../core/admin-api/auth.js';
+import { silentLogger } from '../../core/observability/logger.js';
+import { ReminderRunner } from '../../core/outbound/reminder-job.js';
 
 /** Monday 1 March 2027, 10:00 in Los Angeles (the demo dealership's zone; its window is 09:00-19:00). */
 const OPEN = new Date('2027-03-01T18:00:00Z');
@@ -79,7 +81,7 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     assert.equal(call.from, DEMO_NUMBER);
     assert.equal(call.params.Url, `${base}/voice`);
     assert.equal(call.params.StatusCallback, `${base}/status`);
-    assert.deepEqual(call.params.StatusCallbackEvent, ['initiated', 'ringing', 'answered', 'completed']);
+    assert.deepEqual(call.params.StatusCallbackEvent, ['ringing', 'answered', 'completed']);
     assert.equal(call.params.MachineDetection, 'DetectMessageEnd');
     assert.equal(call.params.AsyncAmd, 'true');
     assert.equal(call.params.AsyncAmdStatusCallback, `${base}/amd`);
@@ -98,13 +100,30 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     const call = callsTo(a.phone)[0]!;
     assert.equal(call.status, 'completed');
     const twiml = String(call.updates.find((u) => u.Twiml)?.Twiml ?? '');
-    assert.match(twiml, /<Say>Hello, this is Sunnyvale Honda Service with a reminder about your upcoming service appointment\. Please call us back at \(408\) 555-0123\. Thank you, goodbye\.<\/Say><Hangup\/><\/Response>$/);
+    assert.match(twiml, /<Say language="en-US">Hello, this is Sunnyvale Honda Service with a reminder about your upcoming service appointment\. Please call us back at \(408\) 555-0123\. Thank you, goodbye\.<\/Say><Hangup\/><\/Response>$/);
     // Nothing about the customer, the vehicle, the service or the time.
     for (const secret of ['Dana', 'Whitfield', 'oil', 'Oil', 'March', '10:00', a.phone, '2001']) assert.ok(!twiml.includes(secret), `voicemail leaks ${secret}`);
     const [rem] = await reminders(a.id);
     assert.equal(rem!.outcome, 'voicemail');
     assert.equal(rem!.status, 'due', 'no retry after a message was left');
     assert.equal(callsTo(a.phone).length, 1);
+  });
+
+  it('(c) a Spanish dealership (languages[0] es): the voicemail is left in Spanish, with Twilio\'s Spanish voice, still without PII', async () => {
+    const cfg = (await h.p.tenants.get(h.tenantId)).config!;
+    await h.p.tenants.updateConfig(h.tenantId, { ...cfg, languages: ['es', 'en'] });
+    try {
+      const a = await book();
+      scenario = { answer: 'machine', answeredBy: 'machine_end_beep' };
+      await runDue(a.id);
+      const [att] = await until('the voicemail outcome', async () => { const x = await attempts(a.id); return x[0]?.call_status === 'completed' ? x : null; });
+      assert.equal(att!.outcome, 'voicemail');
+      const twiml = String(callsTo(a.phone)[0]!.updates.find((u) => u.Twiml)?.Twiml ?? '');
+      assert.match(twiml, /<Say language="es-MX">Hola, le llamamos de Sunnyvale Honda Service para recordarle su próxima cita de servicio\. Por favor, devuélvanos la llamada al \(408\) 555-0123\. Gracias, adiós\.<\/Say><Hangup\/><\/Response>$/);
+      for (const secret of ['Dana', 'Whitfield', 'oil', 'aceite', 'marzo', a.phone]) assert.ok(!twiml.includes(secret), `voicemail leaks ${secret}`);
+    } finally {
+      await h.p.tenants.updateConfig(h.tenantId, cfg);
+    }
   });
 
   it('(c) voicemail disabled: a machine is hung up on without a message, outcome no_answer (retried like one)', async () => {
@@ -205,6 +224,52 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     assert.equal(att!.call_sid, null);
     assert.equal(callsTo(a.phone).length, 0, 'no call was placed');
     assert.equal(cfg.reminders?.maxConcurrentCalls ?? 2, 2);
+  });
+
+  it('(a) a due attempt whose dial job was lost is dialled by the drain\'s sweep after a lease, once, and never again', async () => {
+    const a = await book();
+    scenario = { answer: 'none', status: 'busy' };
+    // The worker died between committing the attempt and queueing its dial: a runner without a dialer leaves exactly that.
+    const orphaned = new ReminderRunner({ tenants: h.p.tenants, logger: silentLogger, dialer: null, clock: () => clock });
+    const r = (await reminders(a.id)).find((x) => x.status === 'scheduled')!;
+    assert.equal((await orphaned.run({ tenantId: h.tenantId, reminderId: r.id, dueAtMs: r.due_at.getTime() })).outcome, 'due');
+    // Within the lease nothing is swept (its dial may just be late).
+    await h.p.reminders.drain.drainOnce();
+    await sleep(300);
+    assert.equal(callsTo(a.phone).length, 0);
+    // A lease later the sweep queues the dial again, and the call is placed.
+    clock = new Date(OPEN.getTime() + 11 * 60_000);
+    await h.p.reminders.drain.drainOnce();
+    const [att] = await until('the swept call', async () => { const x = await attempts(a.id); return x[0]?.call_sid ? x : null; });
+    assert.equal(callsTo(a.phone).length, 1);
+    assert.equal(att!.dial_key, `${att!.reminder_id}-1`);
+    // Later sweeps, and a stray rerun of the swept job, find the SID: no second call.
+    clock = new Date(OPEN.getTime() + 22 * 60_000);
+    await h.p.reminders.drain.drainOnce();
+    await h.p.outbound.dial({ tenantId: h.tenantId, attemptId: att!.id, n: 0, sweep: 1 });
+    await sleep(300);
+    assert.equal(callsTo(a.phone).length, 1, 'exactly one call');
+  });
+
+  it('(a) an intent whose REST answer was lost (no SID) is reconciled by the sweep with the provider\'s call, not dialled again', async () => {
+    const a = await book();
+    scenario = { answer: 'none', status: 'busy' };
+    // The call reached Twilio but its SID never reached the row (the worker died right after the REST request).
+    h.twilio.autoDrive = () => null;
+    try {
+      await runDue(a.id);
+      const call = await until('the call', async () => callsTo(a.phone)[0]);
+      // The callee's phone is ringing by now (Twilio lists calls by start time); the intent is on the provider's clock.
+      h.twilio.setCallStatus(call.sid, 'in-progress');
+      await q((trx) => trx('reminder_attempts').where({ appointment_id: a.id }).update({ call_sid: null, placed_at: null, dial_started_at: new Date(Date.now() - 1000) }));
+      clock = new Date(OPEN.getTime() + 11 * 60_000);
+      await h.p.reminders.drain.drainOnce();
+      const [att] = await until('the reconciled SID', async () => { const x = await attempts(a.id); return x[0]?.call_sid ? x : null; });
+      assert.equal(att!.call_sid, call.sid, 'the provider\'s call was adopted');
+      assert.equal(callsTo(a.phone).length, 1, 'no second call');
+    } finally {
+      h.twilio.autoDrive = () => scenario;
+    }
   });
 
   it('over the tenant usage limit (limits.maxConcurrentCalls, shared with inbound): no intent, no call; the dial waits', async () => {

@@ -209,4 +209,28 @@ describe('reminder calls: attempt facts and the reminder tools', () => {
       assert.equal((await attempt(attemptId)).outcome, 'identity_unconfirmed');
     });
   });
+
+  it('(d) the reminder\'s outcome follows its attempt\'s: a call settled `answered` by its final status, then `identity_unconfirmed` when the stream ends', async () => {
+    const { attemptId } = await dueAttempt();
+    // What the completed status callback leaves when no conversation outcome was written yet (outbound-calls.ts applyOutcome).
+    const reminderId = await tx(async (trx) => {
+      const a = await trx('reminder_attempts').where({ id: attemptId }).update({ outcome: 'answered', ended_at: trx.fn.now() }).returning('reminder_id') as { reminder_id: string }[];
+      await trx('reminders').where({ id: a[0]!.reminder_id }).update({ outcome: 'answered' });
+      return a[0]!.reminder_id;
+    });
+    // Then the voice session ends without the callee proving who they are.
+    assert.equal(await tx((trx) => recordAttemptOutcome(trx, { attemptId, outcome: 'identity_unconfirmed' })), true);
+    const rows = await tx(async (trx) => ({
+      attempt: (await trx('reminder_attempts').where({ id: attemptId }).first('outcome')).outcome as string,
+      reminder: (await trx('reminders').where({ id: reminderId }).first('outcome')).outcome as string,
+    }));
+    assert.deepEqual(rows, { attempt: 'identity_unconfirmed', reminder: 'identity_unconfirmed' });
+  });
+
+  it('(d) a reminder waiting for a retry keeps no outcome when an attempt\'s outcome is written', async () => {
+    const { attemptId } = await dueAttempt();
+    assert.equal(await tx((trx) => recordAttemptOutcome(trx, { attemptId, outcome: 'confirmed' })), true);
+    const r = await tx((trx) => trx('reminders as r').join('reminder_attempts as a', 'a.reminder_id', 'r.id').where('a.id', attemptId).first('r.outcome'));
+    assert.equal(r.outcome, null, 'the final status callback settles the reminder (it copies the attempt outcome)');
+  });
 });

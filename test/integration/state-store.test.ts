@@ -135,6 +135,20 @@ for (const adapter of adapters) {
       assert.deepEqual(await store.acquireSlot({ key: 'slot:b', holder: 'y', limit: 1, ttlMs: 150 }), { ok: true });
     });
 
+    it('books evenly spaced turns for concurrent callers on the store clock, none shared, and a stale schedule restarts now', async () => {
+      // 10 callers at once, 1 s apart: the k-th booked turn is k seconds out (give or take when each caller's
+      // request reached the store, far below the spacing).
+      const waits = (await Promise.all(Array.from({ length: 10 }, () => store.reserveTurn('turn:a', 1000)))).sort((a, b) => a - b);
+      waits.forEach((w, k) => assert.ok(Math.abs(w - k * 1000) < 400, `turn ${k}: wait ${w} ms (all: ${waits.join(', ')})`));
+      // Fractional intervals keep their fraction (3 turns a second, not 1000/333).
+      const thirds = (await Promise.all(Array.from({ length: 4 }, () => store.reserveTurn('turn:b', 1000 / 3)))).sort((a, b) => a - b);
+      assert.ok(Math.abs(thirds[3]! - thirds[0]! - 1000) < 150, `three intervals of 333.3 ms: ${thirds.join(', ')}`);
+      // A schedule whose last turn is long past does not make anyone wait.
+      assert.equal(await store.reserveTurn('turn:c', 50), 0);
+      await sleep(200);
+      assert.equal(await store.reserveTurn('turn:c', 50), 0);
+    });
+
     it('deletes keys and documents', async () => {
       await store.set('del:k', 'v', 60);
       await store.createDoc('del:d', {}, 60);

@@ -150,7 +150,7 @@ export interface TelephonyProvider {
    */
   findCalls(o: CallOptions & { to: string; from: string; createdAfter: Date }): Promise<ProviderCall[]>;
   /** Speaks `text` on a live call and hangs up (a voicemail after the beep). A call already over is not an error. */
-  sayAndHangUp(o: CallOptions & { callSid: string; text: string }): Promise<void>;
+  sayAndHangUp(o: CallOptions & { callSid: string; text: string; /** BCP-47 tag of the text (Twilio `<Say language>`); the vendor's default when absent. */ language?: string }): Promise<void>;
   /** Points a number the account owns at this deployment. `configured: false` with a reason when it can't. */
   configureNumber(o: CallOptions & { e164: string; voiceUrl: string; statusCallbackUrl: string }): Promise<{ configured: boolean; reason?: string; providerSid?: string }>;
   close?(): Promise<void>;
