@@ -224,7 +224,9 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   const emailOutbox = new EmailOutbox({ db, logger, timings: opts.emailOutbox, enqueue: (data) => enqueueEmail(jobs, data, opts.emailOutbox?.retry) });
   if (jobs.runsWorkers) emailOutbox.start();
   onClose(() => emailOutbox.close());
-  const toolbox = new Toolbox({ tenants, registry, scheduler, logger, state });
+  // Reminder calls a person answered run on this same voice pipeline (docs/reminders.md, "When a person answers").
+  const reminderCalls = new AnsweredReminders({ withTenant: (id, fn) => tenants.withTenant(id, fn), crm: (id) => registry.get(id, 'crm'), logger });
+  const toolbox = new Toolbox({ tenants, registry, scheduler, logger, state, reminderCalls });
 
   const usageRollup = new UsageRollup({ tenants, logger, intervalMs: opts.usageRollup?.intervalMs });
   if (jobs.runsWorkers) usageRollup.start();
@@ -240,8 +242,6 @@ export async function buildPlatform(cfg: AppConfig, opts: BuildOptions = {}): Pr
   });
   onClose(() => telephony.close());
 
-  // Reminder calls a person answered run on this same voice pipeline (docs/reminders.md, "When a person answers").
-  const reminderCalls = new AnsweredReminders({ withTenant: (id, fn) => tenants.withTenant(id, fn), crm: (id) => registry.get(id, 'crm'), logger });
   const voice: VoiceService = new VoiceService({ cfg, tenants, registry, toolbox, state, jobs, logger, telephony, reminderCalls, meter: usage });
   jobs.register('crm-log', voice.crmLogHandler());
   const accounts = new AccountService({ db, state, logger, tenantActive: async (id) => (await tenants.find(id))?.status === 'active' });

@@ -5,6 +5,7 @@ import { metrics } from '../observability/metrics.js';
 import type { WithTenant } from '../tenancy/with-tenant.js';
 import type { CrmConnector } from '../sdk/index.js';
 import type { CallIdentity, ReminderCallFacts, ReminderCallOutcome } from '../tools/identity.js';
+import type { ReminderCallPort } from '../tools/define.js';
 import { recordReminderOptOut } from './reminder-schedule.js';
 
 /**
@@ -116,6 +117,15 @@ export class AnsweredReminders {
     firstName ??= opened.customerName?.trim().split(/\s+/)[0] || null;
     metrics.reminders.inc({ event: 'answered' });
     return { facts: opened.facts, firstName: firstName ? firstName.slice(0, 40) : null };
+  }
+
+  /** The reminder tools' writes, bound to this call's attempt (identity.reminder is a server-side fact). */
+  port(o: { tenantId: string; reminder: ReminderCallFacts }): ReminderCallPort {
+    const { attemptId, phone } = o.reminder;
+    return {
+      recordOutcome: (outcome) => this.o.withTenant(o.tenantId, (trx) => recordAttemptOutcome(trx, { attemptId, outcome })),
+      optOut: () => this.o.withTenant(o.tenantId, (trx) => optOutAttempt(trx, { attemptId, phone })),
+    };
   }
 
   /** After the call: the fallback outcome when no reminder tool wrote one (a no-op otherwise). */

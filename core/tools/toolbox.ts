@@ -12,9 +12,8 @@ import { VOICEMAIL_TOOLS } from './voicemail-tools.js';
 import { insertCallbackTask } from './callback-tasks.js';
 import { CUSTOMER_TOOLS } from './customer-tools.js';
 import { REMINDER_TOOLS } from './reminder-tools.js';
-import { optOutAttempt, recordAttemptOutcome } from '../outbound/answered-reminder.js';
 import { ToolFailure, type CompiledTool, type CustomerProfile, type PluginsPort, type ReminderCallPort, type SchedulerPort, type ToolContext, type ToolResult } from './define.js';
-import { callState, type CallIdentity } from './identity.js';
+import { callState, type CallIdentity, type ReminderCallFacts } from './identity.js';
 import { describeArgErrors, toModelSchema } from './schema.js';
 
 /** What one tool call produced. `content` is short JSON for the model; `identity` replaces the caller's copy. */
@@ -40,6 +39,11 @@ export interface ToolboxOptions {
   phoneCacheTtlMs?: number;
   /** Verified caller's record + vehicles cache TTL (reused by later tools in the call); 0 disables it. */
   profileCacheTtlMs?: number;
+  /**
+   * The writes a reminder call's tools make, bound to one attempt (core/outbound/answered-reminder.ts provides
+   * them; the composition root wires it). Without it a reminder call's tools have no port and refuse to write.
+   */
+  reminderCalls?: { port(o: { tenantId: string; reminder: ReminderCallFacts }): ReminderCallPort };
 }
 
 /** Tool arguments bigger than this are refused before JSON.parse; no legitimate call comes close. */
@@ -224,13 +228,8 @@ export class Toolbox {
 
   /** The reminder tools' writes, bound to this call's attempt (identity.reminder is a server-side fact). */
   private reminderPort(identity: CallIdentity): ReminderCallPort | null {
-    const r = identity.reminder;
-    if (!r) return null;
-    const { tenants } = this.o;
-    return {
-      recordOutcome: (outcome) => tenants.withTenant(identity.tenantId, (trx) => recordAttemptOutcome(trx, { attemptId: r.attemptId, outcome })),
-      optOut: () => tenants.withTenant(identity.tenantId, (trx) => optOutAttempt(trx, { attemptId: r.attemptId, phone: r.phone })),
-    };
+    const reminder = identity.reminder;
+    return reminder && this.o.reminderCalls ? this.o.reminderCalls.port({ tenantId: identity.tenantId, reminder }) : null;
   }
 }
 
