@@ -21,6 +21,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
 import { BYTES_PER_MS, FRAME_BYTES, energy, tone } from './mulaw.js';
 import { sleep } from './http-util.js';
+import { until } from '../helpers/until.js';
 
 /** One scripted user utterance; a plain string is `{ transcript }`. */
 export interface ScriptedUtterance {
@@ -216,17 +217,8 @@ const NET0001 = 'Deepgram did not receive audio data or a text message within th
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
 
-
 function yieldLoop(): Promise<void> {
   return new Promise((r) => setImmediate(r));
-}
-
-async function until(pred: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`fake deepgram: timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 function queryOf(url: URL): Record<string, string> {

@@ -14,6 +14,8 @@ import type { CallSession } from '../../core/voice/call-session.js';
 import {
   newSid, postWebhook, statusCallbackParams, voiceWebhookParams, type WebhookParams, type WebhookResponse,
 } from '../fakes/twilio-webhooks.js';
+import { until } from './until.js';
+export { until };
 
 export const PUBLIC_BASE_URL = 'https://servicelane.test';
 export const TEST_ACCOUNT_SID = 'AC' + 'a1b2c3d4'.repeat(4);
@@ -111,15 +113,6 @@ export function parseStreamTwiml(xml: string): StreamInstruction | null {
   const token = /<Parameter\b[^>]*\bname="callToken"[^>]*\bvalue="([^"]*)"/.exec(stream[2] ?? '');
   if (!token) return null;
   return { url: unescapeXml(stream[1]!), callToken: unescapeXml(token[1]!) };
-}
-
-/** Polls `pred` every few ms until it holds (for state with no event to wait on); rejects after `timeoutMs`. */
-export async function until(pred: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** The live voice session of a call in this process, once telephony handed the stream to voice. */

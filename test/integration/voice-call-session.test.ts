@@ -12,6 +12,7 @@ import { DEMO_CUSTOMERS } from '../../core/tenancy/seed.js';
 import { LINES } from '../../core/voice/lines.js';
 import { metrics } from '../../core/observability/metrics.js';
 import type { ChatRequestBody } from '../fakes/openai.js';
+import { until } from '../helpers/until.js';
 
 const ALI = DEMO_CUSTOMERS[0]!;
 const MS_PER_CHAR = 15;
@@ -20,14 +21,6 @@ const LONG_ANSWER = [
   'on Thursday from one in the afternoon until four, and on Friday morning from seven thirty onwards,',
   'and if none of those suit you we can also look at Saturday between eight and two, which is usually quiet.',
 ].join(' ');
-
-async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 function assistantBefore(body: ChatRequestBody, userText: string): string | undefined {
   const i = body.messages.findIndex((m) => m.role === 'user' && m.content === userText);

@@ -23,6 +23,7 @@ import { DEMO_CUSTOMERS } from '../../core/tenancy/seed.js';
 import { LINES } from '../../core/voice/lines.js';
 import { uniquePrefix } from '../helpers/db.js';
 import type { ChatRequestBody } from '../fakes/openai.js';
+import { until } from '../helpers/until.js';
 
 const ALI = DEMO_CUSTOMERS[0]!;
 const MS_PER_CHAR = 5;
@@ -30,14 +31,6 @@ const BYTES_PER_CHAR = MS_PER_CHAR * 8;
 /** Short budgets: a stalled provider is noticed in well under a second. */
 const BUDGETS: Partial<ProviderBudgets> = { llmFirstTokenMs: 400, llmStallMs: 400, sttOpenMs: 600, ttsOpenMs: 600 };
 const TTS_STALL_MS = 600;
-
-async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** The assistant messages between the previous user message and `userText`, in order. */
 function assistantsBefore(body: ChatRequestBody, userText: string): string[] {

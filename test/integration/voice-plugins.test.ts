@@ -8,18 +8,11 @@ import { startFakeDeepgram, type FakeDeepgram } from '../fakes/deepgram.js';
 import { startFakeOpenAI, type FakeOpenAI } from '../fakes/openai.js';
 import { FRAME_BYTES, silence, tone } from '../fakes/mulaw.js';
 import { createTestContext } from '../../core/sdk/testing/index.js';
+import { until } from '../helpers/until.js';
 
 /** The SDK's test context: the real egress policy (loopback allow-listed, where the fakes listen), no platform env. */
 function ctx(): PluginContext {
   return createTestContext({ pluginId: 'x', tenantId: 't1' });
-}
-
-async function until(pred: () => boolean, timeoutMs = 3000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe('stt-deepgram plugin', () => {

@@ -7,16 +7,9 @@ import { startCallHarness, type CallHarness } from '../helpers/call-harness.js';
 import type { FakeMediaCall } from '../fakes/twilio-media.js';
 import type { CallSession } from '../../core/voice/call-session.js';
 import { DEMO_CUSTOMERS } from '../../core/tenancy/seed.js';
+import { until } from '../helpers/until.js';
 
 const MS_PER_CHAR = 15;
-
-async function until(pred: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('Turn-taking: patient with a paused caller, fast with a finished one', function () {
   this.timeout(30_000);

@@ -15,17 +15,10 @@ import { startFakeDeepgram, type FakeDeepgram } from '../fakes/deepgram.js';
 import { startFakeTwilioRest, type FakeTwilioRest } from '../fakes/twilio-rest.js';
 import { connectMediaStream, mediaClock } from '../fakes/twilio-media.js';
 import { postWebhook, statusCallbackParams, voiceWebhookParams } from '../fakes/twilio-webhooks.js';
+import { until } from '../helpers/until.js';
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;
-}
-
-async function until(pred: () => boolean, timeoutMs = 2000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe('mulaw', () => {
