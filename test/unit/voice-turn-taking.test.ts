@@ -90,6 +90,21 @@ describe('ClauseSplitter: the first short unit speaks at once', () => {
     assert.deepEqual(perDelta.flat().concat(rest ? [rest] : []).join(''), 'Okay, so, on Tuesday at nine thirty, we can do it.');
   });
 
+  it('a long first sentence is cut before its first phrase opener once it holds a few words', () => {
+    const { perDelta, rest } = feed(['We', ' have', ' openings', ' on', ' Tuesday', ' at', ' nine', ' thirty', ' in', ' the', ' morning', ',', ' and', ' more.']);
+    assert.deepEqual(perDelta.slice(0, 3).flat(), [], 'not before the opener is a whole word');
+    assert.deepEqual(perDelta[3], [], '"on" could still become "only"');
+    assert.deepEqual(perDelta[4], ['We have openings '], 'cut before "on" once a space follows it');
+    assert.deepEqual(perDelta.slice(5, 11).flat(), [], 'later clauses wait for punctuation and minChars as before');
+    assert.equal(perDelta.flat().join('') + rest, 'We have openings on Tuesday at nine thirty in the morning, and more.');
+    const only = feed(['We have openings', ' only', ' later this week.']);
+    assert.deepEqual(only.perDelta.flat(), ['We have openings only later this week.'], '"only" is no opener');
+    const short = feed(['I can', ' do', ' that', ' on Friday.']);
+    assert.deepEqual(short.perDelta.flat(), ['I can do that on Friday.'], 'three short words are not enough to break');
+    const amount = feed(['It is 49 dollars', ' for', ' the service.']);
+    assert.deepEqual(amount.perDelta.flat(), ['It is 49 dollars for the service.'], 'a sentence with an amount or time reads as one unit');
+  });
+
   it('keeps numbers, times and titles whole when their mark ends a delta', () => {
     const { perDelta, rest } = feed(['It costs 49', '.', '95 at 10', ':', '30 with Dr', '.', ' Patel today', '.']);
     assert.deepEqual(perDelta.slice(0, 6).flat(), [], 'no cut after a digit or "Dr."');
