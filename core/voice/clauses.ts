@@ -122,7 +122,8 @@ const FIRST_BREAK_WORDS = 3;
 const FIRST_BREAK_CHARS = 16;
 /** Words that open a phrase: a pause before them is where a speaker breathes. */
 const PHRASE_OPENERS = new Set([
-  'on', 'at', 'in', 'for', 'with', 'from', 'to', 'and', 'but', 'so', 'because', 'which', 'who', 'that', 'if', 'when', 'while', 'until', 'or',
+  'on', 'at', 'in', 'for', 'with', 'from', 'to', 'about', 'after', 'before', 'around', 'between', 'during',
+  'and', 'but', 'so', 'because', 'which', 'who', 'that', 'if', 'when', 'while', 'until', 'or',
   // Spanish calls use the same splitter.
   'en', 'para', 'con', 'desde', 'hasta', 'y', 'pero', 'porque', 'que', 'si', 'cuando', 'mientras',
 ]);
