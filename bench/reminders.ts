@@ -10,9 +10,13 @@
  *    the fake Twilio REST API at TWILIO_CPS=--cps, every call answered busy through signed callbacks. Achieved CPS
  *    (calls created / span from first to last), duplicates (calls beyond one per reminder), lost (reminders with no
  *    call), and the process's peak RSS against its RSS before the drain (the baseline).
+ * The fake Twilio runs in its own child process (as a deployment's Twilio is not in the platform's process), so
+ * the platform process's CPU per call is the platform's alone; the fake's is reported beside it.
  * Last stdout line: one JSON object.
  */
+import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { DateTime } from 'luxon';
 import { buildPlatform, createHttpApp, listen } from '../core/app.js';
 import { loadConfig } from '../core/config.js';
@@ -32,6 +36,31 @@ const TENANTS = flag('tenants', '100');
 const APPOINTMENTS = flag('appointments', '10000');
 const DUE = flag('due', '1000');
 const CPS = flag('cps', '50');
+const ACCOUNT_SID = 'AC' + 'b3c4d5e6'.repeat(4);
+const AUTH_TOKEN = 'twilio-auth-token-for-bench-0001';
+
+/** Parent ↔ fake Twilio child messages. */
+type ToFake = { type: 'route'; baseUrl: string; publicUrl: string } | { type: 'count' } | { type: 'collect' } | { type: 'stop' };
+type FromFake = { type: 'ready'; url: string } | { type: 'count'; n: number } | { type: 'calls'; calls: { to: string; createdMs: number }[]; cpuMs: number };
+
+if (process.argv.includes('--role') && process.argv[process.argv.indexOf('--role') + 1] === 'fake-twilio') {
+  // ---- child: the fake Twilio REST API, answering every call busy through signed status callbacks.
+  const tw = await startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN });
+  tw.autoDrive = () => ({ answer: 'none', status: 'busy' });
+  const send = (m: FromFake) => process.send!(m);
+  let cpu0 = process.cpuUsage();
+  process.on('message', (m: ToFake) => {
+    if (m.type === 'route') { tw.routeWebhooks({ baseUrl: m.baseUrl, publicUrl: m.publicUrl }); cpu0 = process.cpuUsage(); }
+    else if (m.type === 'count') send({ type: 'count', n: tw.calls.size });
+    else if (m.type === 'collect') {
+      const cpu = process.cpuUsage(cpu0);
+      send({ type: 'calls', calls: [...tw.calls.values()].map((c) => ({ to: c.to, createdMs: c.dateCreated.getTime() })), cpuMs: (cpu.user + cpu.system) / 1000 });
+    } else void tw.close().then(() => process.exit(0));
+  });
+  send({ type: 'ready', url: tw.url });
+  await new Promise(() => {}); // lives until the parent says stop
+}
+
 if (![TENANTS, APPOINTMENTS, DUE, CPS].every((x) => Number.isInteger(x) && x >= 1)) {
   process.stderr.write('usage: npm run bench -- reminders [--tenants N] [--appointments N] [--due N] [--cps N] (integers >= 1)\n');
   process.exit(64);
@@ -43,8 +72,6 @@ const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PUBLIC_BASE_URL = 'https://servicelane.test';
-const ACCOUNT_SID = 'AC' + 'b3c4d5e6'.repeat(4);
-const AUTH_TOKEN = 'twilio-auth-token-for-bench-0001';
 
 /** A zone without DST where it is about noon now, so the real clock is inside every calling window. */
 const ZONES: Record<number, string> = {
@@ -59,7 +86,14 @@ if (off < -11) off += 24;
 const zone = ZONES[off]!;
 const allDay = [{ open: '00:00', close: '23:59' }];
 
-const twilio = await startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN });
+const fake = fork(fileURLToPath(import.meta.url), ['--role', 'fake-twilio'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+process.on('exit', () => fake.kill()); // a crash here must not leave the child running
+const fromFake = <T extends FromFake['type']>(type: T, ask?: ToFake): Promise<Extract<FromFake, { type: T }>> => new Promise((resolve) => {
+  const on = (m: FromFake) => { if (m.type === type) { fake.off('message', on); resolve(m as Extract<FromFake, { type: T }>); } };
+  fake.on('message', on);
+  if (ask) fake.send(ask);
+});
+const twilio = await fromFake('ready');
 const db = await createTestDatabase('bench_reminders');
 const p = await buildPlatform(loadConfig({
   ROLE: 'all', PORT: '0', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'silent', PUBLIC_BASE_URL,
@@ -69,7 +103,7 @@ const p = await buildPlatform(loadConfig({
 }), { logger: silentLogger, statePrefix: uniquePrefix(), reminders: { timings: { pollMs: 3_600_000 } } });
 try {
   const server = await listen(p, createHttpApp(p));
-  twilio.routeWebhooks({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicUrl: PUBLIC_BASE_URL });
+  fake.send({ type: 'route', baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicUrl: PUBLIC_BASE_URL } satisfies ToFake);
   const base = demoConfig();
   const config = {
     ...base, timezone: zone, holidays: [],
@@ -140,27 +174,28 @@ try {
     });
     for (const r of rows) due.push({ tenantId: t, reminderId: r.id, dueAtMs: r.due_at.getTime() });
   }
-  twilio.autoDrive = () => ({ answer: 'none', status: 'busy' });
   const rssBase = process.memoryUsage().rss;
   let rssPeak = rssBase;
   const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss); }, 100);
-  const calls0 = twilio.calls.size;
+  const callCount = async () => (await fromFake('count', { type: 'count' })).n;
+  const calls0 = await callCount();
   // Load-independent figures beside the CPS (the host is often shared): database statements and this process's
-  // CPU time (worker, API callbacks and the fake Twilio together) per call.
+  // CPU time (worker and API callbacks; the fake Twilio's apart) per call.
   let queries = 0;
   p.db.on('query', () => { queries++; });
   const cpu0 = process.cpuUsage();
   const tDrain = performance.now();
   for (const d of due) await enqueueReminder(p.jobs, { data: d, now: new Date() });
   const deadline = Date.now() + (DUE / CPS) * 1000 * 3 + 60_000;
-  while (twilio.calls.size - calls0 < DUE && Date.now() < deadline) await sleep(100);
+  while ((await callCount()) - calls0 < DUE && Date.now() < deadline) await sleep(100);
   await sleep(2000);
   clearInterval(sampler);
   const drainMs = performance.now() - tDrain;
   const cpu = process.cpuUsage(cpu0);
   const drainQueries = queries;
-  const created = [...twilio.calls.values()].slice(calls0);
-  const times = created.map((c) => c.dateCreated.getTime()).sort((a, b) => a - b);
+  const collected = await fromFake('calls', { type: 'collect' });
+  const created = collected.calls.slice(calls0);
+  const times = created.map((c) => c.createdMs).sort((a, b) => a - b);
   const achievedCps = created.length > 1 ? (created.length - 1) / ((times.at(-1)! - times[0]!) / 1000) : 0;
   const byPhone = new Map<string, number>();
   for (const c of created) byPhone.set(c.to, (byPhone.get(c.to) ?? 0) + 1);
@@ -178,7 +213,7 @@ try {
   }
   log(`drain attempt outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
   const perCall = (x: number) => (created.length ? r2(x / created.length) : 0);
-  log(`drain per call: ${perCall(drainQueries)} database statements, ${perCall((cpu.user + cpu.system) / 1000)} ms CPU of this process`);
+  log(`drain per call: ${perCall(drainQueries)} database statements, ${perCall((cpu.user + cpu.system) / 1000)} ms CPU of the platform process, ${perCall(collected.cpuMs)} ms of the fake Twilio's`);
   log(`drain: ${created.length} calls in ${Math.round(drainMs)} ms, ${r2(achievedCps)} CPS (limit ${CPS}), ${duplicates} duplicates, ${lost} lost, RSS ${Math.round(rssBase / 1e6)} → ${Math.round(rssPeak / 1e6)} MB`);
   log(JSON.stringify({
     bench: 'reminders',
@@ -190,10 +225,11 @@ try {
       due: DUE, calls: created.length, cpsLimit: CPS, achievedCps: r2(achievedCps), cpsRatio: r2(achievedCps / CPS), duplicates, lost, drainMs: Math.round(drainMs),
       rssBaselineMb: Math.round(rssBase / 1e6), rssPeakMb: Math.round(rssPeak / 1e6),
       dbStatementsPerCall: perCall(drainQueries), cpuMsPerCall: perCall((cpu.user + cpu.system) / 1000),
+      fakeTwilioCpuMsPerCall: perCall(collected.cpuMs),
     },
   }));
 } finally {
   await p.close();
-  await twilio.close();
+  fake.send({ type: 'stop' } satisfies ToFake);
   await db.drop();
 }
