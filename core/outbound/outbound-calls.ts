@@ -323,17 +323,25 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     const rank = statusRank(o.status);
     if (!tenant || rank === null) return;
     if (!isTerminal(o.status)) {
-      // Ringing, answered: only the call's progress moves (monotonic), in one statement; nothing else is decided.
+      // Ringing, answered: only the call's progress moves (monotonic), on the attempt and on the tenant's calls row
+      // (there once answered), in one statement; nothing else is decided.
       await this.o.tenants.withTenant(tenant.id, (trx) => trx.raw(
-        `update reminder_attempts
+        `with c as (update calls set status = ?, status_rank = ? where ?::text is not null and call_sid = ?::text and status_rank < ?)
+         update reminder_attempts
             set call_sid = coalesce(call_sid, ?::text), placed_at = case when call_sid is null and ?::text is not null then now() else placed_at end,
                 call_status = case when call_status_rank < ? then ? else call_status end, call_status_rank = greatest(call_status_rank, ?),
                 dial_error = coalesce(?, dial_error)
           where id = ? and (call_sid is null or ?::text is null or call_sid = ?::text)`,
-        [o.callSid, o.callSid, rank, o.status, rank, o.error, o.attemptId, o.callSid, o.callSid]));
+        [o.status, rank, o.callSid, o.callSid, rank, o.callSid, o.callSid, rank, o.status, rank, o.error, o.attemptId, o.callSid, o.callSid]));
       return;
     }
     const settled = await this.o.tenants.withTenant(tenant.id, async (trx) => {
+      // The tenant's calls row (created when answered) ends too, never moving back; in the same transaction as the
+      // attempt, so a status callback costs one.
+      if (o.callSid) {
+        await trx('calls').where({ call_sid: o.callSid }).andWhere('status_rank', '<', rank)
+          .update({ status: o.status, status_rank: rank, ended_at: trx.fn.now() });
+      }
       const f = await this.facts(trx, tenant.id, o.attemptId, true);
       if (!f || (o.callSid && f.call_sid && f.call_sid !== o.callSid)) return null;
       const patch: Record<string, unknown> = {};

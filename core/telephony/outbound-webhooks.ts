@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { TenantService } from '../tenancy/tenants.js';
 import type { CallKeys } from './call-keys.js';
-import { isTerminal, statusRank } from './call-state.js';
+import { statusRank } from './call-state.js';
 import { issueOutboundTicket } from './outbound-ticket.js';
 import { signingAccountFor } from './signing-account.js';
 import { hangupTwiml, mediaUrl, streamTwiml } from './twiml.js';
@@ -17,7 +17,10 @@ import { E164_RE } from '../sdk/phone.js';
 export interface OutboundCallHooks {
   /** The attempt the server-issued path names, or null when the tenant has no such attempt. */
   attempt(o: { tenantId: string; attemptId: string }): Promise<{ callSid: string | null; to: string; from: string | null } | null>;
-  /** A signed status callback (`CallStatus`); the hook applies it monotonically and decides outcomes and retries. */
+  /**
+   * A signed status callback (`CallStatus`); the hook applies it monotonically to the attempt and to the tenant's
+   * `calls` row of that call (when there is one), and decides outcomes and retries.
+   */
   onStatus(o: { tenantId: string; attemptId: string; callSid: string; status: string }): Promise<void>;
   /** The asynchronous answering-machine verdict (`AnsweredBy`). */
   onAmd(o: { tenantId: string; attemptId: string; callSid: string; answeredBy: string }): Promise<void>;
@@ -119,10 +122,8 @@ export function createOutboundRouter(o: { cfg: AppConfig; tenants: TenantService
       const status = b.CallStatus ?? '';
       const rank = statusRank(status);
       if (rank === null) { metrics.webhooks.inc({ route: 'outbound_status', outcome: 'bad_status' }); res.status(204).end(); return; }
+      // The hook moves the attempt and the tenant's calls row (created when answered) forward, never back.
       await hooks.onStatus({ tenantId: r.tenantId, attemptId: r.attemptId, callSid: b.CallSid!, status });
-      // The tenant's calls row (created when answered) moves forward too, never back.
-      await tenants.withTenant(r.tenantId, (trx) => trx('calls').where({ call_sid: b.CallSid! }).andWhere('status_rank', '<', rank)
-        .update({ status, status_rank: rank, ...(isTerminal(status) ? { ended_at: trx.fn.now() } : {}) }));
       metrics.webhooks.inc({ route: 'outbound_status', outcome: 'applied' });
       res.status(204).end();
     } catch (e) { next(e); }

@@ -325,6 +325,14 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     // whichever is written first under load; never a second call.
     assert.ok(['answered', 'identity_unconfirmed'].includes(done.outcome), done.outcome);
     assert.equal(callsTo(a.phone).length, 1, 'no second call');
+    // The tenant's calls row ends in the same transaction as the attempt, and a late status never moves it back.
+    const ended = await q((trx) => trx('calls').where({ call_sid: voice.callSid }).first('status', 'status_rank', 'ended_at')) as { status: string; status_rank: number; ended_at: Date | null };
+    assert.equal(ended.status, 'completed');
+    assert.ok(ended.ended_at, 'ended_at set');
+    const late = await postWebhook({ baseUrl: h.baseUrl, publicUrl: PUBLIC_BASE_URL, path: `/twilio/outbound/${h.tenantId}/${done.id}/status`, authToken: TEST_AUTH_TOKEN,
+      params: statusCallbackParams({ accountSid: TEST_ACCOUNT_SID, callSid: voice.callSid, from: DEMO_NUMBER, to: a.phone, callStatus: 'ringing', sequenceNumber: 1 }) });
+    assert.equal(late.status, 204);
+    assert.deepEqual(await q((trx) => trx('calls').where({ call_sid: voice.callSid }).first('status', 'status_rank', 'ended_at')), ended);
   });
 
   describe('admin API: send a reminder now', () => {
