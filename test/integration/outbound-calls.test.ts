@@ -417,6 +417,20 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
       assert.equal(other.status, 400);
       assert.equal((JSON.parse(other.body) as { error: { code: string } }).error.code, 'OUT_ERR_CALLBACK_INVALID');
       assert.equal(JSON.stringify(await attempts(a.id)), before, 'no row changed');
+      // A progress status (ringing) about another call: the same refusal, also when the status's own statement
+      // looks the attempt up (no separate read before it).
+      const otherRinging = await postWebhook({ baseUrl: h.baseUrl, publicUrl: PUBLIC_BASE_URL, path, authToken: TEST_AUTH_TOKEN,
+        params: { ...params, CallStatus: 'ringing', CallSid: 'CA' + 'e'.repeat(32) } });
+      assert.equal(otherRinging.status, 400, otherRinging.body);
+      assert.equal((JSON.parse(otherRinging.body) as { error: { code: string } }).error.code, 'OUT_ERR_CALLBACK_INVALID');
+      // Signed, for an attempt the tenant does not have (final and progress statuses alike).
+      for (const callStatus of ['no-answer', 'ringing']) {
+        const unknown = await postWebhook({ baseUrl: h.baseUrl, publicUrl: PUBLIC_BASE_URL, authToken: TEST_AUTH_TOKEN,
+          path: `/twilio/outbound/${h.tenantId}/00000000-0000-4000-8000-000000000000/status`, params: { ...params, CallStatus: callStatus } });
+        assert.equal(unknown.status, 404, unknown.body);
+        assert.equal((JSON.parse(unknown.body) as { error: { code: string } }).error.code, 'OUT_ERR_ATTEMPT_NOT_FOUND');
+      }
+      assert.equal(JSON.stringify(await attempts(a.id)), before, 'no row changed');
       // The real, signed callback does change it.
       const real = await postWebhook({ baseUrl: h.baseUrl, publicUrl: PUBLIC_BASE_URL, path, params, authToken: TEST_AUTH_TOKEN });
       assert.equal(real.status, 204);
