@@ -10,9 +10,14 @@
  *    the fake Twilio REST API at TWILIO_CPS=--cps, every call answered busy through signed callbacks. Achieved CPS
  *    (calls created / span from first to last), duplicates (calls beyond one per reminder), lost (reminders with no
  *    call), and the process's peak RSS against its RSS before the drain (the baseline).
+ * Three processes, as deployed: this one is the worker role (reminder and dial jobs), a child runs the api role
+ * (the signed status callbacks), another the fake Twilio. CPU time, database statements and peak RSS are reported
+ * per process; `cpuMsPerCall` and `dbStatementsPerCall` are the platform's (worker + api), without the fake's.
  * Last stdout line: one JSON object.
  */
+import { fork } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { DateTime } from 'luxon';
 import { buildPlatform, createHttpApp, listen } from '../core/app.js';
 import { loadConfig } from '../core/config.js';
@@ -32,6 +37,74 @@ const TENANTS = flag('tenants', '100');
 const APPOINTMENTS = flag('appointments', '10000');
 const DUE = flag('due', '1000');
 const CPS = flag('cps', '50');
+const ACCOUNT_SID = 'AC' + 'b3c4d5e6'.repeat(4);
+const AUTH_TOKEN = 'twilio-auth-token-for-bench-0001';
+
+const PUBLIC_BASE_URL = 'https://servicelane.test';
+const role = process.argv.includes('--role') ? process.argv[process.argv.indexOf('--role') + 1] : 'worker';
+
+/** Parent ↔ child messages (fake Twilio and api role). */
+type ToChild = { type: 'route'; baseUrl: string; publicUrl: string } | { type: 'count' } | { type: 'mark' } | { type: 'collect' } | { type: 'stop' };
+type FromChild = { type: 'ready'; url: string } | { type: 'count'; n: number }
+  | { type: 'calls'; calls: { to: string; createdMs: number }[]; cpuMs: number }
+  | { type: 'figures'; cpuMs: number; queries: number; rssBase: number; rssPeak: number };
+
+/** The platform's configuration in each role (the same database, Redis, secrets and Twilio account). */
+const platformEnv = (o: { role: 'worker' | 'api'; databaseUrl: string; twilioUrl: string }) => ({
+  ROLE: o.role, PORT: '0', DATABASE_URL: o.databaseUrl, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'silent', PUBLIC_BASE_URL,
+  ADMIN_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-01', CREDENTIALS_KEY: Buffer.alloc(32, 3).toString('base64'),
+  TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_API_BASE_URL: o.twilioUrl, TWILIO_CPS: String(CPS),
+  PLUGIN_EGRESS_ALLOW: '127.0.0.0/8,::1',
+});
+
+/** CPU time, peak RSS (sampled every 100 ms) and a counter, from `mark` on: what each process reports of the drain. */
+function processFigures() {
+  let cpu0 = process.cpuUsage();
+  let rssBase = process.memoryUsage().rss;
+  let rssPeak = rssBase;
+  setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss); }, 100).unref();
+  return {
+    mark() { cpu0 = process.cpuUsage(); rssBase = process.memoryUsage().rss; rssPeak = rssBase; },
+    read() { const c = process.cpuUsage(cpu0); return { cpuMs: (c.user + c.system) / 1000, rssBase, rssPeak: Math.max(rssPeak, process.memoryUsage().rss) }; },
+  };
+}
+
+if (role === 'api') {
+  // ---- child: the api role, receiving the fake's signed status callbacks (the same state prefix as the worker's,
+  // so the live-call slots the worker takes are the ones the callbacks free).
+  const [databaseUrl, twilioUrl, statePrefix] = process.argv.slice(process.argv.indexOf('--role') + 2);
+  const api = await buildPlatform(loadConfig(platformEnv({ role: 'api', databaseUrl: databaseUrl!, twilioUrl: twilioUrl! })), { logger: silentLogger, statePrefix: statePrefix! });
+  const server = await listen(api, createHttpApp(api));
+  const figures = processFigures();
+  let queries = 0;
+  api.db.on('query', () => { queries++; });
+  process.on('message', (m: ToChild) => {
+    if (m.type === 'mark') { figures.mark(); queries = 0; }
+    else if (m.type === 'collect') process.send!({ type: 'figures', ...figures.read(), queries } satisfies FromChild);
+    else if (m.type === 'stop') void api.close().then(() => process.exit(0));
+  });
+  process.send!({ type: 'ready', url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` } satisfies FromChild);
+  await new Promise(() => {}); // lives until the parent says stop
+}
+
+if (role === 'fake-twilio') {
+  // ---- child: the fake Twilio REST API, answering every call busy through signed status callbacks.
+  const tw = await startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN });
+  tw.autoDrive = () => ({ answer: 'none', status: 'busy' });
+  const send = (m: FromChild) => process.send!(m);
+  let cpu0 = process.cpuUsage();
+  process.on('message', (m: ToChild) => {
+    if (m.type === 'route') { tw.routeWebhooks({ baseUrl: m.baseUrl, publicUrl: m.publicUrl }); cpu0 = process.cpuUsage(); }
+    else if (m.type === 'count') send({ type: 'count', n: tw.calls.size });
+    else if (m.type === 'collect') {
+      const cpu = process.cpuUsage(cpu0);
+      send({ type: 'calls', calls: [...tw.calls.values()].map((c) => ({ to: c.to, createdMs: c.dateCreated.getTime() })), cpuMs: (cpu.user + cpu.system) / 1000 });
+    } else if (m.type === 'stop') void tw.close().then(() => process.exit(0));
+  });
+  send({ type: 'ready', url: tw.url });
+  await new Promise(() => {}); // lives until the parent says stop
+}
+
 if (![TENANTS, APPOINTMENTS, DUE, CPS].every((x) => Number.isInteger(x) && x >= 1)) {
   process.stderr.write('usage: npm run bench -- reminders [--tenants N] [--appointments N] [--due N] [--cps N] (integers >= 1)\n');
   process.exit(64);
@@ -42,9 +115,6 @@ const log = (s: string) => process.stdout.write(`${s}\n`);
 const pct = (xs: number[], p: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!; };
 const r2 = (x: number) => Math.round(x * 100) / 100;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const PUBLIC_BASE_URL = 'https://servicelane.test';
-const ACCOUNT_SID = 'AC' + 'b3c4d5e6'.repeat(4);
-const AUTH_TOKEN = 'twilio-auth-token-for-bench-0001';
 
 /** A zone without DST where it is about noon now, so the real clock is inside every calling window. */
 const ZONES: Record<number, string> = {
@@ -59,17 +129,29 @@ if (off < -11) off += 24;
 const zone = ZONES[off]!;
 const allDay = [{ open: '00:00', close: '23:59' }];
 
-const twilio = await startFakeTwilioRest({ accountSid: ACCOUNT_SID, authToken: AUTH_TOKEN });
+type Child = ReturnType<typeof fork>;
+const children: Child[] = [];
+const spawnChild = (args: string[]): Child => {
+  const c = fork(fileURLToPath(import.meta.url), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.push(c);
+  return c;
+};
+process.on('exit', () => { for (const c of children) c.kill(); }); // a crash here must not leave a child running
+const ask = <T extends FromChild['type']>(child: Child, type: T, msg?: ToChild): Promise<Extract<FromChild, { type: T }>> => new Promise((resolve) => {
+  const on = (m: FromChild) => { if (m.type === type) { child.off('message', on); resolve(m as Extract<FromChild, { type: T }>); } };
+  child.on('message', on);
+  if (msg) child.send(msg);
+});
+const fake = spawnChild(['--role', 'fake-twilio']);
+const twilio = await ask(fake, 'ready');
 const db = await createTestDatabase('bench_reminders');
-const p = await buildPlatform(loadConfig({
-  ROLE: 'all', PORT: '0', DATABASE_URL: db.url, REDIS_URL: TEST_REDIS_URL, LOG_LEVEL: 'silent', PUBLIC_BASE_URL,
-  ADMIN_JWT_SECRET: 'bench-secret-bench-secret-bench-secret-01', CREDENTIALS_KEY: Buffer.alloc(32, 3).toString('base64'),
-  TWILIO_ACCOUNT_SID: ACCOUNT_SID, TWILIO_AUTH_TOKEN: AUTH_TOKEN, TWILIO_API_BASE_URL: twilio.url, TWILIO_CPS: String(CPS),
-  PLUGIN_EGRESS_ALLOW: '127.0.0.0/8,::1',
-}), { logger: silentLogger, statePrefix: uniquePrefix(), reminders: { timings: { pollMs: 3_600_000 } } });
+const statePrefix = uniquePrefix();
+const p = await buildPlatform(loadConfig(platformEnv({ role: 'worker', databaseUrl: db.url, twilioUrl: twilio.url })),
+  { logger: silentLogger, statePrefix, reminders: { timings: { pollMs: 3_600_000 } } });
+const apiChild = spawnChild(['--role', 'api', db.url, twilio.url, statePrefix]);
 try {
-  const server = await listen(p, createHttpApp(p));
-  twilio.routeWebhooks({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, publicUrl: PUBLIC_BASE_URL });
+  const api = await ask(apiChild, 'ready');
+  fake.send({ type: 'route', baseUrl: api.url, publicUrl: PUBLIC_BASE_URL } satisfies ToChild);
   const base = demoConfig();
   const config = {
     ...base, timezone: zone, holidays: [],
@@ -140,27 +222,27 @@ try {
     });
     for (const r of rows) due.push({ tenantId: t, reminderId: r.id, dueAtMs: r.due_at.getTime() });
   }
-  twilio.autoDrive = () => ({ answer: 'none', status: 'busy' });
-  const rssBase = process.memoryUsage().rss;
-  let rssPeak = rssBase;
-  const sampler = setInterval(() => { rssPeak = Math.max(rssPeak, process.memoryUsage().rss); }, 100);
-  const calls0 = twilio.calls.size;
-  // Load-independent figures beside the CPS (the host is often shared): database statements and this process's
-  // CPU time (worker, API callbacks and the fake Twilio together) per call.
+  const worker = processFigures();
+  apiChild.send({ type: 'mark' } satisfies ToChild);
+  const callCount = async () => (await ask(fake, 'count', { type: 'count' })).n;
+  const calls0 = await callCount();
+  // Load-independent figures beside the CPS (the host is often shared): database statements and CPU time per call,
+  // of each process.
   let queries = 0;
   p.db.on('query', () => { queries++; });
-  const cpu0 = process.cpuUsage();
+  worker.mark();
   const tDrain = performance.now();
   for (const d of due) await enqueueReminder(p.jobs, { data: d, now: new Date() });
   const deadline = Date.now() + (DUE / CPS) * 1000 * 3 + 60_000;
-  while (twilio.calls.size - calls0 < DUE && Date.now() < deadline) await sleep(100);
+  while ((await callCount()) - calls0 < DUE && Date.now() < deadline) await sleep(100);
   await sleep(2000);
-  clearInterval(sampler);
   const drainMs = performance.now() - tDrain;
-  const cpu = process.cpuUsage(cpu0);
-  const drainQueries = queries;
-  const created = [...twilio.calls.values()].slice(calls0);
-  const times = created.map((c) => c.dateCreated.getTime()).sort((a, b) => a - b);
+  const w = worker.read();
+  const workerQueries = queries;
+  const a = await ask(apiChild, 'figures', { type: 'collect' });
+  const collected = await ask(fake, 'calls', { type: 'collect' });
+  const created = collected.calls.slice(calls0);
+  const times = created.map((c) => c.createdMs).sort((a, b) => a - b);
   const achievedCps = created.length > 1 ? (created.length - 1) / ((times.at(-1)! - times[0]!) / 1000) : 0;
   const byPhone = new Map<string, number>();
   for (const c of created) byPhone.set(c.to, (byPhone.get(c.to) ?? 0) + 1);
@@ -178,8 +260,11 @@ try {
   }
   log(`drain attempt outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
   const perCall = (x: number) => (created.length ? r2(x / created.length) : 0);
-  log(`drain per call: ${perCall(drainQueries)} database statements, ${perCall((cpu.user + cpu.system) / 1000)} ms CPU of this process`);
-  log(`drain: ${created.length} calls in ${Math.round(drainMs)} ms, ${r2(achievedCps)} CPS (limit ${CPS}), ${duplicates} duplicates, ${lost} lost, RSS ${Math.round(rssBase / 1e6)} → ${Math.round(rssPeak / 1e6)} MB`);
+  const mb = (x: number) => Math.round(x / 1e6);
+  log(`drain per call: ${perCall(workerQueries + a.queries)} database statements (worker ${perCall(workerQueries)}, api ${perCall(a.queries)}); `
+    + `CPU ms: worker ${perCall(w.cpuMs)}, api ${perCall(a.cpuMs)}, fake Twilio ${perCall(collected.cpuMs)}`);
+  log(`drain: ${created.length} calls in ${Math.round(drainMs)} ms, ${r2(achievedCps)} CPS (limit ${CPS}), ${duplicates} duplicates, ${lost} lost, `
+    + `worker RSS ${mb(w.rssBase)} → ${mb(w.rssPeak)} MB, api RSS ${mb(a.rssBase)} → ${mb(a.rssPeak)} MB`);
   log(JSON.stringify({
     bench: 'reminders',
     schedule: {
@@ -188,12 +273,20 @@ try {
     },
     drain: {
       due: DUE, calls: created.length, cpsLimit: CPS, achievedCps: r2(achievedCps), cpsRatio: r2(achievedCps / CPS), duplicates, lost, drainMs: Math.round(drainMs),
-      rssBaselineMb: Math.round(rssBase / 1e6), rssPeakMb: Math.round(rssPeak / 1e6),
-      dbStatementsPerCall: perCall(drainQueries), cpuMsPerCall: perCall((cpu.user + cpu.system) / 1000),
+      // The worker's (this process's): what the issue asks for.
+      rssBaselineMb: mb(w.rssBase), rssPeakMb: mb(w.rssPeak), apiRssBaselineMb: mb(a.rssBase), apiRssPeakMb: mb(a.rssPeak),
+      dbStatementsPerCall: perCall(workerQueries + a.queries), workerDbStatementsPerCall: perCall(workerQueries), apiDbStatementsPerCall: perCall(a.queries),
+      cpuMsPerCall: perCall(w.cpuMs + a.cpuMs), workerCpuMsPerCall: perCall(w.cpuMs), apiCpuMsPerCall: perCall(a.cpuMs),
+      fakeTwilioCpuMsPerCall: perCall(collected.cpuMs),
     },
   }));
 } finally {
   await p.close();
-  await twilio.close();
+  // The api child's pool must be gone before its database is dropped.
+  await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    c.once('exit', () => resolve());
+    c.send({ type: 'stop' } satisfies ToChild);
+  })));
   await db.drop();
 }

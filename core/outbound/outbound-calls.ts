@@ -7,7 +7,7 @@ import type { PluginRegistry } from '../registry/registry.js';
 import { isPluginError } from '../sdk/errors.js';
 import type { TelephonyProvider } from '../sdk/index.js';
 import { isTerminal, statusRank } from '../telephony/call-state.js';
-import type { OutboundCallHooks } from '../telephony/outbound-webhooks.js';
+import type { OutboundCallHooks, StatusVerdict } from '../telephony/outbound-webhooks.js';
 import type { Tenant, TenantService } from '../tenancy/tenants.js';
 import type { OutboundPermit } from '../usage/usage-service.js';
 import { LEGAL_WINDOW, nextAllowedTime, type CallWindowPolicy } from './call-window.js';
@@ -308,41 +308,60 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
     return { callSid: f.call_sid, to: f.customer_phone ?? '', from: f.caller_id };
   }
 
-  async onStatus(o: { tenantId: string; attemptId: string; callSid: string; status: string }): Promise<void> {
-    await this.applyOutcome({ ...o, error: null });
+  async onStatus(o: { tenantId: string; attemptId: string; callSid: string; status: string }): Promise<StatusVerdict> {
+    return this.applyOutcome({ ...o, error: null });
   }
 
   /**
-   * Applies a call status to the attempt (monotonic: a late `ringing` after `completed` changes nothing) and, on a
-   * final status, settles the outcome: the one already set (voicemail, or the conversation's confirmed/…), else the
-   * status's (no_answer/busy/failed, or `answered` for a completed call). Then a retry inside the window while the
-   * tenant's policy allows one, or the reminder's final outcome; the live-call slot is released.
+   * Applies a call status to the attempt (monotonic: a late `ringing` after `completed` changes nothing) and to the
+   * tenant's calls row of that call, and, on a final status, settles the outcome: the one already set (voicemail, or
+   * the conversation's confirmed/…), else the status's (no_answer/busy/failed, or `answered` for a completed call).
+   * Then a retry inside the window while the tenant's policy allows one, or the reminder's final outcome; the
+   * live-call slot is released. The attempt is looked up here, not before (a status callback is the commonest
+   * request of a reminder call): an unknown attempt or another call than the attempt's changes nothing and is said so.
    */
-  private async applyOutcome(o: { tenantId: string; attemptId: string; callSid: string | null; status: string; error: string | null }): Promise<void> {
+  private async applyOutcome(o: { tenantId: string; attemptId: string; callSid: string | null; status: string; error: string | null }): Promise<StatusVerdict> {
     const tenant = await this.o.tenants.find(o.tenantId);
     const rank = statusRank(o.status);
-    if (!tenant || rank === null) return;
+    if (!tenant) return 'unknown_attempt';
+    if (rank === null) return 'applied'; // not a status that moves anything (the router refuses those before)
     if (!isTerminal(o.status)) {
-      // Ringing, answered: only the call's progress moves (monotonic), in one statement; nothing else is decided.
-      await this.o.tenants.withTenant(tenant.id, (trx) => trx.raw(
-        `update reminder_attempts
-            set call_sid = coalesce(call_sid, ?::text), placed_at = case when call_sid is null and ?::text is not null then now() else placed_at end,
-                call_status = case when call_status_rank < ? then ? else call_status end, call_status_rank = greatest(call_status_rank, ?),
-                dial_error = coalesce(?, dial_error)
-          where id = ? and (call_sid is null or ?::text is null or call_sid = ?::text)`,
-        [o.callSid, o.callSid, rank, o.status, rank, o.error, o.attemptId, o.callSid, o.callSid]));
-      return;
+      // Ringing, answered: only the call's progress moves (monotonic), on the attempt and on the tenant's calls row
+      // (there once answered), in one statement; nothing else is decided. `a` is the attempt as it was; `mine` says
+      // the callback is about its call (or it has none yet), and nothing is written otherwise.
+      const { rows } = await this.o.tenants.withTenant(tenant.id, (trx) => trx.raw(
+        `with a as (select call_sid from reminder_attempts where id = ?),
+              mine as (select 1 from a where a.call_sid is null or ?::text is null or a.call_sid = ?::text),
+              c as (update calls set status = ?, status_rank = ?
+                     where ?::text is not null and call_sid = ?::text and status_rank < ? and exists (select 1 from mine)),
+              u as (update reminder_attempts
+                       set call_sid = coalesce(call_sid, ?::text), placed_at = case when call_sid is null and ?::text is not null then now() else placed_at end,
+                           call_status = case when call_status_rank < ? then ? else call_status end, call_status_rank = greatest(call_status_rank, ?),
+                           dial_error = coalesce(?, dial_error)
+                     where id = ? and (call_sid is null or ?::text is null or call_sid = ?::text))
+         select exists (select 1 from a) as found, exists (select 1 from mine) as mine`,
+        [o.attemptId, o.callSid, o.callSid, o.status, rank, o.callSid, o.callSid, rank,
+          o.callSid, o.callSid, rank, o.status, rank, o.error, o.attemptId, o.callSid, o.callSid])) as { rows: { found: boolean; mine: boolean }[] };
+      return !rows[0]?.found ? 'unknown_attempt' : rows[0].mine ? 'applied' : 'call_mismatch';
     }
-    const settled = await this.o.tenants.withTenant(tenant.id, async (trx) => {
+    const settled = await this.o.tenants.withTenant(tenant.id, async (trx): Promise<StatusVerdict | { outcome: string; retry: boolean }> => {
       const f = await this.facts(trx, tenant.id, o.attemptId, true);
-      if (!f || (o.callSid && f.call_sid && f.call_sid !== o.callSid)) return null;
+      if (!f) return 'unknown_attempt';
+      if (o.callSid && f.call_sid && f.call_sid !== o.callSid) return 'call_mismatch';
+      // The tenant's calls row (created when answered) ends too, never moving back; in the same transaction as the
+      // attempt, so a status callback costs one.
+      if (o.callSid) {
+        await trx('calls').where({ call_sid: o.callSid }).andWhere('status_rank', '<', rank)
+          .update({ status: o.status, status_rank: rank, ended_at: trx.fn.now() });
+      }
       const patch: Record<string, unknown> = {};
       if (o.callSid && !f.call_sid) Object.assign(patch, { call_sid: o.callSid, placed_at: trx.fn.now() });
       if (rank > f.call_status_rank) Object.assign(patch, { call_status: o.status, call_status_rank: rank });
       if (o.error) patch.dial_error = o.error;
-      if (!isTerminal(o.status) || f.ended_at) {
+      if (f.ended_at) {
+        // Settled before (a repeated final callback): only the status may still move.
         if (Object.keys(patch).length) await trx('reminder_attempts').where({ id: f.id }).update(patch);
-        return null;
+        return 'applied';
       }
       const outcome = f.outcome !== 'due' ? f.outcome
         : STATUS_OUTCOME[o.status] ?? (f.amd_result && MACHINE.has(f.amd_result) ? 'no_answer' : 'answered');
@@ -362,9 +381,10 @@ export class OutboundCalls implements OutboundDialer, OutboundCallHooks {
       }
       return { outcome, retry: retryAt !== null };
     });
-    if (!settled) return;
+    if (typeof settled === 'string') return settled;
     metrics.reminderAttemptOutcomes.inc({ outcome: settled.outcome, retry: settled.retry ? 'yes' : 'no' });
     await this.o.limits.releaseLiveSlot({ tenantId: o.tenantId, attemptId: o.attemptId });
+    return 'applied';
   }
 
   async onAmd(o: { tenantId: string; attemptId: string; callSid: string; answeredBy: string }): Promise<void> {

@@ -6,7 +6,7 @@ import type { Logger } from '../observability/logger.js';
 import { metrics } from '../observability/metrics.js';
 import type { TenantService } from '../tenancy/tenants.js';
 import type { CallKeys } from './call-keys.js';
-import { isTerminal, statusRank } from './call-state.js';
+import { statusRank } from './call-state.js';
 import { issueOutboundTicket } from './outbound-ticket.js';
 import { signingAccountFor } from './signing-account.js';
 import { hangupTwiml, mediaUrl, streamTwiml } from './twiml.js';
@@ -14,11 +14,20 @@ import { replayOnce } from './webhooks.js';
 import { E164_RE } from '../sdk/phone.js';
 
 /** What telephony needs from the reminder side (core/outbound), handed in by the composition root. */
+/**
+ * What a status callback did: applied, or nothing because the tenant has no such attempt or the attempt placed
+ * another call. The hook looks the attempt up itself, in the transaction that applies the status.
+ */
+export type StatusVerdict = 'applied' | 'unknown_attempt' | 'call_mismatch';
+
 export interface OutboundCallHooks {
   /** The attempt the server-issued path names, or null when the tenant has no such attempt. */
   attempt(o: { tenantId: string; attemptId: string }): Promise<{ callSid: string | null; to: string; from: string | null } | null>;
-  /** A signed status callback (`CallStatus`); the hook applies it monotonically and decides outcomes and retries. */
-  onStatus(o: { tenantId: string; attemptId: string; callSid: string; status: string }): Promise<void>;
+  /**
+   * A signed status callback (`CallStatus`); the hook applies it monotonically to the attempt and to the tenant's
+   * `calls` row of that call (when there is one), and decides outcomes and retries.
+   */
+  onStatus(o: { tenantId: string; attemptId: string; callSid: string; status: string }): Promise<StatusVerdict>;
   /** The asynchronous answering-machine verdict (`AnsweredBy`). */
   onAmd(o: { tenantId: string; attemptId: string; callSid: string; answeredBy: string }): Promise<void>;
 }
@@ -28,7 +37,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CALL_SID = /^CA[0-9a-fA-F]{32}$/;
 
 type Body = Record<string, string | undefined>;
-interface Route { tenantId: string; attemptId: string; attempt: { callSid: string | null; to: string; from: string | null } }
+interface Route { tenantId: string; attemptId: string; attempt: { callSid: string | null; to: string; from: string | null } | null }
 
 /**
  * Callbacks of outbound reminder calls: `/twilio/outbound/<tenantId>/<attemptId>/voice|status|amd`. The dialer put
@@ -37,13 +46,23 @@ interface Route { tenantId: string; attemptId: string; attempt: { callSid: strin
  * the tenant's own signing account. Nothing in the body chooses a tenant or an attempt; a CallSid in the body must
  * be the attempt's call once it is known. A forged or unsigned callback is TEL_ERR_SIGNATURE and changes nothing.
  */
+/** A signed callback that is not about the attempt its URL names: counted, and refused with its code. */
+function refusal(kind: string, why: Exclude<StatusVerdict, 'applied'>): ServiceLaneError {
+  metrics.webhooks.inc({ route: `outbound_${kind}`, outcome: why });
+  return why === 'unknown_attempt'
+    ? new ServiceLaneError('OUT_ERR_ATTEMPT_NOT_FOUND', 'no such reminder attempt')
+    : new ServiceLaneError('OUT_ERR_CALLBACK_INVALID', 'callback names another call than the attempt placed');
+}
+
 export function createOutboundRouter(o: { cfg: AppConfig; tenants: TenantService; keys: CallKeys; logger: Logger; hooks: OutboundCallHooks }): express.Router {
   const { cfg, tenants, keys, logger, hooks } = o;
   const base = cfg.publicBaseUrl.replace(/\/$/, '');
   const router = express.Router();
   router.use(express.urlencoded({ extended: false, limit: '64kb' }));
 
-  const verify = (kind: string): express.RequestHandler => async (req, res, next) => {
+  // `lookup`: the attempt is read here and checked against the CallSid. The status route says no: its hook reads the
+  // attempt in the transaction that applies the status (one transaction per callback) and returns the same verdicts.
+  const verify = (kind: string, lookup = true): express.RequestHandler => async (req, res, next) => {
     const refuse = (outcome: string, details?: Record<string, unknown>) => {
       metrics.webhooks.inc({ route: `outbound_${kind}`, outcome });
       next(new ServiceLaneError('TEL_ERR_SIGNATURE', 'invalid or missing X-Twilio-Signature', details));
@@ -61,12 +80,11 @@ export function createOutboundRouter(o: { cfg: AppConfig; tenants: TenantService
       if (account.accountSid && body.AccountSid !== account.accountSid) return refuse('account_mismatch');
       const callSid = body.CallSid ?? '';
       if (!CALL_SID.test(callSid)) { metrics.webhooks.inc({ route: `outbound_${kind}`, outcome: 'bad_params' }); return next(new ServiceLaneError('OUT_ERR_CALLBACK_INVALID', 'callback without a valid CallSid')); }
-      const attempt = await hooks.attempt({ tenantId, attemptId });
-      if (!attempt) { metrics.webhooks.inc({ route: `outbound_${kind}`, outcome: 'unknown_attempt' }); return next(new ServiceLaneError('OUT_ERR_ATTEMPT_NOT_FOUND', 'no such reminder attempt')); }
-      // Once the attempt knows its call, a callback about another call is not about this attempt.
-      if (attempt.callSid && attempt.callSid !== callSid) {
-        metrics.webhooks.inc({ route: `outbound_${kind}`, outcome: 'call_mismatch' });
-        return next(new ServiceLaneError('OUT_ERR_CALLBACK_INVALID', 'callback names another call than the attempt placed'));
+      const attempt = lookup ? await hooks.attempt({ tenantId, attemptId }) : null;
+      if (lookup) {
+        // Once the attempt knows its call, a callback about another call is not about this attempt.
+        const refused = !attempt ? 'unknown_attempt' : attempt.callSid && attempt.callSid !== callSid ? 'call_mismatch' : null;
+        if (refused) return next(refusal(kind, refused));
       }
       (res.locals as { route?: Route }).route = { tenantId, attemptId, attempt };
       next();
@@ -77,15 +95,22 @@ export function createOutboundRouter(o: { cfg: AppConfig; tenants: TenantService
     }
   };
   const routeOf = (res: express.Response) => (res.locals as { route: Route }).route;
+  /** The attempt of a route whose verify looked it up (voice, amd). */
+  const attemptOf = (res: express.Response) => {
+    const a = routeOf(res).attempt;
+    if (!a) throw new Error('outbound route without its attempt: verify must look it up');
+    return a;
+  };
 
   router.post('/:tenantId/:attemptId/voice', verify('voice'), async (req, res) => {
     const b = req.body as Body;
     const r = routeOf(res);
     const callSid = b.CallSid!;
     try {
+      const attempt = attemptOf(res);
       const twiml = await replayOnce(keys, `twov:${callSid}`, async () => {
-        const to = r.attempt.to;
-        const from = b.From && E164_RE.test(b.From) ? b.From : r.attempt.from;
+        const to = attempt.to;
+        const from = b.From && E164_RE.test(b.From) ? b.From : attempt.from;
         const callId = await tenants.withTenant(r.tenantId, async (trx) => {
           const ins = await trx('calls').insert({
             call_sid: callSid, direction: 'outbound', from_number: from, to_number: to,
@@ -112,17 +137,16 @@ export function createOutboundRouter(o: { cfg: AppConfig; tenants: TenantService
     }
   });
 
-  router.post('/:tenantId/:attemptId/status', verify('status'), async (req, res, next) => {
+  router.post('/:tenantId/:attemptId/status', verify('status', false), async (req, res, next) => {
     try {
       const b = req.body as Body;
       const r = routeOf(res);
       const status = b.CallStatus ?? '';
       const rank = statusRank(status);
       if (rank === null) { metrics.webhooks.inc({ route: 'outbound_status', outcome: 'bad_status' }); res.status(204).end(); return; }
-      await hooks.onStatus({ tenantId: r.tenantId, attemptId: r.attemptId, callSid: b.CallSid!, status });
-      // The tenant's calls row (created when answered) moves forward too, never back.
-      await tenants.withTenant(r.tenantId, (trx) => trx('calls').where({ call_sid: b.CallSid! }).andWhere('status_rank', '<', rank)
-        .update({ status, status_rank: rank, ...(isTerminal(status) ? { ended_at: trx.fn.now() } : {}) }));
+      // The hook moves the attempt and the tenant's calls row (created when answered) forward, never back.
+      const verdict = await hooks.onStatus({ tenantId: r.tenantId, attemptId: r.attemptId, callSid: b.CallSid!, status });
+      if (verdict !== 'applied') return next(refusal('status', verdict));
       metrics.webhooks.inc({ route: 'outbound_status', outcome: 'applied' });
       res.status(204).end();
     } catch (e) { next(e); }

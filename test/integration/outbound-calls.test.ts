@@ -325,6 +325,14 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
     // whichever is written first under load; never a second call.
     assert.ok(['answered', 'identity_unconfirmed'].includes(done.outcome), done.outcome);
     assert.equal(callsTo(a.phone).length, 1, 'no second call');
+    // The tenant's calls row ends in the same transaction as the attempt, and a late status never moves it back.
+    const ended = await q((trx) => trx('calls').where({ call_sid: voice.callSid }).first('status', 'status_rank', 'ended_at')) as { status: string; status_rank: number; ended_at: Date | null };
+    assert.equal(ended.status, 'completed');
+    assert.ok(ended.ended_at, 'ended_at set');
+    const late = await postWebhook({ baseUrl: h.baseUrl, publicUrl: PUBLIC_BASE_URL, path: `/twilio/outbound/${h.tenantId}/${done.id}/status`, authToken: TEST_AUTH_TOKEN,
+      params: statusCallbackParams({ accountSid: TEST_ACCOUNT_SID, callSid: voice.callSid, from: DEMO_NUMBER, to: a.phone, callStatus: 'ringing', sequenceNumber: 1 }) });
+    assert.equal(late.status, 204);
+    assert.deepEqual(await q((trx) => trx('calls').where({ call_sid: voice.callSid }).first('status', 'status_rank', 'ended_at')), ended);
   });
 
   describe('admin API: send a reminder now', () => {
@@ -408,6 +416,20 @@ describe('outbound reminder calls: dialing, callbacks, outcomes (issue 10)', fun
         params: { ...params, CallSid: 'CA' + 'f'.repeat(32) } });
       assert.equal(other.status, 400);
       assert.equal((JSON.parse(other.body) as { error: { code: string } }).error.code, 'OUT_ERR_CALLBACK_INVALID');
+      assert.equal(JSON.stringify(await attempts(a.id)), before, 'no row changed');
+      // A progress status (ringing) about another call: the same refusal, also when the status's own statement
+      // looks the attempt up (no separate read before it).
+      const otherRinging = await postWebhook({ baseUrl: h.baseUrl, publicUrl: PUBLIC_BASE_URL, path, authToken: TEST_AUTH_TOKEN,
+        params: { ...params, CallStatus: 'ringing', CallSid: 'CA' + 'e'.repeat(32) } });
+      assert.equal(otherRinging.status, 400, otherRinging.body);
+      assert.equal((JSON.parse(otherRinging.body) as { error: { code: string } }).error.code, 'OUT_ERR_CALLBACK_INVALID');
+      // Signed, for an attempt the tenant does not have (final and progress statuses alike).
+      for (const callStatus of ['no-answer', 'ringing']) {
+        const unknown = await postWebhook({ baseUrl: h.baseUrl, publicUrl: PUBLIC_BASE_URL, authToken: TEST_AUTH_TOKEN,
+          path: `/twilio/outbound/${h.tenantId}/00000000-0000-4000-8000-000000000000/status`, params: { ...params, CallStatus: callStatus } });
+        assert.equal(unknown.status, 404, unknown.body);
+        assert.equal((JSON.parse(unknown.body) as { error: { code: string } }).error.code, 'OUT_ERR_ATTEMPT_NOT_FOUND');
+      }
       assert.equal(JSON.stringify(await attempts(a.id)), before, 'no row changed');
       // The real, signed callback does change it.
       const real = await postWebhook({ baseUrl: h.baseUrl, publicUrl: PUBLIC_BASE_URL, path, params, authToken: TEST_AUTH_TOKEN });
