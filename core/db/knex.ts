@@ -1,7 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from '../observability/logger.js';
-import { ScopedPgClient } from './scoped-begin.js';
 
 export type { Knex };
 
@@ -14,8 +13,7 @@ pg.types.setTypeParser(20, (v) => Number(v));
  */
 export function createKnex(o: { databaseUrl: string; poolMax?: number; logger: Logger }): Knex {
   const db = knexFactory({
-    // knex's pg client whose tenant transactions open scoped in one round trip (scoped-begin.ts).
-    client: ScopedPgClient as unknown as typeof knexFactory.Client,
+    client: 'pg',
     connection: { connectionString: o.databaseUrl, application_name: 'servicelane' },
     pool: {
       min: 0,

@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
 import { assertSchemaName } from '../db/schema-name.js';
-import { beginsScoped, scopedTransactionConfig, scopeSql } from '../db/scoped-begin.js';
 
 /** Tenant-scoped DB access by tenant id (TenantService.withTenant): what components receive instead of the service. */
 export type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Promise<T>) => Promise<T>;
@@ -12,12 +11,8 @@ export type WithTenant = <T>(tenantId: string, fn: (trx: Knex.Transaction) => Pr
  */
 export async function withTenant<T>(db: Knex, schema: string, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
   assertSchemaName(schema);
-  const scope = { searchPath: schema, statementTimeoutMs: 5000 };
-  // The platform's knex (createKnex) sends the scope with its BEGIN (one round trip); any other knex gets it as the
-  // transaction's first statement. Either way nothing runs in the transaction before the scope is set.
-  if (beginsScoped(db)) return db.transaction(fn, scopedTransactionConfig(scope));
   return db.transaction(async (trx) => {
-    await trx.raw(scopeSql(scope));
+    await trx.raw("select set_config('search_path', ?, true), set_config('statement_timeout', '5000', true)", [schema]);
     return fn(trx);
   });
 }
