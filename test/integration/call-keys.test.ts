@@ -24,7 +24,7 @@ describe('call keys: the Postgres fallback is read only while it may hold keys (
 
   /** One process's keys: its own Redis client, the shared Postgres store (reads counted). */
   async function processKeys(prefix: string): Promise<CallKeys> {
-    const primary = new RedisStateStore({ url: redis.url, prefix, commandTimeoutMs: 300, reconnect: { initialMs: 20, maxMs: 100 } });
+    const primary = new RedisStateStore({ url: redis.url, prefix, commandTimeoutMs: 300, reconnect: { minMs: 20, maxMs: 100 } });
     primaries.push(primary);
     await primary.ready();
     const fallback: StateStore = Object.create(pgStore) as StateStore;
