@@ -14,15 +14,18 @@ describe('outbound call rate above 10 CPS (integration, Redis)', () => {
   it('two processes at 50 CPS: 40 creations, each in its own turn, never closer together than the schedule allows', async () => {
     const limits = stores.map((state) => new OutboundLimits({ state }));
     const starts: number[] = [];
+    // Every turn is booked after this instant, so the k-th creation can't start before t0 + k × 20 ms.
+    const t0 = performance.now();
     const results = await Promise.all(Array.from({ length: 40 }, (_, i) => limits[i % 2]!.withCallTurn({ account: 'AC-test', cps: 50 }, async () => {
       starts.push(performance.now());
       return i;
     })));
     assert.deepEqual(results.map((r) => r.result).sort((a, b) => a - b), Array.from({ length: 40 }, (_, i) => i), 'every creation ran once');
     starts.sort((a, b) => a - b);
-    // The k-th creation cannot start before its turn, k × 20 ms after the first turn (one interval of slack for the
-    // first caller's own lateness). Per-process schedules would let the two processes create every 10 ms and fail this.
-    starts.forEach((t, k) => assert.ok(t - starts[0]! >= k * 20 - 20, `creation ${k} at +${(t - starts[0]!).toFixed(1)} ms`));
+    // The k-th creation cannot start before its turn, k × 20 ms after the first (5 ms for timers that fire early and
+    // the store's clock against ours); a late one is load, not a fault. Per-process schedules would let the two
+    // processes create every 10 ms and fail this.
+    starts.forEach((t, k) => assert.ok(t - t0 >= k * 20 - 5, `creation ${k} at +${(t - t0).toFixed(1)} ms`));
     const waited = results.map((r) => r.waitedMs);
     assert.ok(Math.max(...waited) >= 39 * 20 - 100, `the last caller waited for its turn: ${Math.max(...waited)} ms`);
   });
