@@ -1,5 +1,5 @@
 /**
- * The timer of a background pass loop (the calendar-sync and email outboxes, the reminder drain): one pass at a
+ * The timer of a background pass loop (the calendar-sync and email outboxes, the reminder drain, the usage rollup): one pass at a
  * time, never two; the next pass is timed when one ends, with the delay the pass returns (0 when it claimed a full
  * batch and more is due); `close()` stops the timer and waits for the pass in flight. The loops differ only in
  * what a pass does, which stays with its owner.

@@ -1,5 +1,6 @@
 import { DateTime } from 'luxon';
 import { ServiceLaneError } from '../errors.js';
+import { PollLoop } from '../jobs/poll-loop.js';
 import type { Logger } from '../observability/logger.js';
 import { usageMetrics } from './metrics.js';
 import type { WithTenant } from '../tenancy/with-tenant.js';
@@ -25,11 +26,17 @@ const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
  * (its `timezone`), so a DST day holds 23 or 25 hours of calls, as the dealership's own reports would.
  */
 export class UsageRollup {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private closed = false;
+  /** A run now, then one `intervalMs` after each run ends (a failed run is logged and retried then too). */
+  private readonly loop: PollLoop;
 
-  constructor(private readonly o: UsageRollupInit) {}
+  constructor(private readonly o: UsageRollupInit) {
+    const intervalMs = o.intervalMs ?? 600_000;
+    this.loop = new PollLoop({
+      pass: async () => { await this.rollupAll(); return intervalMs; },
+      fallbackMs: intervalMs,
+      onError: (e) => this.o.logger.error({ err: e.message }, 'usage rollup run failed'),
+    });
+  }
 
   private now(): Date { return this.o.clock ? this.o.clock() : new Date(); }
 
@@ -89,23 +96,10 @@ export class UsageRollup {
 
   /** The worker loop: a run now, then every `intervalMs`. */
   start(): void {
-    if (this.closed || this.timer) return;
-    const tick = (): void => {
-      this.running = this.rollupAll()
-        .then(() => undefined, (e: unknown) => { this.o.logger.error({ err: (e as Error).message }, 'usage rollup run failed'); })
-        .finally(() => {
-          this.running = null;
-          if (!this.closed) { this.timer = setTimeout(tick, this.o.intervalMs ?? 600_000); this.timer.unref(); }
-        });
-    };
-    this.timer = setTimeout(tick, 0);
-    this.timer.unref();
+    this.loop.start();
   }
 
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
+  close(): Promise<void> {
+    return this.loop.close();
   }
 }
